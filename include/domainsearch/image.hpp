@@ -1,0 +1,74 @@
+#pragma once
+// Image input: decoding from a file, from encoded bytes, or from caller-owned raw pixels, into one
+// normalised representation (8-bit RGB, interleaved, tightly packed). Normalisation rules:
+//  - EXIF orientation is applied (JPEG, where cameras write it);
+//  - an alpha channel is composited onto white (product PNGs have transparent backgrounds);
+//  - 16-bit samples are scaled to 8 bits; grayscale is replicated to three channels;
+//  - images above DecodeLimits::max_pixels or with a side below DecodeLimits::min_side are refused.
+// Every failure throws domainsearch::Error (ImageDecode, ImageTooSmall, ImageTooLarge, Io,
+// InvalidArgument) whose message names the source. Thread-safety: the functions are reentrant;
+// an Image is a plain value.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domainsearch/export.hpp"
+
+namespace domainsearch {
+
+/// Layout of caller-owned raw pixels, 8 bits per sample, interleaved.
+enum class PixelFormat { Gray8, RGB8, BGR8, RGBA8, BGRA8 };
+
+/// Bytes per pixel of a PixelFormat (1, 3 or 4).
+DS_API int bytes_per_pixel(PixelFormat format) noexcept;
+
+/// A non-owning view of raw pixels. `stride` is the distance in bytes between row starts and must be
+/// at least width * bytes_per_pixel(format). The caller keeps `data` alive during the call.
+struct ImageView {
+  const std::uint8_t* data = nullptr;
+  int width = 0;
+  int height = 0;
+  std::size_t stride = 0;
+  PixelFormat format = PixelFormat::RGB8;
+};
+
+/// Size limits checked on every image, before the pixels are decoded where the format allows
+/// (PNG and JPEG headers are probed), so a decompression bomb is refused without allocating it.
+struct DecodeLimits {
+  std::uint64_t max_pixels = 50'000'000;  ///< width * height above this -> ImageTooLarge
+  int min_side = 16;                      ///< min(width, height) below this -> ImageTooSmall
+};
+
+/// An owned 8-bit RGB image, rows tightly packed (stride = 3 * width).
+class DS_API Image {
+ public:
+  Image() = default;
+  /// A white image of the given size. Throws InvalidArgument for non-positive sizes.
+  Image(int width, int height);
+
+  /// Decodes a file (JPEG, PNG, BMP, WebP, TIFF... whatever OpenCV reads). `path` is UTF-8.
+  static Image decode_file(const std::string& path, const DecodeLimits& limits = {});
+  /// Decodes an encoded image held in memory. `source` names it in error messages.
+  static Image decode_bytes(const std::uint8_t* data, std::size_t size, const DecodeLimits& limits = {},
+                            const std::string& source = "<memory>");
+  /// Copies and converts raw pixels.
+  static Image from_pixels(const ImageView& view, const DecodeLimits& limits = {});
+
+  int width() const noexcept { return width_; }
+  int height() const noexcept { return height_; }
+  bool empty() const noexcept { return pixels_.empty(); }
+  std::size_t stride() const noexcept { return static_cast<std::size_t>(width_) * 3; }
+  const std::uint8_t* data() const noexcept { return pixels_.data(); }
+  std::uint8_t* data() noexcept { return pixels_.data(); }
+  /// A view of this image's pixels (PixelFormat::RGB8), valid while the Image lives unchanged.
+  ImageView view() const noexcept;
+
+ private:
+  int width_ = 0;
+  int height_ = 0;
+  std::vector<std::uint8_t> pixels_;
+};
+
+}  // namespace domainsearch

@@ -1,0 +1,215 @@
+#include "io/section_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "domainsearch/error.hpp"
+#include "io/crc32c.hpp"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file format is little-endian; add byte swapping");
+
+namespace domainsearch::detail {
+namespace {
+
+constexpr std::size_t kHeaderSize = 64;
+constexpr std::size_t kEntrySize = 32;
+constexpr std::size_t kAlignment = 64;
+constexpr std::uint32_t kMaxSections = 4096;
+
+template <typename T>
+void put(std::uint8_t* dst, T value) { std::memcpy(dst, &value, sizeof(T)); }
+template <typename T>
+T get(const std::uint8_t* src) { T v; std::memcpy(&v, src, sizeof(T)); return v; }
+
+std::string tag_name(SectionTag tag) { return std::string(tag.data(), 4); }
+std::string errno_text() { return std::strerror(errno); }
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
+
+std::string unique_temp_path(const std::string& path) {
+  static std::atomic<unsigned> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+}  // namespace
+
+SectionWriter::SectionWriter(const std::string& path, const FileKind& kind)
+    : path_(path), temp_path_(unique_temp_path(path)), kind_(kind) {
+  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(Status::Io, path_ + ": cannot create temporary file " + temp_path_ + " (" + errno_text() + ")");
+  const std::uint8_t zeros[kHeaderSize] = {};
+  write_raw(zeros, kHeaderSize);  // header placeholder, rewritten by commit()
+}
+
+SectionWriter::~SectionWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+void SectionWriter::write_raw(const void* data, std::size_t size) {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd_, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(Status::Io, path_ + ": write failed (" + errno_text() + ")");
+    p += n;
+    size -= static_cast<std::size_t>(n);
+    position_ += static_cast<std::uint64_t>(n);
+  }
+}
+
+void SectionWriter::pad_to_alignment() {
+  const std::uint8_t zeros[kAlignment] = {};
+  if (position_ % kAlignment != 0) write_raw(zeros, kAlignment - position_ % kAlignment);
+}
+
+void SectionWriter::begin_section(SectionTag tag) {
+  if (in_section_) throw Error(Status::Internal, "SectionWriter: nested section " + tag_name(tag));
+  pad_to_alignment();
+  entries_.push_back(Entry{tag, 0, position_, 0});
+  in_section_ = true;
+}
+
+void SectionWriter::append(const void* data, std::size_t size) {
+  Entry& e = entries_.back();
+  e.crc = crc32c(data, size, e.crc);
+  e.length += size;
+  write_raw(data, size);
+}
+
+void SectionWriter::end_section() { in_section_ = false; }
+
+void SectionWriter::add_section(SectionTag tag, const void* data, std::size_t size) {
+  begin_section(tag);
+  append(data, size);
+  end_section();
+}
+
+void SectionWriter::commit() {
+  pad_to_alignment();
+  const std::uint64_t table_offset = position_;
+  std::vector<std::uint8_t> table(entries_.size() * kEntrySize, 0);
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    std::uint8_t* e = table.data() + i * kEntrySize;
+    std::memcpy(e, entries_[i].tag.data(), 4);
+    put<std::uint32_t>(e + 4, entries_[i].crc);
+    put<std::uint64_t>(e + 8, entries_[i].offset);
+    put<std::uint64_t>(e + 16, entries_[i].length);
+  }
+  write_raw(table.data(), table.size());
+
+  std::uint8_t header[kHeaderSize] = {};
+  std::memcpy(header, kind_.magic.data(), 8);
+  put<std::uint16_t>(header + 8, kind_.major);
+  put<std::uint16_t>(header + 10, kind_.minor);
+  put<std::uint32_t>(header + 12, static_cast<std::uint32_t>(entries_.size()));
+  put<std::uint64_t>(header + 16, table_offset);
+  put<std::uint64_t>(header + 24, position_);
+  put<std::uint32_t>(header + 32, crc32c(table.data(), table.size()));
+  put<std::uint32_t>(header + 60, crc32c(header, 60));
+  if (::pwrite(fd_, header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize))
+    throw Error(Status::Io, path_ + ": header write failed (" + errno_text() + ")");
+  if (::fsync(fd_) != 0) throw Error(Status::Io, path_ + ": fsync failed (" + errno_text() + ")");
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+    throw Error(Status::Io, path_ + ": cannot rename " + temp_path_ + " over it (" + errno_text() + ")");
+  committed_ = true;
+  const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+SectionReader::SectionReader(const std::string& path, const FileKind& kind)
+    : path_(path), kind_name_(kind.name), file_(path, std::ios::binary) {
+  if (!file_) throw Error(Status::Io, path + ": cannot open " + kind_name_ + " file (" + errno_text() + ")");
+  file_.seekg(0, std::ios::end);
+  const auto actual_size = static_cast<std::uint64_t>(file_.tellg());
+  file_.seekg(0);
+  std::uint8_t header[kHeaderSize];
+  if (actual_size < kHeaderSize || !file_.read(reinterpret_cast<char*>(header), kHeaderSize))
+    throw Error(Status::Corrupt, path + ": truncated " + kind_name_ + " file (" + std::to_string(actual_size) +
+                                     " bytes, the header alone needs " + std::to_string(kHeaderSize) + ")");
+  if (std::memcmp(header, kind.magic.data(), 8) != 0)
+    throw Error(Status::Corrupt, path + ": not a libdomainsearch " + kind_name_ + " file (bad magic)");
+  const auto major = get<std::uint16_t>(header + 8);
+  minor_ = get<std::uint16_t>(header + 10);
+  if (major > kind.major)
+    throw Error(Status::FormatVersion, path + ": written by " + kind_name_ + " format v" + std::to_string(major) + "." +
+                                           std::to_string(minor_) + ", this build reads v" + std::to_string(kind.major) + ".x");
+  if (get<std::uint32_t>(header + 60) != crc32c(header, 60))
+    throw Error(Status::Corrupt, path + ": header checksum mismatch");
+  if (major != kind.major)
+    throw Error(Status::FormatVersion, path + ": format v" + std::to_string(major) + " is not readable by this build");
+  const auto count = get<std::uint32_t>(header + 12);
+  const auto table_offset = get<std::uint64_t>(header + 16);
+  const auto declared_size = get<std::uint64_t>(header + 24);
+  if (declared_size != actual_size)
+    throw Error(Status::Corrupt, path + ": file is " + std::to_string(actual_size) + " bytes but its header says " +
+                                     std::to_string(declared_size) + " (truncated or appended to)");
+  if (count > kMaxSections || table_offset < kHeaderSize || table_offset > actual_size ||
+      (actual_size - table_offset) < static_cast<std::uint64_t>(count) * kEntrySize)
+    throw Error(Status::Corrupt, path + ": section table out of bounds (" + std::to_string(count) + " sections at offset " +
+                                     std::to_string(table_offset) + ")");
+  std::vector<std::uint8_t> table(count * kEntrySize);
+  file_.seekg(static_cast<std::streamoff>(table_offset));
+  if (!file_.read(reinterpret_cast<char*>(table.data()), static_cast<std::streamsize>(table.size())))
+    throw Error(Status::Io, path + ": cannot read section table");
+  if (get<std::uint32_t>(header + 32) != crc32c(table.data(), table.size()))
+    throw Error(Status::Corrupt, path + ": section table checksum mismatch");
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::uint8_t* e = table.data() + i * kEntrySize;
+    Entry entry{{char(e[0]), char(e[1]), char(e[2]), char(e[3])}, get<std::uint32_t>(e + 4), get<std::uint64_t>(e + 8),
+                get<std::uint64_t>(e + 16)};
+    if (entry.offset < kHeaderSize || entry.offset > table_offset || entry.length > table_offset - entry.offset)
+      throw Error(Status::Corrupt, path + ": section " + tag_name(entry.tag) + " lies outside the file");
+    entries_.push_back(entry);
+  }
+}
+
+bool SectionReader::has(SectionTag tag) const noexcept {
+  for (const Entry& e : entries_)
+    if (e.tag == tag) return true;
+  return false;
+}
+
+const SectionReader::Entry& SectionReader::find(SectionTag tag) const {
+  for (const Entry& e : entries_)
+    if (e.tag == tag) return e;
+  throw Error(Status::Corrupt, path_ + ": " + kind_name_ + " file lacks its " + tag_name(tag) + " section");
+}
+
+std::uint64_t SectionReader::length(SectionTag tag) const { return find(tag).length; }
+
+std::vector<std::uint8_t> SectionReader::read(SectionTag tag, std::uint64_t max_length) const {
+  const Entry& e = find(tag);
+  if (e.length > max_length)
+    throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " declares " + std::to_string(e.length) +
+                                     " bytes, over its limit of " + std::to_string(max_length));
+  std::vector<std::uint8_t> out(e.length);
+  read_into(tag, out.data(), e.length);
+  return out;
+}
+
+void SectionReader::read_into(SectionTag tag, void* dst, std::uint64_t size) const {
+  const Entry& e = find(tag);
+  if (e.length != size)
+    throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " is " + std::to_string(e.length) +
+                                     " bytes, expected " + std::to_string(size));
+  file_.clear();
+  file_.seekg(static_cast<std::streamoff>(e.offset));
+  if (!file_.read(static_cast<char*>(dst), static_cast<std::streamsize>(size)))
+    throw Error(Status::Io, path_ + ": cannot read section " + tag_name(tag));
+  if (crc32c(dst, size) != e.crc) throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " checksum mismatch");
+}
+
+}  // namespace domainsearch::detail
