@@ -9,7 +9,7 @@ PACKAGES=(
   libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-dev
   catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest
-  libfaiss-dev
+  libfaiss-dev libssl-dev
 )
 
 missing=()

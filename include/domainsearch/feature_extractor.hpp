@@ -1,0 +1,48 @@
+#pragma once
+// FeatureExtractor: a CNN backbone (from a manifest) turning an image into an embedding (paper 4.3).
+// The backbone's "features" output is used as is when it is [N, C], and global-average-pooled when it
+// is a feature map [N, C, H, W]. Options: L2 normalisation, grayscale input (the paper removes colour).
+// Thread-safety: extract() may be called from many threads at once on one instance.
+// Errors: construction throws as load_model does (Io, ModelMismatch, DeviceUnavailable...).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "domainsearch/export.hpp"
+#include "domainsearch/image.hpp"
+#include "domainsearch/model.hpp"
+
+namespace domainsearch {
+
+struct FeatureExtractorOptions {
+  bool l2_normalize = true;  ///< unit-length embeddings (distances then compare directions)
+  bool grayscale = false;    ///< feed luminance only, replicated to 3 channels
+  int batch_size = 8;        ///< images per forward pass in extract_batch
+};
+
+class DS_API FeatureExtractor {
+ public:
+  FeatureExtractor(const ModelManifest& backbone, const RuntimeOptions& runtime = {},
+                   const FeatureExtractorOptions& options = {});
+  ~FeatureExtractor();
+  FeatureExtractor(FeatureExtractor&&) noexcept;
+  FeatureExtractor& operator=(FeatureExtractor&&) noexcept;
+
+  int dimension() const noexcept;
+  const FeatureExtractorOptions& options() const noexcept;
+  const std::string& fingerprint() const noexcept;  ///< SHA-256 of the model file
+  std::string device() const;
+
+  /// The embedding of one image: dimension() floats.
+  std::vector<float> extract(const Image& image) const;
+  /// Embeddings of many images, row-major images.size() x dimension(), in batches of batch_size.
+  std::vector<float> extract_batch(const std::vector<Image>& images) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace domainsearch

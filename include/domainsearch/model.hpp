@@ -1,0 +1,77 @@
+#pragma once
+// Models are data: a JSON manifest beside each model file says how to feed it and which output holds
+// what. Any backbone (ResNet-50, MobileNetV2, EfficientNetV2...) or segmenter (U2-Net, U2-Netp, ISNet)
+// is a manifest away; nothing is downloaded at run time.
+//
+// Manifest (JSON; paths relative to the manifest's folder):
+//   {
+//     "name": "mobilenet_v2_1.0_224",
+//     "format": "torchscript",                 // or "onnx" (OpenCV dnn)
+//     "file": "../shared/models/mobilenet_v2_1.0_224.pt",
+//     "sha256": "…",                           // optional; checked at load when present
+//     "input": {"width": 224, "height": 224, "channels": "rgb",        // or "bgr"
+//               "normalization": "scale_mean_std",                    // or "max_mean_std" (U2-Net:
+//               "scale": 1.0, "mean": [0,0,0], "std": [1,1,1]},       //  x/max(x), then mean/std)
+//     "outputs": {"features": 0, "logits": 1},  // role -> tuple index, or output name for ONNX
+//     "feature_dim": 1280,                      // optional; checked at load
+//     "labels": "imagenet_labels.txt"           // optional
+//   }
+// Pixel values enter as 0..255; the network input is ((x * scale) - mean) / std per channel
+// (for max_mean_std: (x / max(x) - mean) / std, max over the whole image).
+
+#include <array>
+#include <map>
+#include <vector>
+#include <string>
+
+#include "domainsearch/export.hpp"
+
+namespace domainsearch {
+
+enum class ModelFormat { TorchScript, Onnx };
+enum class InputNormalization { ScaleMeanStd, MaxMeanStd };
+
+/// Where an output lives: a position in the model's output tuple (TorchScript, ONNX) or a name (ONNX).
+struct OutputRef {
+  int index = -1;
+  std::string name;
+};
+
+struct DS_API ModelManifest {
+  std::string name;
+  ModelFormat format = ModelFormat::TorchScript;
+  std::string file;    ///< model file, absolute or relative to the working directory once loaded
+  std::string sha256;  ///< expected lowercase hex digest; empty = not checked
+  int input_width = 224;
+  int input_height = 224;
+  bool input_bgr = false;
+  InputNormalization normalization = InputNormalization::ScaleMeanStd;
+  float scale = 1.0f;
+  std::array<float, 3> mean{0, 0, 0};
+  std::array<float, 3> std{1, 1, 1};
+  std::map<std::string, OutputRef> outputs;  ///< role ("features", "logits", "mask") -> output
+  int feature_dim = 0;                       ///< 0 = not declared
+  std::string labels_file;
+
+  /// Reads a manifest file; relative paths in it resolve against its folder. Throws Io, or
+  /// InvalidArgument naming the field at fault.
+  static ModelManifest load(const std::string& manifest_path);
+  /// Parses manifest JSON text; relative paths resolve against `base_dir`.
+  static ModelManifest parse(const std::string& json_text, const std::string& base_dir);
+  /// The output for a role; throws InvalidArgument if the manifest does not declare it.
+  const OutputRef& output(const std::string& role) const;
+  /// Labels from labels_file, one per line (empty when there is no labels file).
+  std::vector<std::string> read_labels() const;
+};
+
+/// Where and how models run. Applies to every model a Pipeline or stage loads.
+struct RuntimeOptions {
+  std::string device = "cpu";  ///< "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
+  int threads = 0;             ///< intra-op threads for LibTorch/OpenCV (process-wide!); 0 = leave as is
+  int warmup_runs = 1;         ///< forwards on a dummy input at load (also validates the outputs)
+};
+
+/// SHA-256 of a file as lowercase hex. Throws Io.
+DS_API std::string sha256_file(const std::string& path);
+
+}  // namespace domainsearch

@@ -1,0 +1,46 @@
+#include "runtime/torch_support.hpp"
+
+#include <ATen/Parallel.h>
+
+#include "domainsearch/error.hpp"
+
+namespace domainsearch::detail {
+
+torch::Device resolve_torch_device(const std::string& device) {
+  if (device == "cpu") return torch::kCPU;
+  if (device == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (device.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      throw Error(Status::DeviceUnavailable, "device \"" + device + "\" requested but CUDA is not available to LibTorch "
+                                             "(CPU-only build, no driver or no GPU); use \"cpu\" or \"auto\"");
+    try {
+      const torch::Device d(device);
+      if (d.index() >= static_cast<int>(torch::cuda::device_count()))
+        throw Error(Status::DeviceUnavailable, "device \"" + device + "\": only " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
+      return d;
+    } catch (const c10::Error&) {
+      throw Error(Status::InvalidArgument, "device \"" + device + "\" is not a device name (cpu, cuda, cuda:N, auto)");
+    }
+  }
+  throw Error(Status::InvalidArgument, "device \"" + device + "\" is not a device name (cpu, cuda, cuda:N, auto)");
+}
+
+void apply_torch_threads(int threads) {
+  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
+}
+
+Tensor to_tensor(const torch::Tensor& t) {
+  const torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  Tensor out;
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return out;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace domainsearch::detail

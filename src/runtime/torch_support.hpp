@@ -1,0 +1,22 @@
+#pragma once
+// Internal, LibTorch-only helpers shared by the TorchScript runner and the category-head trainer.
+// Include only from translation units that already include LibTorch.
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/model_runner.hpp"
+
+namespace domainsearch::detail {
+
+/// "cpu" | "cuda" | "cuda:N" | "auto" -> a device; CUDA asked for and absent is DeviceUnavailable.
+torch::Device resolve_torch_device(const std::string& device);
+/// Sets LibTorch's process-wide intra-op thread count when threads > 0.
+void apply_torch_threads(int threads);
+/// Copies a tensor (any device, any float type) into a CPU float32 Tensor.
+Tensor to_tensor(const torch::Tensor& t);
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
+}  // namespace domainsearch::detail

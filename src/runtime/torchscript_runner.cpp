@@ -1,0 +1,73 @@
+// The only library translation unit (with the category head's trainer) that includes LibTorch.
+#include <torch/script.h>
+#include <torch/cuda.h>
+
+#include "domainsearch/error.hpp"
+#include "runtime/model_runner.hpp"
+#include "runtime/torch_support.hpp"
+
+namespace domainsearch::detail {
+namespace {
+
+torch::Tensor pick_output(const c10::IValue& result, const OutputRef& ref, const std::string& role, const std::string& model) {
+  if (!ref.name.empty())
+    throw Error(Status::ModelMismatch, model + ": TorchScript outputs are selected by index, not name (\"" + role + "\")");
+  if (result.isTensor()) {
+    if (ref.index > 0) throw Error(Status::ModelMismatch, model + ": returns one tensor but \"" + role + "\" asks for output " + std::to_string(ref.index));
+    return result.toTensor();
+  }
+  if (result.isTuple() || result.isList()) {
+    const auto elements = result.isTuple() ? result.toTupleRef().elements().vec() : result.toListRef().vec();
+    const int index = std::max(ref.index, 0);
+    if (index >= static_cast<int>(elements.size()))
+      throw Error(Status::ModelMismatch, model + ": output \"" + role + "\" is index " + std::to_string(index) + " but the model returns " +
+                                             std::to_string(elements.size()) + " outputs");
+    if (!elements[index].isTensor()) throw Error(Status::ModelMismatch, model + ": output " + std::to_string(index) + " is not a tensor");
+    return elements[index].toTensor();
+  }
+  throw Error(Status::ModelMismatch, model + ": returns neither a tensor nor a tuple of tensors");
+}
+
+class TorchScriptRunner final : public ModelRunner {
+ public:
+  TorchScriptRunner(const ModelManifest& manifest, const RuntimeOptions& options, std::string fingerprint)
+      : ModelRunner(manifest, std::move(fingerprint)), device_(resolve_torch_device(options.device)) {
+    try {
+      module_ = torch::jit::load(manifest.file, device_);
+    } catch (const c10::Error& e) {
+      throw Error(Status::ModelMismatch, manifest.file + ": not a loadable TorchScript model (" + e.what_without_backtrace() + ")");
+    }
+    module_.to(torch::kFloat);  // e.g. ISNet ships fp16 weights
+    module_.eval();
+  }
+
+  std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& roles) const override {
+    const std::string model = manifest().file;
+    c10::InferenceMode guard;
+    try {
+      torch::Tensor x = torch::from_blob(const_cast<float*>(input.data.data()), input.shape, torch::kFloat).to(device_);
+      // forward() is not const in the API but does not mutate an eval-mode module.
+      const c10::IValue result = const_cast<torch::jit::Module&>(module_).forward({x});
+      std::vector<Tensor> outs;
+      for (const std::string& role : roles) outs.push_back(to_tensor(pick_output(result, manifest().output(role), role, model)));
+      return outs;
+    } catch (const c10::Error& e) {
+      throw Error(Status::ModelMismatch, model + ": forward failed on input " + shape_text(input.shape) + " (" + e.what_without_backtrace() + ")");
+    }
+  }
+
+  std::string device() const override { return device_.str(); }
+
+ private:
+  torch::Device device_;
+  torch::jit::Module module_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ModelRunner> load_torchscript(const ModelManifest& manifest, const RuntimeOptions& options, std::string fingerprint) {
+  apply_torch_threads(options.threads);
+  return std::make_shared<TorchScriptRunner>(manifest, options, std::move(fingerprint));
+}
+
+}  // namespace domainsearch::detail

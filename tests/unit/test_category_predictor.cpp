@@ -1,0 +1,118 @@
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "domainsearch/category_predictor.hpp"
+#include "domainsearch/error.hpp"
+#include "test_util.hpp"
+
+using namespace domainsearch;
+
+namespace {
+
+// Gaussian blobs: category c centred at 4 * e_c (+ an offset in every dimension to make raw features awkward).
+struct Blobs {
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+};
+
+Blobs make_blobs(int categories, int per_category, int d, std::uint32_t seed) {
+  Blobs b;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  for (int c = 0; c < categories; ++c)
+    for (int i = 0; i < per_category; ++i) {
+      for (int j = 0; j < d; ++j) b.x.push_back(noise(rng) + (j == c ? 4.0f : 0.0f) + 10.0f);
+      b.y.push_back(c);
+    }
+  return b;
+}
+
+float accuracy(const CategoryPredictor& p, const Blobs& b, int d) {
+  int right = 0;
+  for (std::size_t i = 0; i < b.y.size(); ++i) right += p.predict(b.x.data() + i * d, 1)[0].category == b.y[i];
+  return static_cast<float>(right) / static_cast<float>(b.y.size());
+}
+
+CategoryTrainingOptions small_head() {
+  CategoryTrainingOptions o;
+  o.hidden1 = 64;
+  o.hidden2 = 32;
+  o.max_epochs = 60;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("the head learns separable categories and generalises", "[category]") {
+  const int d = 12, k = 5;
+  const Blobs train = make_blobs(k, 60, d, 1), test = make_blobs(k, 40, d, 2);
+  TrainingReport report;
+  const CategoryPredictor p = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, small_head(), &report);
+  CHECK(p.dimension() == d);
+  CHECK(p.category_count() == k);
+  CHECK(accuracy(p, test, d) > 0.9f);
+  CHECK(report.epochs >= report.best_epoch);
+  CHECK(report.best_validation_accuracy > 0.8f);
+
+  const auto probs = p.probabilities(test.x.data());
+  float sum = 0;
+  for (float q : probs) sum += q;
+  CHECK(sum == Approx(1.0f).epsilon(1e-5));
+  const auto top = p.predict(test.x.data(), 3);
+  REQUIRE(top.size() == 3);
+  CHECK(top[0].probability >= top[1].probability);
+  CHECK(top[1].probability >= top[2].probability);
+  CHECK(p.predict(test.x.data(), 99).size() == static_cast<std::size_t>(k));
+}
+
+TEST_CASE("the paper's recipe trains too, and training is reproducible", "[category]") {
+  const int d = 12, k = 4;
+  const Blobs train = make_blobs(k, 50, d, 3);
+  auto o = small_head();
+  o.recipe = TrainingRecipe::Paper;
+  o.max_epochs = 20;
+  const auto a = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o);
+  const auto b = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o);
+  CHECK(a.serialize() == b.serialize());
+}
+
+TEST_CASE("serialisation round-trips; malformed buffers are refused", "[category]") {
+  const int d = 6, k = 3;
+  const Blobs train = make_blobs(k, 20, d, 4);
+  auto o = small_head();
+  o.max_epochs = 5;
+  const auto p = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o);
+  const auto bytes = p.serialize();
+  const auto q = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+  CHECK(q.probabilities(train.x.data()) == p.probabilities(train.x.data()));
+  auto cut = bytes;
+  cut.pop_back();
+  CHECK_THROWS_AS(CategoryPredictor::deserialize(cut.data(), cut.size()), Error);
+  auto huge = bytes;
+  huge[4] = 0xFF, huge[5] = 0xFF, huge[6] = 0xFF, huge[7] = 0x7F;
+  CHECK_THROWS_AS(CategoryPredictor::deserialize(huge.data(), huge.size()), Error);
+}
+
+TEST_CASE("bad training input and cancellation", "[category]") {
+  const int d = 4;
+  const Blobs train = make_blobs(2, 10, d, 5);
+  const auto status = [&](auto&& f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.status();
+    }
+    return Status::Ok;
+  };
+  auto labels = train.y;
+  labels[3] = 7;
+  CHECK(status([&] { CategoryPredictor::train(train.x.data(), labels.size(), d, labels.data(), 2); }) == Status::InvalidArgument);
+  auto x = train.x;
+  x[5] = NAN;
+  CHECK(status([&] { CategoryPredictor::train(x.data(), train.y.size(), d, train.y.data(), 2); }) == Status::InvalidArgument);
+  auto o = small_head();
+  o.on_epoch = [](const EpochReport& e) { return e.epoch < 2; };
+  CHECK(status([&] { CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), 2, o); }) == Status::Cancelled);
+  const auto p = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), 2, small_head());
+  CHECK(status([&] { p.predict(train.x.data(), 0); }) == Status::InvalidArgument);
+}
