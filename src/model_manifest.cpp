@@ -50,6 +50,7 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
     const std::string channels = in.value("channels", "rgb");
     if (channels != "rgb" && channels != "bgr") throw Error(Status::InvalidArgument, "manifest: input.channels must be rgb or bgr");
     m.input_bgr = channels == "bgr";
+    m.input_trimap = in.value("trimap", false);
     const std::string norm = in.value("normalization", "scale_mean_std");
     if (norm == "scale_mean_std") m.normalization = InputNormalization::ScaleMeanStd;
     else if (norm == "max_mean_std") m.normalization = InputNormalization::MaxMeanStd;

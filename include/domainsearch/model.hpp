@@ -11,7 +11,8 @@
 //     "sha256": "…",                           // optional; checked at load when present
 //     "input": {"width": 224, "height": 224, "channels": "rgb",        // or "bgr"
 //               "normalization": "scale_mean_std",                    // or "max_mean_std" (U2-Net:
-//               "scale": 1.0, "mean": [0,0,0], "std": [1,1,1]},       //  x/max(x), then mean/std)
+//               "scale": 1.0, "mean": [0,0,0], "std": [1,1,1],        //  x/max(x), then mean/std)
+//               "trimap": false},                       // true: matting model, RGB + trimap input
 //     "outputs": {"features": 0, "logits": 1},  // role -> tuple index, or output name for ONNX
 //     "feature_dim": 1280,                      // optional; checked at load
 //     "labels": "imagenet_labels.txt"           // optional
@@ -45,6 +46,7 @@ struct DS_API ModelManifest {
   int input_width = 224;
   int input_height = 224;
   bool input_bgr = false;
+  bool input_trimap = false;  ///< a 4th input channel carries a trimap (0 bg, 0.5 unknown, 1 fg): matting models
   InputNormalization normalization = InputNormalization::ScaleMeanStd;
   float scale = 1.0f;
   std::array<float, 3> mean{0, 0, 0};

@@ -10,7 +10,9 @@ std::string describe(const ModelManifest& m) { return (m.name.empty() ? std::str
 
 void validate_outputs(const ModelRunner& runner, int warmup_runs) {
   const ModelManifest& m = runner.manifest();
-  Tensor dummy{{1, 3, m.input_height, m.input_width}, std::vector<float>(3 * static_cast<std::size_t>(m.input_height) * m.input_width, 0.5f)};
+  const int channels = m.input_trimap ? 4 : 3;
+  Tensor dummy{{1, channels, m.input_height, m.input_width},
+               std::vector<float>(channels * static_cast<std::size_t>(m.input_height) * m.input_width, 0.5f)};
   std::vector<std::string> roles;
   for (const auto& entry : m.outputs) roles.push_back(entry.first);
   for (int i = 0; i < std::max(warmup_runs, 1); ++i) {

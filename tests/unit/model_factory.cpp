@@ -48,3 +48,29 @@ def forward(self, x):
 }
 
 }  // namespace dstest
+
+namespace dstest {
+
+std::string write_trimap_matting_model(const std::string& dir, int input_size) {
+  torch::jit::Module m("TrimapMatting");
+  m.register_parameter("w", torch::full({1, 3, 1, 1}, -40.0f / 3.0f), false);
+  m.define(R"(
+def forward(self, x):
+    rgb = x[:, 0:3]
+    trimap = x[:, 3:4]
+    dark = torch.sigmoid(torch.conv2d(rgb, self.w))
+    unknown = (trimap > 0.25) * (trimap < 0.75)
+    return torch.where(unknown, dark, trimap)
+)");
+  const std::string file = "trimap_matting.pt";
+  m.save(dir + "/" + file);
+  const std::string path = write_manifest(dir, file, R"({"alpha": 0})", input_size);
+  // Mark the 4-channel input.
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  text.replace(text.find("\"normalization\""), 0, "\"trimap\": true, ");
+  std::ofstream(path) << text;
+  return path;
+}
+
+}  // namespace dstest

@@ -18,3 +18,9 @@ std::string write_manifest(const std::string& dir, const std::string& model_file
                            int input_size, const std::string& extra_json = "");
 
 }  // namespace dstest
+
+namespace dstest {
+/// A matting model of the FBA-style contract: input RGB + trimap [N,4,H,W]; returns alpha [N,1,H,W]
+/// = the trimap with its unknown band decided by darkness (dark = foreground). Role "alpha".
+std::string write_trimap_matting_model(const std::string& dir, int input_size = 64);
+}  // namespace dstest
