@@ -62,6 +62,10 @@ class DS_API Image {
   std::size_t stride() const noexcept { return static_cast<std::size_t>(width_) * 3; }
   const std::uint8_t* data() const noexcept { return pixels_.data(); }
   std::uint8_t* data() noexcept { return pixels_.data(); }
+  /// A copy scaled down (area averaging) so that its longer side is at most max_side; unchanged if smaller.
+  Image thumbnail(int max_side) const;
+  /// JPEG bytes of the image (quality 1..100). Throws InvalidArgument on an empty image.
+  std::vector<std::uint8_t> encode_jpeg(int quality = 90) const;
   /// A view of this image's pixels (PixelFormat::RGB8), valid while the Image lives unchanged.
   ImageView view() const noexcept;
 

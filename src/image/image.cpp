@@ -133,6 +133,25 @@ Image::Image(int width, int height) : width_(width), height_(height) {
 
 ImageView Image::view() const noexcept { return ImageView{pixels_.data(), width_, height_, stride(), PixelFormat::RGB8}; }
 
+Image Image::thumbnail(int max_side) const {
+  if (empty() || max_side < 1) throw Error(Status::InvalidArgument, "thumbnail of an empty image or non-positive size");
+  const double scale = std::min(1.0, static_cast<double>(max_side) / std::max(width_, height_));
+  const cv::Mat src(height_, width_, CV_8UC3, const_cast<std::uint8_t*>(data()), stride());
+  cv::Mat small;
+  cv::resize(src, small, cv::Size(std::max(1, static_cast<int>(width_ * scale)), std::max(1, static_cast<int>(height_ * scale))), 0, 0, cv::INTER_AREA);
+  return copy_rgb(small);
+}
+
+std::vector<std::uint8_t> Image::encode_jpeg(int quality) const {
+  if (empty()) throw Error(Status::InvalidArgument, "cannot encode an empty image");
+  const cv::Mat src(height_, width_, CV_8UC3, const_cast<std::uint8_t*>(data()), stride());
+  cv::Mat bgr;
+  cv::cvtColor(src, bgr, cv::COLOR_RGB2BGR);
+  std::vector<std::uint8_t> out;
+  cv::imencode(".jpg", bgr, out, {cv::IMWRITE_JPEG_QUALITY, std::clamp(quality, 1, 100)});
+  return out;
+}
+
 Image Image::decode_file(const std::string& path, const DecodeLimits& limits) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw Error(Status::Io, path + ": cannot open image file (" + std::strerror(errno) + ")");

@@ -1,0 +1,287 @@
+// domainsearch: the command-line tool over libdomainsearch's Pipeline.
+//   domainsearch index   --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]
+//   domainsearch add     --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K]
+//   domainsearch remove  --config C.json --catalogue CAT --key K
+//   domainsearch train   --config C.json --catalogue CAT
+//   domainsearch query   --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
+//   domainsearch inspect --catalogue CAT [--json]
+// Exit codes: 0 ok, 1 a library error (message on stderr), 2 bad usage, 130 interrupted (Ctrl-C; the
+// catalogue on disk stays valid and holds what was indexed before the interruption).
+#include <domainsearch/error.hpp>
+#include <domainsearch/pipeline.hpp>
+#include <domainsearch/version.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "html_report.hpp"
+
+using namespace domainsearch;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+const std::map<std::string, std::string> kHelp = {
+    {"index", "domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]\n"
+              "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
+              "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
+              "  Trains the category head afterwards unless --no-train. Ctrl-C stops cleanly, keeping what was indexed."},
+    {"add", "domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
+            "  Adds one image (key defaults to a hash of PATH). --upsert replaces an existing key."},
+    {"remove", "domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item."},
+    {"train", "domainsearch train --config C.json --catalogue CAT\n  (Re)trains the category head on the catalogue's embeddings."},
+    {"query", "domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
+              "  Finds the catalogue items most like each IMAGE. Prints a table (or JSON with --json); --html writes a\n"
+              "  self-contained visual report."},
+    {"inspect", "domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models."},
+};
+
+struct Args {
+  std::string command;
+  std::map<std::string, std::string> options;
+  std::set<std::string> flags;
+  std::vector<std::string> positional;
+
+  const std::string& need(const std::string& name) const {
+    const auto it = options.find(name);
+    if (it == options.end()) throw UsageError("missing --" + name);
+    return it->second;
+  }
+  std::string get(const std::string& name, const std::string& fallback = "") const {
+    const auto it = options.find(name);
+    return it == options.end() ? fallback : it->second;
+  }
+  bool has(const std::string& flag) const { return flags.count(flag) != 0; }
+};
+
+Args parse(int argc, char** argv) {
+  static const std::set<std::string> kFlags = {"json", "no-train", "upsert", "help"};
+  Args a;
+  if (argc < 2) throw UsageError("no command");
+  a.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s.rfind("--", 0) != 0) {
+      a.positional.push_back(s);
+    } else if (kFlags.count(s.substr(2))) {
+      a.flags.insert(s.substr(2));
+    } else {
+      if (i + 1 >= argc) throw UsageError(s + " needs a value");
+      a.options[s.substr(2)] = argv[++i];
+    }
+  }
+  return a;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
+    else if (c < 0x20) { char buf[8]; std::snprintf(buf, sizeof buf, "\\u%04x", c); out += buf; }
+    else out += static_cast<char>(c);
+  }
+  return out + "\"";
+}
+
+// Progress bar with rate and ETA on stderr; returns false after Ctrl-C.
+ProgressFn progress_bar(const char* what) {
+  const auto start = std::chrono::steady_clock::now();
+  return [what, start](std::size_t done, std::size_t total) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double rate = s > 0 ? done / s : 0;
+    const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
+    const double eta = rate > 0 ? (total - done) / rate : 0;
+    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f img/s  ETA %dm%02ds ", what, std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+    if (done == total) std::fprintf(stderr, "\n");
+    return !g_interrupted.load();
+  };
+}
+
+PipelineConfig config_of(const Args& a) { return PipelineConfig::load(a.need("config")); }
+
+Pipeline open_or_create(const Args& a) {
+  const std::string& catalogue = a.need("catalogue");
+  return std::filesystem::exists(catalogue) ? Pipeline::open(catalogue, config_of(a)) : Pipeline(config_of(a));
+}
+
+int cmd_index(const Args& a) {
+  Pipeline p = open_or_create(a);
+  const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
+                                                  : p.index_folder(a.need("folder"), progress_bar("indexing"));
+  if (r.cancelled) std::fprintf(stderr, "\ninterrupted: saving the %zu items indexed so far\n", r.added);
+  for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+  std::printf("indexed %zu new images in %.1f s (%.1f img/s); %zu already present, %zu failed; catalogue holds %zu items in %zu categories\n",
+              r.added, r.seconds, r.seconds > 0 ? r.added / r.seconds : 0.0, r.skipped_existing, r.failures.size(), p.index().size(),
+              p.index().category_count());
+  if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
+    const TrainingReport t = p.train_categories();
+    std::printf("trained the category head: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.epochs, t.best_epoch,
+                t.best_validation_accuracy, t.seconds);
+  }
+  p.save(a.need("catalogue"));
+  std::printf("saved %s\n", a.need("catalogue").c_str());
+  return r.cancelled ? 130 : 0;
+}
+
+int cmd_add(const Args& a) {
+  Pipeline p = open_or_create(a);
+  const std::string& path = a.need("image");
+  const std::uint64_t key = a.options.count("key") ? std::stoull(a.need("key")) : Pipeline::key_for_path(path);
+  const Image image = Image::decode_file(path, p.config().decode);
+  if (a.has("upsert")) p.upsert(key, image, a.need("category"), a.get("label", path), path);
+  else p.add(key, image, a.need("category"), a.get("label", path), path);
+  p.save(a.need("catalogue"));
+  std::printf("added key %llu; catalogue holds %zu items\n", static_cast<unsigned long long>(key), p.index().size());
+  return 0;
+}
+
+int cmd_remove(const Args& a) {
+  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  p.remove(std::stoull(a.need("key")));
+  p.save(a.need("catalogue"));
+  std::printf("removed key %s; catalogue holds %zu items\n", a.need("key").c_str(), p.index().size());
+  return 0;
+}
+
+int cmd_train(const Args& a) {
+  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  const TrainingReport t = p.train_categories();
+  p.save(a.need("catalogue"));
+  std::printf("trained the category head: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.epochs, t.best_epoch,
+              t.best_validation_accuracy, t.seconds);
+  return 0;
+}
+
+void print_table(const std::string& path, const QueryResponse& r) {
+  std::printf("\n%s\n", path.c_str());
+  if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
+  if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
+  std::printf("  %-4s %-28s %-16s %10s %6s %8s\n", "rank", "label", "category", "distance", "IoU", "score");
+  for (std::size_t i = 0; i < r.results.size(); ++i) {
+    const QueryResult& h = r.results[i];
+    std::printf("  %-4zu %-28.28s %-16.16s %10.4f %6.3f %8.4f\n", i + 1, h.label.c_str(), h.category.c_str(), h.distance, h.iou, h.score);
+  }
+  const StageTimings& t = r.timings;
+  std::printf("  %.1f ms (decode %.1f, localise %.1f, embed %.1f, categorise %.2f, search %.2f, rerank %.2f)\n", t.total_ms, t.decode_ms,
+              t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms);
+}
+
+std::string response_json(const std::string& path, const QueryResponse& r) {
+  std::ostringstream o;
+  o << "{\"query\":" << json_string(path) << ",\"predicted\":[";
+  for (std::size_t i = 0; i < r.predicted.size(); ++i)
+    o << (i ? "," : "") << "{\"category\":" << json_string(r.predicted[i].category) << ",\"probability\":" << r.predicted[i].probability << "}";
+  o << "],\"results\":[";
+  for (std::size_t i = 0; i < r.results.size(); ++i) {
+    const QueryResult& h = r.results[i];
+    o << (i ? "," : "") << "{\"key\":" << h.key << ",\"label\":" << json_string(h.label) << ",\"category\":" << json_string(h.category)
+      << ",\"source\":" << json_string(h.source) << ",\"distance\":" << h.distance << ",\"iou\":" << h.iou << ",\"score\":" << h.score << "}";
+  }
+  const StageTimings& t = r.timings;
+  o << "],\"timings_ms\":{\"decode\":" << t.decode_ms << ",\"localize\":" << t.localize_ms << ",\"embed\":" << t.embed_ms
+    << ",\"categorize\":" << t.categorize_ms << ",\"search\":" << t.search_ms << ",\"rerank\":" << t.rerank_ms << ",\"total\":" << t.total_ms << "}}";
+  return o.str();
+}
+
+int cmd_query(const Args& a) {
+  if (a.positional.empty()) throw UsageError("query needs at least one image");
+  const Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  QueryOptions o;
+  if (a.options.count("k")) o.k = std::stoull(a.need("k"));
+  o.category = a.get("category");
+  std::vector<ReportQuery> report;
+  int failures = 0;
+  if (a.has("json")) std::printf("[");
+  for (std::size_t i = 0; i < a.positional.size(); ++i) {
+    const std::string& path = a.positional[i];
+    try {
+      QueryResponse r = p.query_file(path, o);
+      if (a.has("json")) std::printf("%s%s\n", i ? "," : "", response_json(path, r).c_str());
+      else print_table(path, r);
+      if (a.options.count("html")) report.push_back({path, Image::decode_file(path, p.config().decode), std::move(r)});
+    } catch (const Error& e) {
+      ++failures;
+      std::fprintf(stderr, "%s: %s (%s)\n", path.c_str(), e.what(), status_name(e.status()));
+    }
+  }
+  if (a.has("json")) std::printf("]\n");
+  if (a.options.count("html")) {
+    write_html_report(a.need("html"), report);
+    std::fprintf(stderr, "wrote the visual report to %s\n", std::filesystem::absolute(a.need("html")).c_str());
+  }
+  return failures ? 1 : 0;
+}
+
+int cmd_inspect(const Args& a) {
+  const CatalogueInfo info = Pipeline::inspect(a.need("catalogue"));
+  if (a.has("json")) {
+    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
+                "\"embedding\":%s,\"categories\":{",
+                info.items, info.dimension, info.has_category_head ? "true" : "false", json_string(info.backbone_sha256).c_str(),
+                json_string(info.segmenter_sha256).c_str(), static_cast<unsigned long long>(info.file_bytes), info.embedding_settings_json.c_str());
+    for (std::size_t i = 0; i < info.categories.size(); ++i)
+      std::printf("%s%s:%zu", i ? "," : "", json_string(info.categories[i].first).c_str(), info.categories[i].second);
+    std::printf("}}\n");
+    return 0;
+  }
+  std::printf("%s: %zu items, %d-d embeddings, %zu categories, category head: %s, %.1f MiB\n", a.need("catalogue").c_str(), info.items,
+              info.dimension, info.categories.size(), info.has_category_head ? "yes" : "no", info.file_bytes / 1048576.0);
+  std::printf("backbone sha256 %s\nsegmenter sha256 %s\nembedding settings %s\n", info.backbone_sha256.c_str(),
+              info.segmenter_sha256.empty() ? "(no localisation)" : info.segmenter_sha256.c_str(), info.embedding_settings_json.c_str());
+  for (const auto& [name, count] : info.categories) std::printf("  %-24s %zu\n", name.c_str(), count);
+  return 0;
+}
+
+void print_usage(FILE* to) {
+  std::fprintf(to, "domainsearch %s: domain-specific image similarity search\n\nusage:\n", version_string());
+  for (const auto& [name, text] : kHelp) std::fprintf(to, "  %s\n", text.substr(0, text.find('\n')).c_str());
+  std::fprintf(to, "\n'domainsearch COMMAND --help' describes one command.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGINT, on_sigint);
+  static const std::map<std::string, int (*)(const Args&)> kCommands = {
+      {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect}};
+  try {
+    const Args a = parse(argc, argv);
+    if (a.command == "--help" || a.command == "help") {
+      print_usage(stdout);
+      return 0;
+    }
+    const auto it = kCommands.find(a.command);
+    if (it == kCommands.end()) throw UsageError("unknown command \"" + a.command + "\"");
+    if (a.has("help")) {
+      std::printf("%s\n", kHelp.at(a.command).c_str());
+      return 0;
+    }
+    return it->second(a);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "domainsearch: %s\n\n", e.what());
+    print_usage(stderr);
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "domainsearch: %s [%s]\n", e.what(), status_name(e.status()));
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "domainsearch: %s\n", e.what());
+    return 2;
+  }
+}

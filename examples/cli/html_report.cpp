@@ -1,0 +1,99 @@
+#include "html_report.hpp"
+
+#include <domainsearch/error.hpp>
+#include <fstream>
+#include <sstream>
+
+using namespace domainsearch;
+
+namespace {
+
+std::string base64(const std::vector<std::uint8_t>& bytes) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::uint32_t n = (bytes[i] << 16) | (i + 1 < bytes.size() ? bytes[i + 1] << 8 : 0) | (i + 2 < bytes.size() ? bytes[i + 2] : 0);
+    out += t[(n >> 18) & 63];
+    out += t[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? t[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? t[n & 63] : '=';
+  }
+  return out;
+}
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string img_tag(const Image& image, const std::string& title) {
+  return "<img src=\"data:image/jpeg;base64," + base64(image.thumbnail(200).encode_jpeg(85)) + "\" title=\"" + escape(title) + "\">";
+}
+
+// The image with the mask tinted red and everything outside it dimmed.
+Image mask_overlay(const Image& image, const Localization& loc) {
+  Image out = image;
+  for (std::size_t i = 0; i < loc.mask.size(); ++i) {
+    std::uint8_t* p = out.data() + i * 3;
+    if (loc.mask[i]) p[0] = static_cast<std::uint8_t>((p[0] + 255) / 2);
+    else for (int c = 0; c < 3; ++c) p[c] = static_cast<std::uint8_t>(p[c] / 3);
+  }
+  return out;
+}
+
+std::string thumbnail_of(const QueryResult& r) {
+  if (r.source.empty()) return "<div class=noimg>no image</div>";
+  try {
+    return img_tag(Image::decode_file(r.source), r.source);
+  } catch (const Error& e) {
+    return "<div class=noimg>" + escape(e.what()) + "</div>";
+  }
+}
+
+}  // namespace
+
+void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries) {
+  std::ostringstream html;
+  html << "<!doctype html><html><head><meta charset=utf-8><title>libdomainsearch results</title><style>"
+          "body{font-family:sans-serif;margin:20px;background:#fafafa}"
+          ".query{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin-bottom:18px}"
+          ".row{display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start}"
+          ".card{width:200px;font-size:12px}.card img{max-width:200px;max-height:200px;display:block;border:1px solid #ccc}"
+          ".hit{border-color:#4a4}.noimg{width:200px;height:60px;background:#eee}"
+          "table{font-size:12px}h2{font-size:15px;word-break:break-all}</style></head><body>"
+       << "<h1>libdomainsearch: " << queries.size() << " queries</h1>\n";
+  for (const ReportQuery& q : queries) {
+    const QueryResponse& r = q.response;
+    html << "<div class=query><h2>" << escape(q.path) << "</h2><div class=row>";
+    html << "<div class=card>query" << img_tag(q.image, q.path) << "</div>";
+    if (r.localization) {
+      html << "<div class=card>cut-out (confidence " << r.localization->confidence << (r.localization->fallback ? ", fallback" : "") << ")"
+           << img_tag(r.localization->cutout, "cut-out") << "</div>";
+      html << "<div class=card>mask" << img_tag(mask_overlay(q.image, *r.localization), "mask") << "</div>";
+    }
+    html << "<div class=card><table>";
+    for (const auto& p : r.predicted) html << "<tr><td>" << escape(p.category) << "</td><td>" << p.probability << "</td></tr>";
+    html << "</table>searched: ";
+    for (const auto& c : r.searched) html << escape(c) << " ";
+    html << "<br>" << r.timings.total_ms << " ms</div></div><div class=row>";
+    for (std::size_t i = 0; i < r.results.size(); ++i) {
+      const QueryResult& h = r.results[i];
+      html << "<div class=\"card result\" data-key=\"" << h.key << "\">#" << i + 1 << " " << thumbnail_of(h) << "<b>" << escape(h.label)
+           << "</b><br>" << escape(h.category) << "<br>distance " << h.distance << "<br>IoU " << h.iou << "<br>score " << h.score << "</div>";
+    }
+    html << "</div></div>\n";
+  }
+  html << "</body></html>\n";
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << html.str();
+  if (!f) throw Error(Status::Io, path + ": cannot write the HTML report");
+}

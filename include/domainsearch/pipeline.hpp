@@ -1,0 +1,192 @@
+#pragma once
+// Pipeline: the facade a catalogue team uses (paper 4.4). Offline, it indexes catalogue images
+// (decode -> localise -> embed -> store with category, label and ContourMask); online, it answers
+// queries (decode -> localise -> embed -> categorise -> exact k-NN inside the categories -> rerank by
+// mask IoU). A catalogue (index, masks, category head, model fingerprints, the settings embeddings
+// were made with) saves and loads as one file.
+//
+// Thread-safety: query*() may run from many threads at once on one Pipeline; add/upsert/remove/
+// index_*/train_categories are exclusive with each other and wait for running queries.
+// Errors: domainsearch::Error; a failed call leaves the catalogue as it was.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domainsearch/category_predictor.hpp"
+#include "domainsearch/export.hpp"
+#include "domainsearch/feature_extractor.hpp"
+#include "domainsearch/image.hpp"
+#include "domainsearch/index.hpp"
+#include "domainsearch/localizer.hpp"
+#include "domainsearch/model.hpp"
+
+namespace domainsearch {
+
+/// How a query's categories are chosen.
+enum class CategoryMode {
+  Off,            ///< search the whole catalogue
+  Given,          ///< the caller names the category (QueryOptions::category)
+  PredictedHard,  ///< the category head's top-1
+  PredictedSoft,  ///< top categories until their probabilities add up to soft_threshold (at most max_categories)
+};
+
+/// How the top results are reordered.
+enum class RerankMode {
+  Off,    ///< by embedding distance
+  Iou,    ///< the top rerank_depth by mask IoU, descending (the paper)
+  Fused,  ///< by (1 - w) * distance / max distance + w * (1 - IoU)
+};
+
+struct DS_API PipelineConfig {
+  std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
+  std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
+  RuntimeOptions runtime;          ///< device, threads (0 = all cores), warm-up
+  bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
+  LocalizerOptions localizer;
+  FeatureExtractorOptions features;
+  DecodeLimits decode;
+  CategoryMode category_mode = CategoryMode::PredictedSoft;
+  float soft_threshold = 0.9f;
+  int max_categories = 3;
+  std::size_t k = 10;
+  RerankMode rerank = RerankMode::Off;
+  float iou_weight = 0.3f;         ///< w of RerankMode::Fused
+  std::size_t rerank_depth = 20;   ///< how many top results are reranked
+  int batch_size = 8;              ///< images per forward pass when indexing
+  CategoryTrainingOptions training;
+
+  /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
+  static PipelineConfig load(const std::string& path);
+};
+
+struct QueryOptions {
+  std::optional<std::size_t> k;    ///< overrides PipelineConfig::k
+  std::string category;            ///< for CategoryMode::Given (or to force one category in any mode)
+  KeyFilter filter;                ///< keys that may be returned
+};
+
+struct QueryResult {
+  std::uint64_t key = 0;
+  std::string label;
+  std::string category;
+  std::string source;     ///< the indexed image's path, when it was indexed from a file
+  float distance = 0.0f;  ///< squared Euclidean distance between embeddings
+  float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
+  float score = 0.0f;     ///< the final ranking score, lower is better
+};
+
+struct StageTimings {
+  double decode_ms = 0, localize_ms = 0, embed_ms = 0, categorize_ms = 0, search_ms = 0, rerank_ms = 0, total_ms = 0;
+};
+
+struct NamedCategoryScore {
+  std::string category;
+  float probability = 0.0f;
+};
+
+struct QueryResponse {
+  std::vector<QueryResult> results;
+  std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
+  std::vector<std::string> searched;          ///< the categories actually searched
+  std::optional<Localization> localization;   ///< when localisation ran
+  StageTimings timings;
+};
+
+/// One catalogue entry to index from a file.
+struct CatalogueEntry {
+  std::string path;      ///< image file (UTF-8)
+  std::string label;     ///< item label (SKU, class name...)
+  std::string category;  ///< category name
+  std::optional<std::uint64_t> key;  ///< default: a 64-bit hash of `path`
+};
+
+struct IndexingFailure {
+  std::string path;
+  std::string reason;
+};
+
+struct IndexingReport {
+  std::size_t added = 0;
+  std::size_t skipped_existing = 0;
+  std::vector<IndexingFailure> failures;
+  bool cancelled = false;
+  double seconds = 0;
+};
+
+/// What a catalogue file holds (read without loading any model).
+struct CatalogueInfo {
+  std::size_t items = 0;
+  int dimension = 0;
+  std::vector<std::pair<std::string, std::size_t>> categories;  ///< name, item count
+  bool has_category_head = false;
+  std::string backbone_sha256;
+  std::string segmenter_sha256;  ///< empty when built without localisation
+  std::string embedding_settings_json;
+  std::uint64_t file_bytes = 0;
+};
+
+/// Progress of long work: return false to cancel (what is done so far stays).
+using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
+
+class DS_API Pipeline {
+ public:
+  /// Loads the models; the catalogue starts empty.
+  explicit Pipeline(const PipelineConfig& config);
+  /// Opens a saved catalogue with the models of `config` (whose fingerprints must match the
+  /// catalogue's: ModelMismatch otherwise). Embedding settings (localisation, grayscale, L2, mask
+  /// geometry) come from the catalogue; query settings from `config`.
+  static Pipeline open(const std::string& catalogue_path, PipelineConfig config);
+  ~Pipeline();
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
+
+  const PipelineConfig& config() const noexcept;
+  const Index& index() const noexcept;
+  bool has_category_head() const;
+
+  // ---- offline
+  /// Indexes entries not yet in the catalogue (by key); unreadable images are reported and skipped.
+  IndexingReport index_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress = {});
+  /// Reads a CSV with a header naming at least `path`, `label` and `category` columns (paths relative
+  /// to the CSV's folder) and indexes it.
+  IndexingReport index_csv(const std::string& csv_path, const ProgressFn& progress = {});
+  /// Indexes a folder tree: each sub-folder is a category, each image in it an item labelled by its file stem.
+  IndexingReport index_folder(const std::string& folder, const ProgressFn& progress = {});
+  void add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
+           const std::string& source = {});
+  void upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
+              const std::string& source = {});
+  void remove(std::uint64_t key);
+  /// Trains the category head on the catalogue's embeddings (config().training).
+  TrainingReport train_categories();
+
+  // ---- online
+  QueryResponse query(const Image& image, const QueryOptions& options = {}) const;
+  QueryResponse query_file(const std::string& path, const QueryOptions& options = {}) const;
+  QueryResponse query_bytes(const std::uint8_t* data, std::size_t size, const QueryOptions& options = {}) const;
+  /// "More like this item": the item's stored embedding and mask; the item itself is excluded.
+  QueryResponse query_key(std::uint64_t key, const QueryOptions& options = {}) const;
+  std::vector<QueryResponse> query_batch(const std::vector<Image>& images, const QueryOptions& options = {}) const;
+
+  // ---- persistence
+  /// Writes the catalogue atomically (temporary file, fsync, rename).
+  void save(const std::string& path) const;
+
+  /// Reads a catalogue file's summary without loading models. Throws Io, Corrupt, FormatVersion.
+  static CatalogueInfo inspect(const std::string& catalogue_path);
+
+  /// The 64-bit key derived from a path (FNV-1a) used when an entry names none.
+  static std::uint64_t key_for_path(const std::string& path) noexcept;
+
+  struct Impl;
+
+ private:
+  explicit Pipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace domainsearch

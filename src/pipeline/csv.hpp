@@ -1,0 +1,19 @@
+#pragma once
+// Internal: a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF) for catalogue manifests.
+#include <string>
+#include <vector>
+
+namespace domainsearch::detail {
+
+struct CsvTable {
+  std::string path;
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;  ///< every row has header.size() fields
+  /// Index of a named column; throws InvalidArgument naming the file and the columns it has.
+  std::size_t column(const std::string& name) const;
+};
+
+/// Reads a CSV file whose first line is a header. Throws Io, or InvalidArgument for a ragged row.
+CsvTable read_csv(const std::string& path);
+
+}  // namespace domainsearch::detail

@@ -1,0 +1,471 @@
+#include "domainsearch/pipeline.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "domainsearch/error.hpp"
+#include "index/index_io.hpp"
+#include "io/section_file.hpp"
+#include "pipeline/config_json.hpp"
+#include "pipeline/csv.hpp"
+
+namespace domainsearch {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+const detail::FileKind kCatalogueKind{{'D', 'S', 'C', 'A', 'T', 'L', 'G', '\0'}, 1, 0, "catalogue"};
+constexpr std::uint64_t kMaxJsonSection = 256ull << 20;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// What the pipeline computes for one image before it is stored or searched.
+struct Embedded {
+  std::vector<float> embedding;
+  std::optional<ContourMask> contour;
+  std::optional<Localization> localization;
+};
+
+struct DecodedBatch {
+  std::vector<Image> images;
+  std::vector<std::size_t> entry_index;  // which entry each image came from
+  std::vector<IndexingFailure> failures;
+};
+
+json read_json_section(const detail::SectionReader& r, detail::SectionTag tag) {
+  const std::vector<std::uint8_t> bytes = r.read(tag, kMaxJsonSection);
+  try {
+    return json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& e) {
+    throw Error(Status::Corrupt, r.path() + ": malformed " + std::string(tag.data(), 4) + " section (" + e.what() + ")");
+  }
+}
+
+void write_json_section(detail::SectionWriter& w, detail::SectionTag tag, const json& j) {
+  const std::string text = j.dump();
+  w.add_section(tag, text.data(), text.size());
+}
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp" || ext == ".tif" || ext == ".tiff";
+}
+
+}  // namespace
+
+struct Pipeline::Impl {
+  PipelineConfig config;
+  std::unique_ptr<FeatureExtractor> extractor;
+  std::unique_ptr<Localizer> localizer;
+  std::unique_ptr<Index> index;
+  std::optional<CategoryPredictor> head;
+  std::unordered_map<std::uint64_t, std::string> sources;
+  mutable std::shared_mutex mutex;  // over index + head + sources as one catalogue
+
+  explicit Impl(PipelineConfig c) : config(std::move(c)) {
+    if (config.backbone_manifest.empty()) throw Error(Status::InvalidArgument, "Pipeline: config.backbone_manifest is required");
+    if (config.localize && config.segmenter_manifest.empty())
+      throw Error(Status::InvalidArgument, "Pipeline: localisation is on but config.segmenter_manifest is empty");
+    if (config.k == 0) throw Error(Status::InvalidArgument, "Pipeline: k must be at least 1");
+    if (config.batch_size < 1) throw Error(Status::InvalidArgument, "Pipeline: batch_size must be at least 1");
+    if (config.runtime.threads == 0) config.runtime.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    config.features.batch_size = config.batch_size;
+    extractor = std::make_unique<FeatureExtractor>(ModelManifest::load(config.backbone_manifest), config.runtime, config.features);
+    if (config.localize)
+      localizer = std::make_unique<Localizer>(ModelManifest::load(config.segmenter_manifest), config.runtime, config.localizer);
+    index = std::make_unique<Index>(extractor->dimension());
+  }
+
+  std::vector<Embedded> embed(const std::vector<Image>& images, StageTimings* timings = nullptr) const {
+    std::vector<Embedded> out(images.size());
+    const auto t0 = Clock::now();
+    std::vector<Image> inputs;
+    if (localizer) {
+      std::vector<Localization> locs = localizer->localize_batch(images, config.batch_size);
+      for (std::size_t i = 0; i < locs.size(); ++i) {
+        inputs.push_back(locs[i].cutout);
+        out[i].contour = locs[i].contour;
+        out[i].localization = std::move(locs[i]);
+      }
+    }
+    const auto t1 = Clock::now();
+    const std::vector<float> rows = extractor->extract_batch(localizer ? inputs : images);
+    const std::size_t d = static_cast<std::size_t>(extractor->dimension());
+    for (std::size_t i = 0; i < images.size(); ++i) out[i].embedding.assign(rows.begin() + i * d, rows.begin() + (i + 1) * d);
+    if (timings) {
+      timings->localize_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+      timings->embed_ms = ms_since(t1);
+    }
+    return out;
+  }
+
+  // Caller holds the unique lock.
+  void store(std::uint64_t key, const Embedded& e, const std::string& category, const std::string& label,
+             const std::string& source, bool replace) {
+    const std::int32_t c = index->add_category(category);
+    const ContourMask* mask = e.contour ? &*e.contour : nullptr;
+    if (replace) index->upsert(key, c, e.embedding.data(), label, mask);
+    else index->add(key, c, e.embedding.data(), label, mask);
+    if (source.empty()) sources.erase(key);
+    else sources[key] = source;
+  }
+
+  std::vector<std::int32_t> categories_to_search(const float* embedding, const QueryOptions& options,
+                                                 std::optional<std::int32_t> own_category, QueryResponse& response) const {
+    if (!options.category.empty()) return {index->category_id(options.category)};
+    if (head) {
+      for (const CategoryScore& s : head->predict(embedding, 5))
+        response.predicted.push_back({index->category_name(s.category), s.probability});
+    }
+    switch (config.category_mode) {
+      case CategoryMode::Off: return {};
+      case CategoryMode::Given: throw Error(Status::InvalidArgument, "category mode \"given\" needs QueryOptions::category");
+      case CategoryMode::PredictedHard:
+      case CategoryMode::PredictedSoft: break;
+    }
+    if (own_category) return {*own_category};
+    if (!head)
+      throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
+                                           "(domainsearch train), or use category mode \"off\"");
+    const std::size_t limit = config.category_mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config.max_categories, 1));
+    std::vector<std::int32_t> chosen;
+    float mass = 0;
+    for (const CategoryScore& s : head->predict(embedding, limit)) {
+      chosen.push_back(s.category);
+      mass += s.probability;
+      if (mass >= config.soft_threshold) break;
+    }
+    return chosen;
+  }
+
+  void search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
+              std::optional<std::uint64_t> exclude, std::optional<std::int32_t> own_category, QueryResponse& response) const {
+    const std::size_t k = options.k.value_or(config.k);
+    if (k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
+    if (index->size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
+    auto t = Clock::now();
+    const std::vector<std::int32_t> categories = categories_to_search(embedding, options, own_category, response);
+    for (std::int32_t c : categories) response.searched.push_back(index->category_name(c));
+    response.timings.categorize_ms = ms_since(t);
+
+    t = Clock::now();
+    KeyFilter filter = options.filter;
+    if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
+    const std::size_t depth = config.rerank == RerankMode::Off ? k : std::max(k, config.rerank_depth);
+    const std::vector<SearchHit> hits = index->search(embedding, depth, categories, filter);
+    response.timings.search_ms = ms_since(t);
+
+    t = Clock::now();
+    for (const SearchHit& h : hits) {
+      const IndexItem item = index->get(h.key);
+      QueryResult r;
+      r.key = h.key, r.label = item.label, r.category = index->category_name(h.category), r.distance = h.distance;
+      r.iou = contour && item.mask ? static_cast<float>(contour->iou(*item.mask)) : 1.0f;
+      const auto src = sources.find(h.key);
+      if (src != sources.end()) r.source = src->second;
+      response.results.push_back(std::move(r));
+    }
+    rerank(response.results);
+    if (response.results.size() > k) response.results.resize(k);
+    response.timings.rerank_ms = ms_since(t);
+  }
+
+  void rerank(std::vector<QueryResult>& results) const {
+    float max_distance = 1e-12f;
+    for (const QueryResult& r : results) max_distance = std::max(max_distance, std::sqrt(r.distance));
+    for (QueryResult& r : results) {
+      switch (config.rerank) {
+        case RerankMode::Off: r.score = r.distance; break;
+        case RerankMode::Iou: r.score = 1.0f - r.iou; break;
+        case RerankMode::Fused: r.score = (1 - config.iou_weight) * std::sqrt(r.distance) / max_distance + config.iou_weight * (1 - r.iou); break;
+      }
+    }
+    std::stable_sort(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
+  }
+
+  // Decodes a slice of entries (run on a helper thread while the models work on the previous slice).
+  DecodedBatch decode(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, std::size_t first, std::size_t last) const {
+    DecodedBatch b;
+    for (std::size_t i = first; i < last; ++i) {
+      const CatalogueEntry& e = entries[todo[i]];
+      try {
+        b.images.push_back(Image::decode_file(e.path, config.decode));
+        b.entry_index.push_back(todo[i]);
+      } catch (const Error& err) {
+        b.failures.push_back({e.path, err.what()});
+      }
+    }
+    return b;
+  }
+
+  // Embeds a batch; if the batch fails as a whole, embeds image by image so one bad image is isolated.
+  void embed_and_store(const std::vector<CatalogueEntry>& entries, DecodedBatch& batch, IndexingReport& report) {
+    std::vector<Embedded> embedded;
+    try {
+      embedded = embed(batch.images);
+    } catch (const Error&) {
+      embedded.clear();
+    }
+    std::unique_lock<std::shared_mutex> lock(mutex);
+    for (std::size_t i = 0; i < batch.images.size(); ++i) {
+      const CatalogueEntry& e = entries[batch.entry_index[i]];
+      try {
+        const Embedded one = embedded.empty() ? embed({batch.images[i]}).front() : embedded[i];
+        store(e.key.value_or(key_for_path(e.path)), one, e.category, e.label, e.path, false);
+        ++report.added;
+      } catch (const Error& err) {
+        report.failures.push_back({e.path, err.what()});
+      }
+    }
+  }
+};
+
+// ---------------------------------------------------------------- construction, persistence
+
+Pipeline::Pipeline(const PipelineConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Pipeline::~Pipeline() = default;
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
+
+const PipelineConfig& Pipeline::config() const noexcept { return impl_->config; }
+const Index& Pipeline::index() const noexcept { return *impl_->index; }
+
+bool Pipeline::has_category_head() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  return impl_->head.has_value();
+}
+
+std::uint64_t Pipeline::key_for_path(const std::string& path) noexcept {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+void Pipeline::save(const std::string& path) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  const Impl& m = *impl_;
+  json conf = {{"embedding", detail::embedding_settings(m.config)},
+               {"backbone_sha256", m.extractor->fingerprint()},
+               {"segmenter_sha256", m.localizer ? m.localizer->fingerprint() : ""},
+               {"dimension", m.extractor->dimension()}};
+  json srcs = json::array();
+  for (const auto& [key, source] : m.sources) srcs.push_back({key, source});
+  detail::SectionWriter writer(path, kCatalogueKind);
+  write_json_section(writer, detail::tag("CONF"), conf);
+  write_json_section(writer, detail::tag("SRCS"), srcs);
+  if (m.head) {
+    const std::vector<std::uint8_t> head = m.head->serialize();
+    writer.add_section(detail::tag("HEAD"), head.data(), head.size());
+  }
+  detail::IndexIo::write(*m.index, writer);
+  writer.commit();
+}
+
+Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config) {
+  const detail::SectionReader reader(catalogue_path, kCatalogueKind);
+  const json conf = read_json_section(reader, detail::tag("CONF"));
+  try {
+    detail::apply_embedding_settings(conf.at("embedding"), config);
+  } catch (const json::exception& e) {
+    throw Error(Status::Corrupt, catalogue_path + ": malformed CONF section (" + e.what() + ")");
+  }
+  auto impl = std::make_unique<Impl>(std::move(config));
+  const auto check = [&](const char* what, const std::string& expected, const std::string& actual) {
+    if (expected != actual)
+      throw Error(Status::ModelMismatch, catalogue_path + ": built with a " + what + " of SHA-256 " + expected.substr(0, 16) +
+                                             "..., but the configured one is " + actual.substr(0, 16) + "...; its embeddings would not be comparable");
+  };
+  check("backbone", conf.value("backbone_sha256", ""), impl->extractor->fingerprint());
+  if (impl->localizer) check("segmenter", conf.value("segmenter_sha256", ""), impl->localizer->fingerprint());
+  Index index = detail::IndexIo::read(reader);
+  if (index.dimension() != impl->extractor->dimension())
+    throw Error(Status::ModelMismatch, catalogue_path + ": stores " + std::to_string(index.dimension()) + "-d embeddings, the backbone makes " +
+                                           std::to_string(impl->extractor->dimension()));
+  impl->index = std::make_unique<Index>(std::move(index));
+  if (reader.has(detail::tag("HEAD"))) {
+    const auto bytes = reader.read(detail::tag("HEAD"), reader.length(detail::tag("HEAD")));
+    impl->head = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+    if (impl->head->dimension() != impl->extractor->dimension())
+      throw Error(Status::Corrupt, catalogue_path + ": category head dimension disagrees with the embeddings");
+  }
+  for (const json& pair : read_json_section(reader, detail::tag("SRCS"))) impl->sources[pair.at(0).get<std::uint64_t>()] = pair.at(1).get<std::string>();
+  return Pipeline(std::move(impl));
+}
+
+CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
+  const detail::SectionReader reader(catalogue_path, kCatalogueKind);
+  const json conf = read_json_section(reader, detail::tag("CONF"));
+  const Index index = detail::IndexIo::read(reader);
+  CatalogueInfo info;
+  info.items = index.size();
+  info.dimension = index.dimension();
+  for (std::size_t c = 0; c < index.category_count(); ++c)
+    info.categories.emplace_back(index.category_name(static_cast<std::int32_t>(c)), index.size(static_cast<std::int32_t>(c)));
+  info.has_category_head = reader.has(detail::tag("HEAD"));
+  info.backbone_sha256 = conf.value("backbone_sha256", "");
+  info.segmenter_sha256 = conf.value("segmenter_sha256", "");
+  info.embedding_settings_json = conf.value("embedding", json::object()).dump();
+  info.file_bytes = fs::file_size(catalogue_path);
+  return info;
+}
+
+// ---------------------------------------------------------------- offline
+
+IndexingReport Pipeline::index_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) {
+  const auto start = Clock::now();
+  IndexingReport report;
+  std::vector<std::size_t> todo;
+  std::unordered_set<std::uint64_t> seen;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const std::uint64_t key = entries[i].key.value_or(key_for_path(entries[i].path));
+    if (entries[i].category.empty()) report.failures.push_back({entries[i].path, "no category given"});
+    else if (impl_->index->contains(key) || !seen.insert(key).second) ++report.skipped_existing;
+    else todo.push_back(i);
+  }
+  const std::size_t batch = static_cast<std::size_t>(impl_->config.batch_size);
+  std::future<DecodedBatch> next = std::async(std::launch::async, [&] { return impl_->decode(entries, todo, 0, std::min(batch, todo.size())); });
+  for (std::size_t first = 0; first < todo.size(); first += batch) {
+    DecodedBatch current = next.get();
+    const std::size_t last = std::min(first + batch, todo.size());
+    if (last < todo.size())
+      next = std::async(std::launch::async, [&, last] { return impl_->decode(entries, todo, last, std::min(last + batch, todo.size())); });
+    report.failures.insert(report.failures.end(), current.failures.begin(), current.failures.end());
+    impl_->embed_and_store(entries, current, report);
+    if (progress && !progress(last, todo.size())) {
+      report.cancelled = true;
+      if (next.valid()) next.wait();
+      break;
+    }
+  }
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return report;
+}
+
+IndexingReport Pipeline::index_csv(const std::string& csv_path, const ProgressFn& progress) {
+  const detail::CsvTable table = detail::read_csv(csv_path);
+  const std::size_t path_col = table.column("path"), label_col = table.column("label"), category_col = table.column("category");
+  const fs::path base = fs::path(csv_path).parent_path();
+  std::vector<CatalogueEntry> entries;
+  for (const auto& row : table.rows) {
+    const fs::path p(row[path_col]);
+    entries.push_back({(p.is_absolute() ? p : base / p).lexically_normal().string(), row[label_col], row[category_col], std::nullopt});
+  }
+  return index_entries(entries, progress);
+}
+
+IndexingReport Pipeline::index_folder(const std::string& folder, const ProgressFn& progress) {
+  if (!fs::is_directory(folder)) throw Error(Status::NotFound, folder + ": not a folder");
+  std::vector<CatalogueEntry> entries;
+  for (const auto& category : fs::directory_iterator(folder)) {
+    if (!category.is_directory()) continue;
+    for (const auto& file : fs::recursive_directory_iterator(category.path()))
+      if (file.is_regular_file() && is_image_file(file.path()))
+        entries.push_back({file.path().string(), file.path().stem().string(), category.path().filename().string(), std::nullopt});
+  }
+  std::sort(entries.begin(), entries.end(), [](const CatalogueEntry& a, const CatalogueEntry& b) { return a.path < b.path; });
+  return index_entries(entries, progress);
+}
+
+void Pipeline::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+  const Embedded e = impl_->embed({image}).front();
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
+  impl_->store(key, e, category, label, source, false);
+}
+
+void Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+  const Embedded e = impl_->embed({image}).front();
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  impl_->store(key, e, category, label, source, true);
+}
+
+void Pipeline::remove(std::uint64_t key) {
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  impl_->index->remove(key);
+  impl_->sources.erase(key);
+}
+
+TrainingReport Pipeline::train_categories() {
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  const Index& index = *impl_->index;
+  const std::size_t d = static_cast<std::size_t>(index.dimension());
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  for (std::uint64_t key : index.keys()) {
+    const IndexItem item = index.get(key);
+    x.insert(x.end(), item.embedding.begin(), item.embedding.end());
+    y.push_back(item.category);
+  }
+  if (index.category_count() < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
+  TrainingReport report;
+  impl_->head = CategoryPredictor::train(x.data(), y.size(), static_cast<int>(d), y.data(), static_cast<int>(index.category_count()),
+                                         impl_->config.training, &report);
+  return report;
+}
+
+// ---------------------------------------------------------------- online
+
+QueryResponse Pipeline::query(const Image& image, const QueryOptions& options) const {
+  return query_batch({image}, options).front();
+}
+
+QueryResponse Pipeline::query_file(const std::string& path, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  const Image image = Image::decode_file(path, impl_->config.decode);
+  const double decode_ms = ms_since(t);
+  QueryResponse r = query(image, options);
+  r.timings.decode_ms = decode_ms;
+  r.timings.total_ms += decode_ms;
+  return r;
+}
+
+QueryResponse Pipeline::query_bytes(const std::uint8_t* data, std::size_t size, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  const Image image = Image::decode_bytes(data, size, impl_->config.decode, "query bytes");
+  const double decode_ms = ms_since(t);
+  QueryResponse r = query(image, options);
+  r.timings.decode_ms = decode_ms;
+  r.timings.total_ms += decode_ms;
+  return r;
+}
+
+QueryResponse Pipeline::query_key(std::uint64_t key, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  const IndexItem item = impl_->index->get(key);
+  QueryResponse response;
+  impl_->search(item.embedding.data(), item.mask, options, key, item.category, response);
+  response.timings.total_ms = ms_since(t);
+  return response;
+}
+
+std::vector<QueryResponse> Pipeline::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  StageTimings stages;
+  std::vector<Embedded> embedded = impl_->embed(images, &stages);
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  std::vector<QueryResponse> out(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    out[i].timings.localize_ms = stages.localize_ms / static_cast<double>(images.size());
+    out[i].timings.embed_ms = stages.embed_ms / static_cast<double>(images.size());
+    impl_->search(embedded[i].embedding.data(), embedded[i].contour, options, std::nullopt, std::nullopt, out[i]);
+    out[i].localization = std::move(embedded[i].localization);
+    out[i].timings.total_ms = ms_since(t) / static_cast<double>(images.size());
+  }
+  return out;
+}
+
+}  // namespace domainsearch

@@ -1,0 +1,263 @@
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "../../examples/cli/html_report.hpp"
+#include "domainsearch/error.hpp"
+#include "domainsearch/pipeline.hpp"
+#include "test_models.hpp"
+#include "test_util.hpp"
+
+using namespace domainsearch;
+
+namespace {
+
+Status status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.status();
+  }
+  return Status::Ok;
+}
+
+// A small catalogue on disk: category "round" holds discs, "square" holds squares; each item differs in
+// colour and size. Returns the entries; writes one corrupt file too.
+struct Catalogue {
+  dstest::ScratchDir dir;
+  std::vector<CatalogueEntry> entries;
+  std::string corrupt;
+  PipelineConfig config;
+
+  Catalogue() {
+    const std::string d = dir.path().string();
+    config.backbone_manifest = dstest::write_tiny_backbone(d, 16, 0, 32);
+    config.segmenter_manifest = dstest::write_dark_object_segmenter(d, 32);
+    config.runtime.threads = 1;
+    config.category_mode = CategoryMode::Off;
+    config.batch_size = 3;
+    config.training.max_epochs = 40;
+    config.training.hidden1 = 32;
+    config.training.hidden2 = 16;
+    for (int i = 0; i < 6; ++i)
+      for (const char* shape : {"round", "square"}) {
+        cv::Mat im(96, 128, CV_8UC3, cv::Scalar(255, 255, 255));
+        const cv::Scalar colour(40 * i % 200, 120 - 15 * i, 30 + 20 * i);
+        const int r = 18 + 4 * i;
+        if (std::string(shape) == "round") cv::circle(im, {64, 48}, r, colour, cv::FILLED);
+        else cv::rectangle(im, cv::Rect(64 - r, 48 - r, 2 * r, 2 * r), colour, cv::FILLED);
+        const std::string path = d + "/" + shape + std::to_string(i) + ".png";
+        cv::imwrite(path, im);
+        entries.push_back({path, std::string(shape) + "-" + std::to_string(i), shape, std::nullopt});
+      }
+    corrupt = d + "/corrupt.jpg";
+    dstest::write_bytes(corrupt, {0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("index, query, more-like-this, add/upsert/remove", "[pipeline]") {
+  Catalogue cat;
+  Pipeline p(cat.config);
+  auto entries = cat.entries;
+  entries.push_back({cat.corrupt, "broken", "round", std::nullopt});
+  std::vector<std::size_t> progress;
+  const IndexingReport r = p.index_entries(entries, [&](std::size_t done, std::size_t) { progress.push_back(done); return true; });
+  CHECK(r.added == 12);
+  REQUIRE(r.failures.size() == 1);
+  CHECK(r.failures[0].path == cat.corrupt);
+  CHECK(r.failures[0].reason.find("corrupt.jpg") != std::string::npos);
+  CHECK(progress.back() == 13);
+  CHECK(p.index().size() == 12);
+  CHECK(p.index().category_count() == 2);
+
+  // Re-running adds only what is new.
+  const IndexingReport again = p.index_entries(cat.entries);
+  CHECK(again.added == 0);
+  CHECK(again.skipped_existing == 12);
+
+  const QueryResponse q = p.query_file(cat.entries[4].path);
+  REQUIRE(q.results.size() == 10);
+  CHECK(q.results[0].key == Pipeline::key_for_path(cat.entries[4].path));
+  CHECK(q.results[0].distance < 1e-6f);
+  CHECK(q.results[0].label == cat.entries[4].label);
+  CHECK(q.results[0].source == cat.entries[4].path);
+  CHECK(q.timings.total_ms > 0);
+  CHECK(q.timings.decode_ms > 0);
+
+  QueryOptions two;
+  two.k = 2;
+  two.category = "square";
+  const QueryResponse sq = p.query_key(Pipeline::key_for_path(cat.entries[1].path), two);
+  REQUIRE(sq.results.size() == 2);
+  for (const QueryResult& h : sq.results) {
+    CHECK(h.category == "square");
+    CHECK(h.key != Pipeline::key_for_path(cat.entries[1].path));
+  }
+
+  const Image image = Image::decode_file(cat.entries[0].path);
+  p.add(777, image, "round", "manual");
+  CHECK(status_of([&] { p.add(777, image, "round"); }) == Status::AlreadyExists);
+  p.upsert(777, image, "square", "moved");
+  CHECK(p.index().get(777).label == "moved");
+  p.remove(777);
+  CHECK_FALSE(p.index().contains(777));
+  CHECK(status_of([&] { p.remove(777); }) == Status::NotFound);
+
+  QueryOptions zero;
+  zero.k = 0;
+  CHECK(status_of([&] { p.query(image, zero); }) == Status::InvalidArgument);
+  QueryOptions unknown;
+  unknown.category = "triangle";
+  CHECK(status_of([&] { p.query(image, unknown); }) == Status::NotFound);
+  CHECK(status_of([&] { p.query_file(cat.corrupt); }) == Status::ImageDecode);
+}
+
+TEST_CASE("empty catalogue, cancellation, predicted categories need a head", "[pipeline]") {
+  Catalogue cat;
+  Pipeline p(cat.config);
+  const Image image = Image::decode_file(cat.entries[0].path);
+  CHECK(status_of([&] { p.query(image); }) == Status::NotFound);
+
+  const IndexingReport r = p.index_entries(cat.entries, [](std::size_t done, std::size_t) { return done < 3; });
+  CHECK(r.cancelled);
+  CHECK(r.added == 3);
+  CHECK(p.index().size() == 3);
+  p.index_entries(cat.entries);
+
+  PipelineConfig predicted = cat.config;
+  predicted.category_mode = CategoryMode::PredictedHard;
+  Pipeline q(predicted);
+  q.index_entries(cat.entries);
+  CHECK(status_of([&] { q.query(image); }) == Status::InvalidArgument);
+  const TrainingReport t = q.train_categories();
+  CHECK(t.epochs > 0);
+  CHECK(q.has_category_head());
+  const QueryResponse resp = q.query(image);
+  REQUIRE_FALSE(resp.predicted.empty());
+  REQUIRE(resp.searched.size() == 1);
+  for (const QueryResult& h : resp.results) CHECK(h.category == resp.searched[0]);
+}
+
+TEST_CASE("a catalogue saves and opens as one unit; other models are refused", "[pipeline]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.localize = true;
+  config.rerank = RerankMode::Fused;
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  p.train_categories();
+  const std::string file = cat.dir.file("cat.dscat");
+  p.save(file);
+  const QueryResponse before = p.query_file(cat.entries[7].path);
+  CHECK(before.localization.has_value());
+  CHECK(before.results[0].iou > 0.99f);
+
+  PipelineConfig plain = config;  // same query settings; localisation off here, but the catalogue's settings win
+  plain.localize = false;
+  const Pipeline reopened = Pipeline::open(file, plain);
+  CHECK(reopened.config().localize);
+  CHECK(reopened.has_category_head());
+  const QueryResponse after = reopened.query_file(cat.entries[7].path);
+  REQUIRE(after.results.size() == before.results.size());
+  for (std::size_t i = 0; i < after.results.size(); ++i) {
+    CHECK(after.results[i].key == before.results[i].key);
+    CHECK(after.results[i].iou == before.results[i].iou);
+  }
+
+  const CatalogueInfo info = Pipeline::inspect(file);
+  CHECK(info.items == 12);
+  CHECK(info.dimension == 16);
+  CHECK(info.has_category_head);
+  CHECK(info.categories.size() == 2);
+
+  PipelineConfig other = cat.config;
+  other.backbone_manifest = dstest::write_tiny_backbone(cat.dir.path().string(), 16, 1, 48);  // same shape, other file
+  std::ofstream(cat.dir.path().string() + "/tiny_backbone_16_1.pt", std::ios::app) << " ";  // different bytes
+  CHECK(status_of([&] { Pipeline::open(file, other); }) == Status::ModelMismatch);
+  CHECK(status_of([&] { Pipeline::open(cat.dir.file("missing.dscat"), plain); }) == Status::Io);
+}
+
+TEST_CASE("CSV and folder catalogues; configuration files", "[pipeline]") {
+  Catalogue cat;
+  const std::string csv = cat.dir.file("items.csv");
+  {
+    std::ofstream f(csv);
+    f << "label,path,category\n";
+    for (const auto& e : cat.entries) f << "\"" << e.label << ", the \"\"best\"\"\"," << std::filesystem::path(e.path).filename().string() << "," << e.category << "\n";
+  }
+  Pipeline p(cat.config);
+  CHECK(p.index_csv(csv).added == 12);
+  CHECK(p.index().get(Pipeline::key_for_path(cat.entries[0].path)).label == cat.entries[0].label + ", the \"best\"");
+
+  const std::string tree = cat.dir.file("tree");
+  for (const auto& e : cat.entries) {
+    std::filesystem::create_directories(tree + "/" + e.category);
+    std::filesystem::copy_file(e.path, tree + "/" + e.category + "/" + std::filesystem::path(e.path).filename().string());
+  }
+  Pipeline f(cat.config);
+  CHECK(f.index_folder(tree).added == 12);
+  CHECK(f.index().category_count() == 2);
+
+  const std::string bad_csv = cat.dir.file("bad.csv");
+  std::ofstream(bad_csv) << "path,label\nx.png,y\n";
+  CHECK(status_of([&] { f.index_csv(bad_csv); }) == Status::InvalidArgument);
+
+  const std::string config_file = cat.dir.file("config.json");
+  std::ofstream(config_file) << R"({"backbone": "tiny_backbone_16_0.pt.json", "k": 3, "rerank": "iou", "embedding": {"localize": false}})";
+  const PipelineConfig loaded = PipelineConfig::load(config_file);
+  CHECK(loaded.k == 3);
+  CHECK(loaded.rerank == RerankMode::Iou);
+  CHECK(loaded.backbone_manifest == cat.dir.file("tiny_backbone_16_0.pt.json"));
+  std::ofstream(config_file) << R"({"backbone": "x", "rerankk": "iou"})";
+  CHECK(status_of([&] { PipelineConfig::load(config_file); }) == Status::InvalidArgument);
+}
+
+TEST_CASE("queries from many threads while the catalogue changes", "[pipeline][concurrency]") {
+  Catalogue cat;
+  Pipeline p(cat.config);
+  p.index_entries(cat.entries);
+  std::vector<Image> images;
+  for (const auto& e : cat.entries) images.push_back(Image::decode_file(e.path));
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0}, served{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t)
+    readers.emplace_back([&, t] {
+      for (std::size_t i = static_cast<std::size_t>(t); !stop; i = (i + 1) % images.size()) {
+        const QueryResponse r = p.query(images[i]);
+        wrong += r.results.empty() || r.results[0].key != Pipeline::key_for_path(cat.entries[i].path);
+        ++served;
+      }
+    });
+  for (int n = 0; n < 20; ++n) {
+    p.add(10000 + n, images[static_cast<std::size_t>(n) % images.size()], "extra");
+    p.remove(10000 + n);
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK(served > 0);
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("the HTML report embeds the queries and references every result", "[pipeline][report]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.localize = true;
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  std::vector<ReportQuery> queries;
+  for (int i : {0, 5}) queries.push_back({cat.entries[i].path, Image::decode_file(cat.entries[i].path), p.query_file(cat.entries[i].path)});
+  const std::string file = cat.dir.file("report.html");
+  write_html_report(file, queries);
+  std::ifstream f(file);
+  const std::string html((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  CHECK(html.find("<!doctype html>") == 0);
+  CHECK(html.find("data:image/jpeg;base64,") != std::string::npos);
+  for (const ReportQuery& q : queries)
+    for (const QueryResult& r : q.response.results) CHECK(html.find("data-key=\"" + std::to_string(r.key) + "\"") != std::string::npos);
+}
