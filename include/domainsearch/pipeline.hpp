@@ -56,7 +56,8 @@ struct DS_API PipelineConfig {
   RerankMode rerank = RerankMode::Off;
   float iou_weight = 0.3f;         ///< w of RerankMode::Fused
   std::size_t rerank_depth = 20;   ///< how many top results are reranked
-  int batch_size = 8;              ///< images per forward pass when indexing
+  int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
+                                   ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
   CategoryTrainingOptions training;
 
   /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).

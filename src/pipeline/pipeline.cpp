@@ -136,6 +136,7 @@ struct Pipeline::Impl {
       case CategoryMode::PredictedSoft: break;
     }
     if (own_category) return {*own_category};
+    if (index->category_count() == 1) return {};
     if (!head)
       throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
                                            "(domainsearch train), or use category mode \"off\"");
