@@ -133,7 +133,7 @@ int cmd_index(const Args& a) {
               p.index().category_count());
   if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
     const TrainingReport t = p.train_categories();
-    std::printf("trained the category head: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.epochs, t.best_epoch,
+    std::printf("trained the category head on %zu embeddings: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.samples, t.epochs, t.best_epoch,
                 t.best_validation_accuracy, t.seconds);
   }
   p.save(a.need("catalogue"));
@@ -165,7 +165,7 @@ int cmd_train(const Args& a) {
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
   const TrainingReport t = p.train_categories();
   p.save(a.need("catalogue"));
-  std::printf("trained the category head: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.epochs, t.best_epoch,
+  std::printf("trained the category head on %zu embeddings: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.samples, t.epochs, t.best_epoch,
               t.best_validation_accuracy, t.seconds);
   return 0;
 }

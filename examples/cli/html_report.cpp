@@ -2,6 +2,7 @@
 
 #include <domainsearch/error.hpp>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 using namespace domainsearch;
@@ -63,6 +64,7 @@ std::string thumbnail_of(const QueryResult& r) {
 
 void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries) {
   std::ostringstream html;
+  html << std::fixed << std::setprecision(3);
   html << "<!doctype html><html><head><meta charset=utf-8><title>libdomainsearch results</title><style>"
           "body{font-family:sans-serif;margin:20px;background:#fafafa}"
           ".query{background:#fff;border:1px solid #ddd;border-radius:6px;padding:12px;margin-bottom:18px}"

@@ -58,6 +58,7 @@ struct CategoryTrainingOptions {
 };
 
 struct TrainingReport {
+  std::size_t samples = 0;            ///< embeddings trained on (training + validation split)
   int epochs = 0;                     ///< epochs run
   int best_epoch = 0;                 ///< epoch whose weights were kept
   float best_validation_accuracy = 0.0f;

@@ -59,6 +59,8 @@ struct DS_API PipelineConfig {
   int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
                                    ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
   CategoryTrainingOptions training;
+  int training_views = 0;          ///< augmented views (rotation, flip, zoom) per catalogue image added to the
+                                   ///< category head's training set (each costs one more embedding pass)
 
   /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
   static PipelineConfig load(const std::string& path);
@@ -162,7 +164,9 @@ class DS_API Pipeline {
   void upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
               const std::string& source = {});
   void remove(std::uint64_t key);
-  /// Trains the category head on the catalogue's embeddings (config().training).
+  /// Trains the category head on the catalogue's embeddings (config().training), plus
+  /// config().training_views augmented views of each item indexed from a file. Queries keep running
+  /// meanwhile; the new head replaces the old one at the end.
   TrainingReport train_categories();
 
   // ---- online

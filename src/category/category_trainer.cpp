@@ -167,6 +167,7 @@ CategoryPredictor CategoryPredictor::train(const float* x, std::size_t count, in
   w.w2 = to_vector(fc2->weight), w.b2 = to_vector(fc2->bias);
   w.w3 = to_vector(fc3->weight), w.b3 = to_vector(fc3->bias);
   if (report != nullptr) {
+    report->samples = count;
     report->epochs = std::min(epoch, o.max_epochs);
     report->best_epoch = best_epoch;
     report->best_validation_accuracy = best_accuracy;

@@ -98,7 +98,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   try {
     check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                         "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
-                                        "max_pixels", "min_side"});
+                                        "max_pixels", "min_side", "training_views"});
     c.backbone_manifest = resolve(j.value("backbone", ""), base_dir);
     c.segmenter_manifest = resolve(j.value("segmenter", ""), base_dir);
     c.runtime.device = j.value("device", c.runtime.device);
@@ -112,6 +112,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
     c.iou_weight = j.value("iou_weight", c.iou_weight);
     c.rerank_depth = j.value("rerank_depth", c.rerank_depth);
     c.batch_size = j.value("batch_size", c.batch_size);
+    c.training_views = j.value("training_views", c.training_views);
     c.decode.max_pixels = j.value("max_pixels", c.decode.max_pixels);
     c.decode.min_side = j.value("min_side", c.decode.min_side);
     if (j.contains("training")) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "domainsearch/error.hpp"
 #include "index/index_io.hpp"
 #include "io/section_file.hpp"
+#include "pipeline/augment.hpp"
 #include "pipeline/config_json.hpp"
 #include "pipeline/csv.hpp"
 
@@ -400,20 +402,39 @@ void Pipeline::remove(std::uint64_t key) {
 }
 
 TrainingReport Pipeline::train_categories() {
-  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
-  const Index& index = *impl_->index;
-  const std::size_t d = static_cast<std::size_t>(index.dimension());
   std::vector<float> x;
   std::vector<std::int32_t> y;
-  for (std::uint64_t key : index.keys()) {
-    const IndexItem item = index.get(key);
-    x.insert(x.end(), item.embedding.begin(), item.embedding.end());
-    y.push_back(item.category);
+  std::vector<std::pair<std::string, std::int32_t>> augmentable;  // source, category
+  int categories = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+    const Index& index = *impl_->index;
+    categories = static_cast<int>(index.category_count());
+    for (std::uint64_t key : index.keys()) {
+      const IndexItem item = index.get(key);
+      x.insert(x.end(), item.embedding.begin(), item.embedding.end());
+      y.push_back(item.category);
+      const auto src = impl_->sources.find(key);
+      if (src != impl_->sources.end()) augmentable.emplace_back(src->second, item.category);
+    }
   }
-  if (index.category_count() < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
+  if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
+  std::mt19937_64 rng(impl_->config.training.seed);
+  for (int v = 0; v < impl_->config.training_views; ++v)
+    for (const auto& [source, category] : augmentable) {
+      try {
+        const Embedded e = impl_->embed({detail::augmented_view(Image::decode_file(source, impl_->config.decode), rng)}).front();
+        x.insert(x.end(), e.embedding.begin(), e.embedding.end());
+        y.push_back(category);
+      } catch (const Error&) {
+        // A source that has become unreadable since indexing only loses its augmented views.
+      }
+    }
   TrainingReport report;
-  impl_->head = CategoryPredictor::train(x.data(), y.size(), static_cast<int>(d), y.data(), static_cast<int>(index.category_count()),
-                                         impl_->config.training, &report);
+  CategoryPredictor head = CategoryPredictor::train(x.data(), y.size(), impl_->index->dimension(), y.data(), categories,
+                                                    impl_->config.training, &report);
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  impl_->head = std::move(head);
   return report;
 }
 

@@ -131,11 +131,13 @@ TEST_CASE("empty catalogue, cancellation, predicted categories need a head", "[p
 
   PipelineConfig predicted = cat.config;
   predicted.category_mode = CategoryMode::PredictedHard;
+  predicted.training_views = 1;  // augmented views join the training set
   Pipeline q(predicted);
   q.index_entries(cat.entries);
   CHECK(status_of([&] { q.query(image); }) == Status::InvalidArgument);
   const TrainingReport t = q.train_categories();
   CHECK(t.epochs > 0);
+  CHECK(t.samples == 2 * cat.entries.size());  // each item and one augmented view of it
   CHECK(q.has_category_head());
   const QueryResponse resp = q.query(image);
   REQUIRE_FALSE(resp.predicted.empty());

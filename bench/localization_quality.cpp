@@ -1,0 +1,140 @@
+// Localisation quality where the truth is known: real product cut-outs (the grocery iconic images, shot
+// on white) composited onto real cluttered backgrounds (grocery validation photos) at random positions
+// and scales. Reports mean mask IoU against the known masks for ISNet at 320 and 512, with and without
+// edge refinement, plus how the Localizer's confidence tracks the IoU (for the fallback threshold).
+//   bench_localization_quality [--shared ../shared] [--count 24] [--seed 7]
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <domainsearch/localizer.hpp>
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace domainsearch;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> column0(const std::string& csv, const std::string& root) {
+  std::ifstream f(csv);
+  std::vector<std::string> out;
+  std::string line;
+  std::getline(f, line);
+  while (std::getline(f, line)) out.push_back(root + "/" + line.substr(0, line.find(',')));
+  return out;
+}
+
+cv::Mat to_mat(const Image& im) { return cv::Mat(im.height(), im.width(), CV_8UC3, const_cast<std::uint8_t*>(im.data())).clone(); }
+
+// The product's mask in an iconic image: non-white pixels, holes filled, largest component.
+cv::Mat product_mask(const cv::Mat& rgb) {
+  std::vector<cv::Mat> ch;
+  cv::split(rgb, ch);
+  cv::Mat mask = (ch[0] < 235) | (ch[1] < 235) | (ch[2] < 235);
+  cv::morphologyEx(mask, mask, cv::MORPH_CLOSE, cv::getStructuringElement(cv::MORPH_ELLIPSE, {9, 9}));
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids);
+  int best = 1;
+  for (int i = 2; i < n; ++i)
+    if (stats.at<int>(i, cv::CC_STAT_AREA) > stats.at<int>(best, cv::CC_STAT_AREA)) best = i;
+  mask = labels == best;
+  cv::Mat padded;
+  cv::copyMakeBorder(mask, padded, 1, 1, 1, 1, cv::BORDER_CONSTANT, 0);
+  cv::floodFill(padded, cv::Point(0, 0), 128);
+  mask.setTo(255, padded(cv::Rect(1, 1, mask.cols, mask.rows)) == 0);
+  return mask;
+}
+
+struct Sample {
+  Image image;
+  cv::Mat truth;
+};
+
+Sample composite(const cv::Mat& object, const cv::Mat& background, std::mt19937& rng) {
+  const cv::Mat mask = product_mask(object);
+  const cv::Rect box = cv::boundingRect(mask);
+  const double scale = std::uniform_real_distribution<double>(0.35, 0.7)(rng) * std::min(background.cols, background.rows) /
+                       std::max(box.width, box.height);
+  cv::Mat obj, m;
+  cv::resize(object(box), obj, {}, scale, scale, cv::INTER_AREA);
+  cv::resize(mask(box), m, obj.size(), 0, 0, cv::INTER_NEAREST);
+  const int x = std::uniform_int_distribution<int>(0, background.cols - obj.cols)(rng);
+  const int y = std::uniform_int_distribution<int>(0, background.rows - obj.rows)(rng);
+  cv::Mat out = background.clone();
+  obj.copyTo(out(cv::Rect(x, y, obj.cols, obj.rows)), m);
+  cv::Mat truth(background.size(), CV_8U, cv::Scalar(0));
+  m.copyTo(truth(cv::Rect(x, y, obj.cols, obj.rows)));
+  return {Image::from_pixels(ImageView{out.data, out.cols, out.rows, out.step, PixelFormat::RGB8}), truth};
+}
+
+double iou(const std::vector<std::uint8_t>& mask, const cv::Mat& truth) {
+  std::size_t inter = 0, uni = 0;
+  for (std::size_t i = 0; i < mask.size(); ++i) {
+    const bool a = mask[i] != 0, b = truth.data[i] != 0;
+    inter += a && b;
+    uni += a || b;
+  }
+  return uni ? double(inter) / double(uni) : 1.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
+  std::size_t count = 24;
+  unsigned seed = 7;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--shared")) shared = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--count")) count = std::stoul(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seed")) seed = static_cast<unsigned>(std::stoul(argv[i + 1]));
+  }
+  const std::string root = shared + "/data/grocery";
+  const auto objects = column0(root + "/catalogue_iconic.csv", root);
+  const auto backgrounds = column0(root + "/queries_val.csv", root);
+  std::mt19937 rng(seed);
+  std::vector<Sample> samples;
+  for (std::size_t i = 0; i < count; ++i) {
+    const cv::Mat obj = to_mat(Image::decode_file(objects[(i * 7) % objects.size()]));
+    const cv::Mat bg = to_mat(Image::decode_file(backgrounds[(i * 13 + 5) % backgrounds.size()]));
+    samples.push_back(composite(obj, bg, rng));
+  }
+  RuntimeOptions runtime;
+  runtime.threads = 2;
+  std::printf("%zu composites (iconic product on a validation photo, 35-70%% of the short side)\n", samples.size());
+  std::printf("%-12s %-14s %9s %9s %9s %9s %10s\n", "segmenter", "refinement", "mean IoU", "IoU<0.5", "ms/img", "conf|ok", "conf|bad");
+  for (const char* name : {"isnet_320.json", "isnet_512.json"}) {
+    ModelManifest m = ModelManifest::load(std::string(DS_MANIFEST_DIR) + "/" + name);
+    m.file = shared + "/models/" + fs::path(m.file).filename().string();
+    for (const EdgeRefinement refinement : {EdgeRefinement::None, EdgeRefinement::GuidedFilter}) {
+      LocalizerOptions o;
+      o.refinement = refinement;
+      o.min_confidence = 0.0f;  // measure the raw mask
+      const Localizer localizer(m, runtime, o);
+      double sum = 0, conf_ok = 0, conf_bad = 0;
+      int bad = 0;
+      const auto t = std::chrono::steady_clock::now();
+      for (const Sample& s : samples) {
+        const Localization loc = localizer.localize(s.image);
+        const double v = iou(loc.mask, s.truth);
+        sum += v;
+        if (v < 0.5) ++bad, conf_bad += loc.confidence;
+        else conf_ok += loc.confidence;
+      }
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count() / samples.size();
+      const int ok = static_cast<int>(samples.size()) - bad;
+      std::printf("%-12s %-14s %9.3f %9d %9.1f %9.3f %10.3f\n", name, refinement == EdgeRefinement::None ? "none" : "guided_filter",
+                  sum / samples.size(), bad, ms, ok ? conf_ok / ok : 0.0, bad ? conf_bad / bad : 0.0);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
