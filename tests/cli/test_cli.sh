@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Smoke test of the domainsearch command with the real shared models on a few grocery photos:
+# every subcommand, --json and --html output, exit codes, Ctrl-C. Skips (exit 0, says so) without ../shared.
+#   tests/cli/test_cli.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+BUILD=$1; SRC=$2
+SHARED=${DS_SHARED_DIR:-$SRC/../shared}
+CLI=$BUILD/examples/cli/domainsearch
+CONFIG=$SRC/examples/configs/grocery.json
+if [ ! -f "$SHARED/models/mobilenet_v2_1.0_224.pt" ]; then echo "SKIPPED: no shared models at $SHARED"; exit 0; fi
+WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+passed=0; failed=0
+check() {  # check NAME EXPECTED_EXIT COMMAND...
+  local name=$1 want=$2; shift 2
+  "$@" > "$WORK/out" 2> "$WORK/err"; local got=$?
+  if [ "$got" -eq "$want" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $name: exit $got, expected $want"; cat "$WORK/err"; fi
+}
+contains() {  # contains NAME FILE PATTERN
+  if grep -q -- "$3" "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL $1: '$3' not in $2"; fi
+}
+
+/usr/bin/python3 "$SRC/tools/grocery_manifest.py" "$SHARED/data/grocery/catalogue.csv" "$WORK/all.csv"
+{ head -1 "$WORK/all.csv"; awk -F, 'NR > 1 && NR % 200 == 2' "$WORK/all.csv"; } > "$WORK/items.csv"   # 14 photos, 11 categories
+QUERY=$(awk -F, 'NR == 3 {print $1}' "$WORK/items.csv")
+CAT=$WORK/cat.dscat
+
+check "help" 0 "$CLI" --help
+for c in index add remove train query inspect; do check "$c --help" 0 "$CLI" "$c" --help; done
+check "unknown command" 2 "$CLI" frobnicate
+check "missing option" 2 "$CLI" index --config "$CONFIG"
+check "index" 0 "$CLI" index --config "$CONFIG" --catalogue "$CAT" --csv "$WORK/items.csv"
+contains "index report" "$WORK/out" "indexed 14 new images"
+check "re-index adds nothing" 0 "$CLI" index --config "$CONFIG" --catalogue "$CAT" --csv "$WORK/items.csv"
+contains "re-index report" "$WORK/out" "14 already present"
+check "inspect" 0 "$CLI" inspect --catalogue "$CAT" --json
+contains "inspect items" "$WORK/out" '"items":14'
+check "query json" 0 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k 3 --json --html "$WORK/report.html" "$QUERY"
+contains "query finds itself" "$WORK/out" "\"source\":\"$QUERY\""
+contains "report written" "$WORK/report.html" "data:image/jpeg;base64"
+check "query table" 0 "$CLI" query --config "$CONFIG" --catalogue "$CAT" "$QUERY"
+contains "table timings" "$WORK/out" "decode"
+printf 'not an image' > "$WORK/bad.jpg"
+check "bad query image" 1 "$CLI" query --config "$CONFIG" --catalogue "$CAT" "$WORK/bad.jpg"
+contains "bad image named" "$WORK/err" "bad.jpg"
+check "add" 0 "$CLI" add --config "$CONFIG" --catalogue "$CAT" --image "$QUERY" --category Extra --key 42 --label manual
+check "add twice" 1 "$CLI" add --config "$CONFIG" --catalogue "$CAT" --image "$QUERY" --category Extra --key 42
+check "remove" 0 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
+check "remove missing" 1 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
+check "train" 0 "$CLI" train --config "$CONFIG" --catalogue "$CAT"
+printf 'garbage' > "$WORK/corrupt.dscat"
+check "corrupt catalogue" 1 "$CLI" inspect --catalogue "$WORK/corrupt.dscat"
+
+# Ctrl-C in the middle of indexing: exit 130, and the catalogue on disk is complete and opens.
+{ head -1 "$WORK/all.csv"; awk -F, 'NR > 1 && NR % 20 == 2' "$WORK/all.csv"; } > "$WORK/more.csv"
+"$CLI" index --config "$CONFIG" --catalogue "$WORK/int.dscat" --csv "$WORK/more.csv" > "$WORK/int.out" 2>&1 &
+pid=$!; sleep 6; kill -INT $pid; wait $pid; code=$?
+if [ "$code" -eq 130 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL interrupt: exit $code"; cat "$WORK/int.out"; fi
+check "interrupted catalogue opens" 0 "$CLI" inspect --catalogue "$WORK/int.dscat"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
