@@ -74,3 +74,19 @@ def forward(self, x):
 }
 
 }  // namespace dstest
+
+// Writes the tiny models into $DS_TEST_MODEL_DIR as backbone.json and segmenter.json, for the C and
+// Python tests (run by ctest as a fixture: `unit_tests "[.write-test-models]"`).
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+
+TEST_CASE("write tiny models for the C and Python tests", "[.write-test-models]") {
+  const char* dir = std::getenv("DS_TEST_MODEL_DIR");
+  REQUIRE(dir != nullptr);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(dstest::write_tiny_backbone(dir, 16, 0, 32), std::string(dir) + "/backbone.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dstest::write_dark_object_segmenter(dir, 32), std::string(dir) + "/segmenter.json",
+                             std::filesystem::copy_options::overwrite_existing);
+}

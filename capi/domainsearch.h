@@ -1,0 +1,223 @@
+/* libdomainsearch flat C ABI (C99 and C++).
+ *
+ * Conventions (faiss c_api, usearch, onnxruntime):
+ *  - Typed opaque handles: ds_pipeline, ds_index, ds_results. Create with *_create/_open/_load, release
+ *    with *_free; every *_free accepts NULL.
+ *  - Every function that can fail returns a ds_status (0 = DS_OK). On failure nothing is written to the
+ *    output parameters and ds_last_error() holds a message naming the file, key or value at fault; the
+ *    message is thread-local and valid until the next call on the same thread. No C++ exception ever
+ *    crosses this boundary.
+ *  - Options structs start with struct_size; call the matching *_init() first so fields can be appended
+ *    in later versions without breaking the ABI.
+ *  - Hot paths write into caller-owned buffers; unused result slots are padded with DS_KEY_NONE and
+ *    +infinity.
+ *  - Strings are UTF-8; paths are UTF-8 file names.
+ *  - Thread-safety: queries and searches on one handle may run concurrently; mutations (add, remove,
+ *    train, index_*) are serialised internally and wait for running queries.
+ * Values of ds_status are stable and never reused; functions and enum values are only appended. */
+#ifndef DOMAINSEARCH_H
+#define DOMAINSEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domainsearch/export.hpp"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DS_ABI_VERSION 1
+#define DS_KEY_NONE UINT64_MAX
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DS_NODISCARD __attribute__((warn_unused_result))
+#else
+#define DS_NODISCARD
+#endif
+
+typedef enum ds_status {
+  DS_OK = 0,
+  DS_ERR_INVALID_ARGUMENT = 1,
+  DS_ERR_IO = 2,
+  DS_ERR_FORMAT_VERSION = 3,
+  DS_ERR_CORRUPT = 4,
+  DS_ERR_MODEL_MISMATCH = 5,
+  DS_ERR_DEVICE_UNAVAILABLE = 6,
+  DS_ERR_IMAGE_DECODE = 7,
+  DS_ERR_IMAGE_TOO_SMALL = 8,
+  DS_ERR_IMAGE_TOO_LARGE = 9,
+  DS_ERR_NOT_FOUND = 10,
+  DS_ERR_ALREADY_EXISTS = 11,
+  DS_ERR_CANCELLED = 12,
+  DS_ERR_INTERNAL = 13,
+  DS_ERR_OUT_OF_MEMORY = 14
+} ds_status;
+
+typedef enum ds_pixel_format { DS_GRAY8 = 0, DS_RGB8 = 1, DS_BGR8 = 2, DS_RGBA8 = 3, DS_BGRA8 = 4 } ds_pixel_format;
+
+typedef struct ds_pipeline ds_pipeline;
+typedef struct ds_index ds_index;
+typedef struct ds_results ds_results;
+
+/** Progress of long work; return nonzero to cancel (what is done so far stays). */
+typedef int (*ds_progress_fn)(size_t done, size_t total, void* user);
+/** Returns nonzero for keys that may appear in results. */
+typedef int (*ds_key_filter_fn)(uint64_t key, void* user);
+
+/* ---- library */
+DS_API const char* ds_last_error(void);
+DS_API const char* ds_status_name(ds_status status);
+DS_API const char* ds_version_string(void);
+DS_API uint32_t ds_abi_version(void);
+
+/* ---- images (caller-owned raw pixels) */
+typedef struct ds_image {
+  const uint8_t* data;
+  int width;
+  int height;
+  size_t stride; /* bytes between row starts */
+  ds_pixel_format format;
+} ds_image;
+
+/* ---- pipeline */
+typedef struct ds_pipeline_options {
+  uint32_t struct_size;
+  const char* config_path;        /* JSON configuration (examples/configs); NULL: defaults + the fields below */
+  const char* backbone_manifest;  /* overrides the configuration's when not NULL */
+  const char* segmenter_manifest; /* overrides the configuration's when not NULL */
+  const char* device;             /* "cpu", "cuda", "cuda:N", "auto"; NULL: the configuration's */
+  int threads;                    /* intra-op threads (process-wide); 0: all cores */
+  int localize;                   /* -1: the configuration's, 0: off, 1: on */
+  size_t k;                       /* results per query; 0: the configuration's */
+} ds_pipeline_options;
+DS_API void ds_pipeline_options_init(ds_pipeline_options* options);
+
+DS_API DS_NODISCARD ds_status ds_pipeline_create(const ds_pipeline_options* options, ds_pipeline** out);
+/** Opens a saved catalogue; its model fingerprints must match the configured models (DS_ERR_MODEL_MISMATCH). */
+DS_API DS_NODISCARD ds_status ds_pipeline_open(const char* catalogue_path, const ds_pipeline_options* options, ds_pipeline** out);
+/** Writes the catalogue atomically. */
+DS_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, const char* path);
+DS_API void ds_pipeline_free(ds_pipeline* pipeline);
+DS_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
+
+typedef struct ds_indexing_report {
+  uint32_t struct_size;
+  size_t added;
+  size_t skipped_existing;
+  size_t failed;
+  int cancelled;
+  double seconds;
+} ds_indexing_report;
+DS_API void ds_indexing_report_init(ds_indexing_report* report);
+
+/** Indexes a CSV (columns path,label,category) or a folder (one sub-folder per category). Unreadable
+ *  images are counted in report->failed and skipped; a cancelled run returns DS_ERR_CANCELLED with the
+ *  report filled. `progress` and `report` may be NULL. */
+DS_API DS_NODISCARD ds_status ds_pipeline_index_csv(ds_pipeline* pipeline, const char* csv_path, ds_progress_fn progress,
+                                                    void* user, ds_indexing_report* report);
+DS_API DS_NODISCARD ds_status ds_pipeline_index_folder(ds_pipeline* pipeline, const char* folder, ds_progress_fn progress,
+                                                       void* user, ds_indexing_report* report);
+/** Adds (upsert = 0) or replaces (upsert = 1) one image given by path, encoded bytes or pixels. */
+DS_API DS_NODISCARD ds_status ds_pipeline_add_file(ds_pipeline* pipeline, uint64_t key, const char* path, const char* category,
+                                                   const char* label, int upsert);
+DS_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint64_t key, const ds_image* image,
+                                                     const char* category, const char* label, int upsert);
+DS_API DS_NODISCARD ds_status ds_pipeline_remove(ds_pipeline* pipeline, uint64_t key);
+
+typedef struct ds_training_report {
+  uint32_t struct_size;
+  size_t samples;
+  int epochs;
+  int best_epoch;
+  float best_validation_accuracy;
+  double seconds;
+} ds_training_report;
+DS_API void ds_training_report_init(ds_training_report* report);
+/** Trains the category head on the catalogue. `report` may be NULL. */
+DS_API DS_NODISCARD ds_status ds_pipeline_train(ds_pipeline* pipeline, ds_training_report* report);
+
+typedef struct ds_query_options {
+  uint32_t struct_size;
+  size_t k;             /* 0: the pipeline's */
+  const char* category; /* restrict to one category by name; NULL: the pipeline's category mode */
+  ds_key_filter_fn filter;
+  void* filter_user;
+} ds_query_options;
+DS_API void ds_query_options_init(ds_query_options* options);
+
+/** Queries; `options` may be NULL. The results handle is released with ds_results_free. */
+DS_API DS_NODISCARD ds_status ds_pipeline_query_file(const ds_pipeline* pipeline, const char* path, const ds_query_options* options,
+                                                     ds_results** out);
+DS_API DS_NODISCARD ds_status ds_pipeline_query_bytes(const ds_pipeline* pipeline, const uint8_t* data, size_t size,
+                                                      const ds_query_options* options, ds_results** out);
+DS_API DS_NODISCARD ds_status ds_pipeline_query_pixels(const ds_pipeline* pipeline, const ds_image* image,
+                                                       const ds_query_options* options, ds_results** out);
+/** "More like this item": the item itself is excluded. */
+DS_API DS_NODISCARD ds_status ds_pipeline_query_key(const ds_pipeline* pipeline, uint64_t key, const ds_query_options* options,
+                                                    ds_results** out);
+/** Queries `count` files at once; out receives `count` handles (all NULL on failure). */
+DS_API DS_NODISCARD ds_status ds_pipeline_query_files(const ds_pipeline* pipeline, const char* const* paths, size_t count,
+                                                      const ds_query_options* options, ds_results** out);
+
+/* ---- results */
+typedef struct ds_result {
+  uint64_t key;
+  float distance; /* squared Euclidean */
+  float iou;      /* mask IoU with the query (1 without masks) */
+  float score;    /* final ranking score, lower is better */
+  const char* label;    /* valid until ds_results_free */
+  const char* category; /* valid until ds_results_free */
+  const char* source;   /* indexed image path or ""; valid until ds_results_free */
+} ds_result;
+
+typedef struct ds_timings {
+  double decode_ms, localize_ms, embed_ms, categorize_ms, search_ms, rerank_ms, total_ms;
+} ds_timings;
+
+DS_API size_t ds_results_count(const ds_results* results);
+DS_API DS_NODISCARD ds_status ds_results_get(const ds_results* results, size_t i, ds_result* out);
+/** Copies keys and distances into caller buffers of `capacity` entries, padding with DS_KEY_NONE/+inf. */
+DS_API DS_NODISCARD ds_status ds_results_copy(const ds_results* results, uint64_t* keys, float* distances, size_t capacity);
+/** The i-th predicted category (most probable first) and its probability; DS_ERR_NOT_FOUND past the end. */
+DS_API DS_NODISCARD ds_status ds_results_predicted(const ds_results* results, size_t i, const char** category, float* probability);
+DS_API DS_NODISCARD ds_status ds_results_timings(const ds_results* results, ds_timings* out);
+DS_API void ds_results_free(ds_results* results);
+
+/* ---- index: raw embeddings, no models */
+DS_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);
+DS_API DS_NODISCARD ds_status ds_index_load(const char* path, ds_index** out);
+DS_API DS_NODISCARD ds_status ds_index_save(const ds_index* index, const char* path);
+DS_API void ds_index_free(ds_index* index);
+DS_API DS_NODISCARD ds_status ds_index_add_category(ds_index* index, const char* name, int32_t* id);
+/** Adds `count` items (embeddings: count x dimension floats); all or none. `labels` may be NULL. */
+DS_API DS_NODISCARD ds_status ds_index_add(ds_index* index, size_t count, const uint64_t* keys, const int32_t* categories,
+                                           const float* embeddings, const char* const* labels);
+DS_API DS_NODISCARD ds_status ds_index_remove(ds_index* index, uint64_t key);
+DS_API DS_NODISCARD ds_status ds_index_contains(const ds_index* index, uint64_t key, int* out);
+DS_API DS_NODISCARD ds_status ds_index_size(const ds_index* index, size_t* out);
+/** k-NN of `count` queries among `categories` (NULL/0: all) passing `filter` (may be NULL). Writes
+ *  count x k keys and distances (nearest first, padded with DS_KEY_NONE/+inf) and, if not NULL,
+ *  counts[count] (hits per query). */
+DS_API DS_NODISCARD ds_status ds_index_search(const ds_index* index, const float* queries, size_t count, size_t k,
+                                              const int32_t* categories, size_t category_count, ds_key_filter_fn filter,
+                                              void* filter_user, uint64_t* keys, float* distances, size_t* counts);
+
+/* ---- catalogue files */
+typedef struct ds_catalogue_info {
+  uint32_t struct_size;
+  size_t items;
+  int dimension;
+  size_t categories;
+  int has_category_head;
+  uint64_t file_bytes;
+} ds_catalogue_info;
+DS_API void ds_catalogue_info_init(ds_catalogue_info* info);
+/** What a catalogue file holds, without loading models. */
+DS_API DS_NODISCARD ds_status ds_catalogue_inspect(const char* path, ds_catalogue_info* info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DOMAINSEARCH_H */

@@ -1,0 +1,274 @@
+/* The C ABI from C99: success paths and every error path. Usage: test_c MODEL_DIR SCRATCH_DIR
+ * (MODEL_DIR holds backbone.json and segmenter.json, tiny generated models). */
+#define _POSIX_C_SOURCE 200809L
+#include <domainsearch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int passed = 0, failed = 0;
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (cond) ++passed;                                                                 \
+    else {                                                                              \
+      ++failed;                                                                         \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, __LINE__, #cond, ds_last_error()); \
+    }                                                                                   \
+  } while (0)
+#define EXPECT(call, status) CHECK((call) == (status))
+
+enum { W = 64, H = 48 };
+
+/* A white image with a coloured rectangle whose size depends on `i`. */
+static void draw(uint8_t* rgb, int i) {
+  int x, y;
+  memset(rgb, 255, W * H * 3);
+  for (y = 10; y < 20 + 3 * i && y < H; ++y)
+    for (x = 8; x < 20 + 5 * i && x < W; ++x) {
+      uint8_t* p = rgb + (y * W + x) * 3;
+      p[0] = (uint8_t)(30 * i), p[1] = (uint8_t)(200 - 30 * i), p[2] = 60;
+    }
+}
+
+static int write_ppm(const char* path, int i) {
+  uint8_t rgb[W * H * 3];
+  FILE* f = fopen(path, "wb");
+  if (!f) return 0;
+  draw(rgb, i);
+  fprintf(f, "P6\n%d %d\n255\n", W, H);
+  fwrite(rgb, 1, sizeof rgb, f);
+  fclose(f);
+  return 1;
+}
+
+static int only_even(uint64_t key, void* user) {
+  (void)user;
+  return key % 2 == 0;
+}
+
+static int cancel_at_two(size_t done, size_t total, void* user) {
+  (void)total;
+  ++*(int*)user;
+  return done >= 2;
+}
+
+static void test_index(const char* dir) {
+  ds_index* index = NULL;
+  int32_t cat_a = -1, cat_b = -1;
+  uint64_t keys[6] = {10, 11, 12, 13, 14, 15};
+  int32_t cats[6];
+  float vectors[6 * 4];
+  const char* labels[6] = {"a", "b", "c", "d", "e", "f"};
+  uint64_t out_keys[2 * 8];
+  float out_dist[2 * 8];
+  size_t counts[2], size = 0;
+  int contains = -1, i;
+  char path[512];
+  float nan_query[4] = {0, 0, 0, 0};
+  int32_t bogus_category = 7;
+
+  EXPECT(ds_index_create(0, &index), DS_ERR_INVALID_ARGUMENT);
+  CHECK(strlen(ds_last_error()) > 0);
+  EXPECT(ds_index_create(4, &index), DS_OK);
+  EXPECT(ds_index_add_category(index, "a", &cat_a), DS_OK);
+  EXPECT(ds_index_add_category(index, "b", &cat_b), DS_OK);
+  for (i = 0; i < 6; ++i) {
+    cats[i] = i < 3 ? cat_a : cat_b;
+    vectors[i * 4 + 0] = (float)i, vectors[i * 4 + 1] = 0, vectors[i * 4 + 2] = 1, vectors[i * 4 + 3] = -1;
+  }
+  EXPECT(ds_index_add(index, 6, keys, cats, vectors, labels), DS_OK);
+  EXPECT(ds_index_add(index, 1, keys, cats, vectors, NULL), DS_ERR_ALREADY_EXISTS);
+  EXPECT(ds_index_size(index, &size), DS_OK);
+  CHECK(size == 6);
+  EXPECT(ds_index_contains(index, 12, &contains), DS_OK);
+  CHECK(contains == 1);
+
+  /* Two queries, k = 8 > 6 items: padded with DS_KEY_NONE and +inf. */
+  EXPECT(ds_index_search(index, vectors, 2, 8, NULL, 0, NULL, NULL, out_keys, out_dist, counts), DS_OK);
+  CHECK(counts[0] == 6 && counts[1] == 6);
+  CHECK(out_keys[0] == 10 && out_dist[0] == 0.0f);
+  CHECK(out_keys[8] == 11);
+  CHECK(out_keys[6] == DS_KEY_NONE && isinf(out_dist[7]));
+  EXPECT(ds_index_search(index, vectors, 1, 8, &cat_b, 1, only_even, NULL, out_keys, out_dist, counts), DS_OK);
+  CHECK(counts[0] == 1 && out_keys[0] == 14 && out_keys[1] == DS_KEY_NONE);
+  EXPECT(ds_index_search(index, vectors, 1, 0, NULL, 0, NULL, NULL, out_keys, out_dist, counts), DS_ERR_INVALID_ARGUMENT);
+  nan_query[1] = NAN;
+  EXPECT(ds_index_search(index, nan_query, 1, 3, NULL, 0, NULL, NULL, out_keys, out_dist, counts), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_index_search(index, vectors, 1, 3, &bogus_category, 1, NULL, NULL, out_keys, out_dist, counts), DS_ERR_NOT_FOUND);
+  EXPECT(ds_index_remove(index, 13), DS_OK);
+  EXPECT(ds_index_remove(index, 13), DS_ERR_NOT_FOUND);
+
+  snprintf(path, sizeof path, "%s/index.dsidx", dir);
+  EXPECT(ds_index_save(index, path), DS_OK);
+  ds_index_free(index);
+  index = NULL;
+  EXPECT(ds_index_load(path, &index), DS_OK);
+  EXPECT(ds_index_size(index, &size), DS_OK);
+  CHECK(size == 5);
+  ds_index_free(index);
+  snprintf(path, sizeof path, "%s/missing.dsidx", dir);
+  EXPECT(ds_index_load(path, &index), DS_ERR_IO);
+}
+
+static void test_pipeline(const char* models, const char* dir) {
+  ds_pipeline_options options;
+  ds_pipeline* p = NULL;
+  ds_pipeline* reopened = NULL;
+  ds_results* results = NULL;
+  ds_results* batch[2] = {NULL, NULL};
+  ds_result r;
+  ds_query_options q;
+  ds_training_report training;
+  ds_indexing_report report;
+  ds_catalogue_info info;
+  ds_timings timings;
+  uint8_t rgb[W * H * 3];
+  ds_image image;
+  char backbone[512], segmenter[512], path[512], ppm[512], folder[512], catalogue[512];
+  const char* paths[2];
+  const char* category = NULL;
+  uint64_t keys[20];
+  float distances[20];
+  float probability = 0;
+  size_t size = 0;
+  int i, calls = 0;
+
+
+  snprintf(backbone, sizeof backbone, "%s/backbone.json", models);
+  snprintf(segmenter, sizeof segmenter, "%s/segmenter.json", models);
+  EXPECT(ds_pipeline_create(NULL, &p), DS_ERR_INVALID_ARGUMENT);
+  memset(&options, 0, sizeof options); /* struct_size 0: _init() was not called */
+  EXPECT(ds_pipeline_create(&options, &p), DS_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(ds_last_error(), "struct_size") != NULL);
+  ds_pipeline_options_init(&options);
+  options.backbone_manifest = "/nonexistent/manifest.json";
+  EXPECT(ds_pipeline_create(&options, &p), DS_ERR_IO);
+  options.backbone_manifest = backbone;
+  options.device = "cuda:7";
+  CHECK(ds_pipeline_create(&options, &p) != DS_OK);
+  options.device = "cpu";
+  options.segmenter_manifest = segmenter;
+  options.localize = 1;
+  options.threads = 1;
+  EXPECT(ds_pipeline_create(&options, &p), DS_OK);
+
+  image.width = W, image.height = H, image.stride = W * 3, image.format = DS_RGB8, image.data = rgb;
+  for (i = 0; i < 6; ++i) {
+    draw(rgb, i);
+    EXPECT(ds_pipeline_add_pixels(p, (uint64_t)i, &image, i % 2 ? "odd" : "even", i % 2 ? "odd item" : "even item", 0), DS_OK);
+  }
+  EXPECT(ds_pipeline_add_pixels(p, 0, &image, "even", NULL, 0), DS_ERR_ALREADY_EXISTS);
+  EXPECT(ds_pipeline_add_pixels(p, 0, &image, "even", "replaced", 1), DS_OK);
+  image.data = NULL;
+  EXPECT(ds_pipeline_add_pixels(p, 99, &image, "even", NULL, 0), DS_ERR_INVALID_ARGUMENT);
+  image.data = rgb;
+  EXPECT(ds_pipeline_size(p, &size), DS_OK);
+  CHECK(size == 6);
+
+  draw(rgb, 3);
+  ds_query_options_init(&q);
+  q.k = 20;
+  q.category = NULL;
+  EXPECT(ds_pipeline_train(p, NULL), DS_OK); /* the default category mode predicts categories */
+  EXPECT(ds_pipeline_query_pixels(p, &image, &q, &results), DS_OK);
+  CHECK(ds_results_count(results) >= 1);
+  EXPECT(ds_results_get(results, 0, &r), DS_OK);
+  CHECK(r.key == 3 && r.distance < 1e-6f && strcmp(r.label, "odd item") == 0 && strcmp(r.category, "odd") == 0);
+  EXPECT(ds_results_get(results, 99, &r), DS_ERR_NOT_FOUND);
+  EXPECT(ds_results_copy(results, keys, distances, 20), DS_OK);
+  CHECK(keys[0] == 3 && keys[19] == DS_KEY_NONE && isinf(distances[19]));
+  EXPECT(ds_results_predicted(results, 0, &category, &probability), DS_OK);
+  CHECK(category != NULL && probability > 0.0f);
+  EXPECT(ds_results_predicted(results, 99, &category, &probability), DS_ERR_NOT_FOUND);
+  EXPECT(ds_results_timings(results, &timings), DS_OK);
+  CHECK(timings.total_ms > 0);
+  ds_results_free(results);
+
+  q.category = "even";
+  q.filter = only_even;
+  EXPECT(ds_pipeline_query_key(p, 2, &q, &results), DS_OK);
+  for (i = 0; (size_t)i < ds_results_count(results); ++i) {
+    EXPECT(ds_results_get(results, (size_t)i, &r), DS_OK);
+    CHECK(r.key != 2 && r.key % 2 == 0);
+  }
+  ds_results_free(results);
+  q.category = "triangles";
+  EXPECT(ds_pipeline_query_key(p, 2, &q, &results), DS_ERR_NOT_FOUND);
+  q.category = NULL;
+  q.filter = NULL;
+  EXPECT(ds_pipeline_query_key(p, 12345, &q, &results), DS_ERR_NOT_FOUND);
+
+  snprintf(ppm, sizeof ppm, "%s/query.ppm", dir);
+  CHECK(write_ppm(ppm, 4));
+  EXPECT(ds_pipeline_query_file(p, ppm, NULL, &results), DS_OK);
+  EXPECT(ds_results_get(results, 0, &r), DS_OK);
+  CHECK(r.key == 4);
+  ds_results_free(results);
+  paths[0] = ppm, paths[1] = ppm;
+  EXPECT(ds_pipeline_query_files(p, paths, 2, NULL, batch), DS_OK);
+  CHECK(ds_results_count(batch[0]) == ds_results_count(batch[1]));
+  ds_results_free(batch[0]);
+  ds_results_free(batch[1]);
+  snprintf(path, sizeof path, "%s/missing.png", dir);
+  EXPECT(ds_pipeline_query_file(p, path, NULL, &results), DS_ERR_IO);
+  EXPECT(ds_pipeline_query_bytes(p, (const uint8_t*)"garbage", 7, NULL, &results), DS_ERR_IMAGE_DECODE);
+  EXPECT(ds_pipeline_add_file(p, 50, ppm, "odd", "from file", 0), DS_OK);
+  EXPECT(ds_pipeline_remove(p, 50), DS_OK);
+  EXPECT(ds_pipeline_remove(p, 50), DS_ERR_NOT_FOUND);
+
+  ds_training_report_init(&training);
+  EXPECT(ds_pipeline_train(p, &training), DS_OK);
+  CHECK(training.samples == 6 && training.epochs > 0);
+
+  snprintf(catalogue, sizeof catalogue, "%s/catalogue.dscat", dir);
+  EXPECT(ds_pipeline_save(p, catalogue), DS_OK);
+  ds_catalogue_info_init(&info);
+  EXPECT(ds_catalogue_inspect(catalogue, &info), DS_OK);
+  CHECK(info.items == 6 && info.categories == 2 && info.has_category_head == 1);
+  options.localize = 0; /* the catalogue's own settings win */
+  EXPECT(ds_pipeline_open(catalogue, &options, &reopened), DS_OK);
+  EXPECT(ds_pipeline_size(reopened, &size), DS_OK);
+  CHECK(size == 6);
+  ds_pipeline_free(reopened);
+  EXPECT(ds_catalogue_inspect(ppm, &info), DS_ERR_CORRUPT);
+  EXPECT(ds_pipeline_open(ppm, &options, &reopened), DS_ERR_CORRUPT);
+
+  /* A folder catalogue, cancelled by the progress callback after two images. */
+  snprintf(folder, sizeof folder, "%s/tree", dir);
+  mkdir(folder, 0755);
+  snprintf(path, sizeof path, "%s/tree/boxes", dir);
+  mkdir(path, 0755);
+  for (i = 0; i < 4; ++i) {
+    snprintf(path, sizeof path, "%s/tree/boxes/item%d.ppm", dir, i);
+    CHECK(write_ppm(path, i));
+  }
+  ds_indexing_report_init(&report);
+  EXPECT(ds_pipeline_index_folder(p, folder, cancel_at_two, &calls, &report), DS_ERR_CANCELLED);
+  CHECK(report.cancelled == 1 && report.added == 2 && calls == 2);
+  EXPECT(ds_pipeline_index_folder(p, folder, NULL, NULL, &report), DS_OK);
+  CHECK(report.added == 2 && report.skipped_existing == 2);
+  EXPECT(ds_pipeline_index_csv(p, ppm, NULL, NULL, NULL), DS_ERR_INVALID_ARGUMENT);
+
+
+  ds_pipeline_free(p);
+}
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: test_c MODEL_DIR SCRATCH_DIR\n");
+    return 2;
+  }
+  CHECK(ds_abi_version() == DS_ABI_VERSION);
+  CHECK(strlen(ds_version_string()) >= 5);
+  CHECK(strcmp(ds_status_name(DS_ERR_CORRUPT), "Corrupt") == 0);
+  ds_pipeline_free(NULL);
+  ds_index_free(NULL);
+  ds_results_free(NULL);
+  CHECK(ds_results_count(NULL) == 0);
+  test_index(argv[2]);
+  test_pipeline(argv[1], argv[2]);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
