@@ -1,0 +1,120 @@
+"""The C ABI called from Python through ctypes, the way an outside team would: only the C header's
+types and functions, nothing of C++. Needs DS_LIBRARY (path of libdomainsearch.so) and
+DS_TEST_MODEL_DIR (tiny models written by `unit_tests "[.write-test-models]"`)."""
+import ctypes as C
+import math
+import os
+
+import numpy as np
+import pytest
+
+LIB_PATH = os.environ.get("DS_LIBRARY")
+MODELS = os.environ.get("DS_TEST_MODEL_DIR")
+pytestmark = pytest.mark.skipif(not LIB_PATH or not MODELS, reason="DS_LIBRARY and DS_TEST_MODEL_DIR not set")
+
+DS_OK, DS_ERR_INVALID_ARGUMENT, DS_ERR_IO, DS_ERR_IMAGE_DECODE, DS_ERR_NOT_FOUND, DS_ERR_ALREADY_EXISTS = 0, 1, 2, 7, 10, 11
+DS_RGB8 = 1
+DS_KEY_NONE = 2**64 - 1
+
+
+class PipelineOptions(C.Structure):
+    _fields_ = [("struct_size", C.c_uint32), ("config_path", C.c_char_p), ("backbone_manifest", C.c_char_p),
+                ("segmenter_manifest", C.c_char_p), ("device", C.c_char_p), ("threads", C.c_int),
+                ("localize", C.c_int), ("k", C.c_size_t)]
+
+
+class Image(C.Structure):
+    _fields_ = [("data", C.POINTER(C.c_uint8)), ("width", C.c_int), ("height", C.c_int), ("stride", C.c_size_t),
+                ("format", C.c_int)]
+
+
+class Result(C.Structure):
+    _fields_ = [("key", C.c_uint64), ("distance", C.c_float), ("iou", C.c_float), ("score", C.c_float),
+                ("label", C.c_char_p), ("category", C.c_char_p), ("source", C.c_char_p)]
+
+
+@pytest.fixture(scope="module")
+def lib():
+    lib = C.CDLL(LIB_PATH)
+    lib.ds_last_error.restype = C.c_char_p
+    lib.ds_version_string.restype = C.c_char_p
+    lib.ds_status_name.restype = C.c_char_p
+    lib.ds_results_count.restype = C.c_size_t
+    lib.ds_pipeline_add_pixels.argtypes = [C.c_void_p, C.c_uint64, C.POINTER(Image), C.c_char_p, C.c_char_p, C.c_int]
+    lib.ds_pipeline_query_pixels.argtypes = [C.c_void_p, C.POINTER(Image), C.c_void_p, C.POINTER(C.c_void_p)]
+    lib.ds_pipeline_query_bytes.argtypes = [C.c_void_p, C.c_char_p, C.c_size_t, C.c_void_p, C.POINTER(C.c_void_p)]
+    lib.ds_pipeline_query_key.argtypes = [C.c_void_p, C.c_uint64, C.c_void_p, C.POINTER(C.c_void_p)]
+    lib.ds_pipeline_remove.argtypes = [C.c_void_p, C.c_uint64]
+    lib.ds_results_get.argtypes = [C.c_void_p, C.c_size_t, C.POINTER(Result)]
+    lib.ds_results_copy.argtypes = [C.c_void_p, C.POINTER(C.c_uint64), C.POINTER(C.c_float), C.c_size_t]
+    lib.ds_results_count.argtypes = [C.c_void_p]
+    lib.ds_results_free.argtypes = [C.c_void_p]
+    lib.ds_pipeline_free.argtypes = [C.c_void_p]
+    return lib
+
+
+def picture(i):
+    rgb = np.full((48, 64, 3), 255, np.uint8)
+    rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
+    return rgb
+
+
+def as_image(rgb):
+    return Image(rgb.ctypes.data_as(C.POINTER(C.c_uint8)), rgb.shape[1], rgb.shape[0], rgb.strides[0], DS_RGB8)
+
+
+@pytest.fixture(scope="module")
+def pipeline(lib):
+    opts = PipelineOptions()
+    lib.ds_pipeline_options_init(C.byref(opts))
+    assert opts.struct_size == C.sizeof(PipelineOptions), "the ctypes layout must match the C header"
+    opts.backbone_manifest = os.path.join(MODELS, "backbone.json").encode()
+    opts.threads = 1
+    handle = C.c_void_p()
+    assert lib.ds_pipeline_create(C.byref(opts), C.byref(handle)) == DS_OK, lib.ds_last_error()
+    for i in range(5):
+        rgb = picture(i)
+        status = lib.ds_pipeline_add_pixels(handle, i, C.byref(as_image(rgb)), b"boxes", f"item {i}".encode(), 0)
+        assert status == DS_OK, lib.ds_last_error()
+    yield handle
+    lib.ds_pipeline_free(handle)
+
+
+def test_version(lib):
+    assert lib.ds_abi_version() == 1
+    assert lib.ds_version_string().count(b".") == 2
+    assert lib.ds_status_name(DS_ERR_NOT_FOUND) == b"NotFound"
+
+
+def test_query_pixels_finds_the_same_image(lib, pipeline):
+    rgb = picture(3)
+    results = C.c_void_p()
+    assert lib.ds_pipeline_query_pixels(pipeline, C.byref(as_image(rgb)), None, C.byref(results)) == DS_OK
+    try:
+        assert lib.ds_results_count(results) == 5
+        first = Result()
+        assert lib.ds_results_get(results, 0, C.byref(first)) == DS_OK
+        assert first.key == 3 and first.label == b"item 3" and first.category == b"boxes" and first.distance < 1e-6
+        keys, dists = (C.c_uint64 * 8)(), (C.c_float * 8)()
+        assert lib.ds_results_copy(results, keys, dists, 8) == DS_OK
+        assert list(keys)[:1] == [3] and keys[7] == DS_KEY_NONE and math.isinf(dists[7])
+    finally:
+        lib.ds_results_free(results)
+
+
+def test_errors_are_codes_with_messages(lib, pipeline):
+    rgb = picture(1)
+    assert lib.ds_pipeline_add_pixels(pipeline, 1, C.byref(as_image(rgb)), b"boxes", None, 0) == DS_ERR_ALREADY_EXISTS
+    assert b"1" in lib.ds_last_error()
+    results = C.c_void_p()
+    assert lib.ds_pipeline_query_bytes(pipeline, b"not an image", 12, None, C.byref(results)) == DS_ERR_IMAGE_DECODE
+    assert lib.ds_last_error()
+    assert lib.ds_pipeline_query_key(pipeline, 999, None, C.byref(results)) == DS_ERR_NOT_FOUND
+    assert lib.ds_pipeline_remove(pipeline, 999) == DS_ERR_NOT_FOUND
+    opts = PipelineOptions()  # struct_size 0: _init() not called
+    handle = C.c_void_p()
+    assert lib.ds_pipeline_create(C.byref(opts), C.byref(handle)) == DS_ERR_INVALID_ARGUMENT
+    assert b"struct_size" in lib.ds_last_error()
+    lib.ds_pipeline_options_init(C.byref(opts))
+    opts.backbone_manifest = b"/nonexistent/backbone.json"
+    assert lib.ds_pipeline_create(C.byref(opts), C.byref(handle)) == DS_ERR_IO
