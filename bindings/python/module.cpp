@@ -1,0 +1,290 @@
+// pybind11 bindings: `import domainsearch`. Images come in as numpy uint8 arrays (HxW gray, HxWx3 RGB,
+// HxWx4 RGBA), bytes or paths; embeddings and distances go out as numpy arrays. The GIL is released
+// around every heavy call; progress callbacks re-acquire it and honour Ctrl-C (KeyboardInterrupt).
+// Library errors become domainsearch.Error with the same message and a .status name.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <domainsearch/error.hpp>
+#include <domainsearch/index.hpp>
+#include <domainsearch/pipeline.hpp>
+#include <domainsearch/version.hpp>
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+using namespace domainsearch;
+
+namespace {
+
+using U8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
+using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+Image image_from_array(const U8Array& a) {
+  PixelFormat format;
+  if (a.ndim() == 2) format = PixelFormat::Gray8;
+  else if (a.ndim() == 3 && a.shape(2) == 3) format = PixelFormat::RGB8;
+  else if (a.ndim() == 3 && a.shape(2) == 4) format = PixelFormat::RGBA8;
+  else throw Error(Status::InvalidArgument, "image array must be HxW, HxWx3 (RGB) or HxWx4 (RGBA) uint8");
+  const ImageView view{a.data(), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(0)), static_cast<std::size_t>(a.strides(0)), format};
+  py::gil_scoped_release release;
+  return Image::from_pixels(view);
+}
+
+// Accepts a path (str or os.PathLike), encoded bytes, or a numpy array.
+Image to_image(const py::object& source) {
+  if (py::isinstance<py::bytes>(source)) {
+    const std::string bytes = source.cast<std::string>();
+    py::gil_scoped_release release;
+    return Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), {}, "bytes");
+  }
+  if (py::isinstance<py::str>(source) || py::hasattr(source, "__fspath__")) {
+    const std::string path = py::str(py::module_::import("os").attr("fspath")(source));
+    py::gil_scoped_release release;
+    return Image::decode_file(path);
+  }
+  return image_from_array(source.cast<U8Array>());
+}
+
+py::array_t<std::uint8_t> image_to_array(const Image& im) {
+  py::array_t<std::uint8_t> out({im.height(), im.width(), 3});
+  std::memcpy(out.mutable_data(), im.data(), im.stride() * static_cast<std::size_t>(im.height()));
+  return out;
+}
+
+ProgressFn python_progress(const py::object& callback) {
+  return [callback](std::size_t done, std::size_t total) {
+    py::gil_scoped_acquire acquire;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (callback.is_none()) return true;
+    const py::object keep_going = callback(done, total);
+    return keep_going.is_none() || keep_going.cast<bool>();
+  };
+}
+
+template <typename E>
+E parse_enum(const std::string& value, std::initializer_list<std::pair<const char*, E>> names) {
+  for (const auto& [n, v] : names)
+    if (value == n) return v;
+  throw Error(Status::InvalidArgument, "unknown option value \"" + value + "\"");
+}
+
+template <typename E>
+std::string enum_text(E value, std::initializer_list<std::pair<const char*, E>> names) {
+  for (const auto& [n, v] : names)
+    if (v == value) return n;
+  return "?";
+}
+
+const std::initializer_list<std::pair<const char*, CategoryMode>> kCategoryModes = {
+    {"off", CategoryMode::Off}, {"given", CategoryMode::Given}, {"predicted_hard", CategoryMode::PredictedHard},
+    {"predicted_soft", CategoryMode::PredictedSoft}};
+const std::initializer_list<std::pair<const char*, RerankMode>> kRerankModes = {
+    {"off", RerankMode::Off}, {"iou", RerankMode::Iou}, {"fused", RerankMode::Fused}};
+
+QueryOptions query_options(std::optional<std::size_t> k, const std::string& category) {
+  QueryOptions o;
+  o.k = k;
+  o.category = category;
+  return o;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_domainsearch, m) {
+  m.doc() = "libdomainsearch: domain-specific image similarity search (Waqas et al., CMC 2023)";
+  m.attr("__version__") = DS_VERSION_STRING;
+
+  static py::exception<Error> error(m, "Error", PyExc_RuntimeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      PyObject* type = error.ptr();
+      py::object instance = py::reinterpret_steal<py::object>(PyObject_CallFunction(type, "s", e.what()));
+      instance.attr("status") = status_name(e.status());
+      PyErr_SetObject(type, instance.ptr());
+    }
+  });
+
+  py::class_<PipelineConfig>(m, "PipelineConfig", "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp.")
+      .def(py::init<>())
+      .def_static("load", &PipelineConfig::load, py::arg("path"), "Reads a JSON configuration file.")
+      .def_readwrite("backbone_manifest", &PipelineConfig::backbone_manifest)
+      .def_readwrite("segmenter_manifest", &PipelineConfig::segmenter_manifest)
+      .def_readwrite("localize", &PipelineConfig::localize)
+      .def_readwrite("k", &PipelineConfig::k)
+      .def_readwrite("batch_size", &PipelineConfig::batch_size)
+      .def_readwrite("training_views", &PipelineConfig::training_views)
+      .def_readwrite("soft_threshold", &PipelineConfig::soft_threshold)
+      .def_readwrite("iou_weight", &PipelineConfig::iou_weight)
+      .def_readwrite("rerank_depth", &PipelineConfig::rerank_depth)
+      .def_property("device", [](const PipelineConfig& c) { return c.runtime.device; },
+                    [](PipelineConfig& c, const std::string& d) { c.runtime.device = d; })
+      .def_property("threads", [](const PipelineConfig& c) { return c.runtime.threads; },
+                    [](PipelineConfig& c, int t) { c.runtime.threads = t; })
+      .def_property("grayscale", [](const PipelineConfig& c) { return c.features.grayscale; },
+                    [](PipelineConfig& c, bool g) { c.features.grayscale = g; })
+      .def_property("category_mode", [](const PipelineConfig& c) { return enum_text(c.category_mode, kCategoryModes); },
+                    [](PipelineConfig& c, const std::string& v) { c.category_mode = parse_enum(v, kCategoryModes); },
+                    "'off', 'given', 'predicted_hard' or 'predicted_soft'")
+      .def_property("rerank", [](const PipelineConfig& c) { return enum_text(c.rerank, kRerankModes); },
+                    [](PipelineConfig& c, const std::string& v) { c.rerank = parse_enum(v, kRerankModes); }, "'off', 'iou' or 'fused'");
+
+  py::class_<QueryResult>(m, "QueryResult")
+      .def_readonly("key", &QueryResult::key)
+      .def_readonly("label", &QueryResult::label)
+      .def_readonly("category", &QueryResult::category)
+      .def_readonly("source", &QueryResult::source)
+      .def_readonly("distance", &QueryResult::distance)
+      .def_readonly("iou", &QueryResult::iou)
+      .def_readonly("score", &QueryResult::score)
+      .def("__repr__", [](const QueryResult& r) {
+        return "QueryResult(key=" + std::to_string(r.key) + ", label='" + r.label + "', category='" + r.category +
+               "', distance=" + std::to_string(r.distance) + ")";
+      });
+
+  py::class_<Localization>(m, "Localization")
+      .def_property_readonly("mask", [](const Localization& l) {
+        py::array_t<std::uint8_t> out({l.height, l.width});
+        std::memcpy(out.mutable_data(), l.mask.data(), l.mask.size());
+        return out;
+      }, "HxW uint8 mask (0 or 255)")
+      .def_property_readonly("box", [](const Localization& l) { return py::make_tuple(l.box.x, l.box.y, l.box.width, l.box.height); })
+      .def_property_readonly("cutout", [](const Localization& l) { return image_to_array(l.cutout); }, "the object on white, RGB")
+      .def_readonly("confidence", &Localization::confidence)
+      .def_readonly("fallback", &Localization::fallback);
+
+  py::class_<QueryResponse>(m, "QueryResponse")
+      .def_readonly("results", &QueryResponse::results)
+      .def_property_readonly("predicted", [](const QueryResponse& r) {
+        py::list out;
+        for (const auto& p : r.predicted) out.append(py::make_tuple(p.category, p.probability));
+        return out;
+      }, "[(category, probability)], most probable first")
+      .def_readonly("searched", &QueryResponse::searched)
+      .def_readonly("localization", &QueryResponse::localization)
+      .def_property_readonly("timings", [](const QueryResponse& r) {
+        const StageTimings& t = r.timings;
+        return py::dict("decode"_a = t.decode_ms, "localize"_a = t.localize_ms, "embed"_a = t.embed_ms,
+                        "categorize"_a = t.categorize_ms, "search"_a = t.search_ms, "rerank"_a = t.rerank_ms, "total"_a = t.total_ms);
+      }, "milliseconds per stage");
+
+  py::class_<Pipeline>(m, "Pipeline", "Index a catalogue of product images and query it (thread-safe queries).")
+      .def(py::init([](const PipelineConfig& c) {
+             py::gil_scoped_release release;
+             return std::make_unique<Pipeline>(c);
+           }), py::arg("config"))
+      .def_static("open", [](const std::string& path, const PipelineConfig& c) {
+        py::gil_scoped_release release;
+        return Pipeline::open(path, c);
+      }, py::arg("path"), py::arg("config"), "Opens a saved catalogue with these models (fingerprints must match).")
+      .def("save", [](const Pipeline& p, const std::string& path) {
+        py::gil_scoped_release release;
+        p.save(path);
+      }, py::arg("path"))
+      .def("__len__", [](const Pipeline& p) { return p.index().size(); })
+      .def_property_readonly("categories", [](const Pipeline& p) { return p.index().category_names(); })
+      .def_property_readonly("has_category_head", &Pipeline::has_category_head)
+      .def("index_csv", [](Pipeline& p, const std::string& csv, const py::object& progress) {
+        const ProgressFn fn = python_progress(progress);
+        IndexingReport r;
+        {
+          py::gil_scoped_release release;
+          r = p.index_csv(csv, fn);
+        }
+        return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
+                        "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
+      }, py::arg("csv_path"), py::arg("progress") = py::none(),
+         "Indexes a CSV (path,label,category). progress(done, total) may return False to stop; Ctrl-C stops too.")
+      .def("index_folder", [](Pipeline& p, const std::string& folder, const py::object& progress) {
+        const ProgressFn fn = python_progress(progress);
+        IndexingReport r;
+        {
+          py::gil_scoped_release release;
+          r = p.index_folder(folder, fn);
+        }
+        return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
+                        "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
+      }, py::arg("folder"), py::arg("progress") = py::none())
+      .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
+        const Image im = to_image(image);
+        py::gil_scoped_release release;
+        p.add(key, im, category, label);
+      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
+      .def("upsert", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
+        const Image im = to_image(image);
+        py::gil_scoped_release release;
+        p.upsert(key, im, category, label);
+      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
+      .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>())
+      .def("train_categories", [](Pipeline& p) {
+        TrainingReport t;
+        {
+          py::gil_scoped_release release;
+          t = p.train_categories();
+        }
+        return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "best_epoch"_a = t.best_epoch,
+                        "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
+      })
+      .def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
+        const Image im = to_image(image);
+        py::gil_scoped_release release;
+        return p.query(im, query_options(k, category));
+      }, py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
+         "Catalogue items most like `image` (path, bytes or numpy RGB array).")
+      .def("query_key", [](const Pipeline& p, std::uint64_t key, std::optional<std::size_t> k, const std::string& category) {
+        py::gil_scoped_release release;
+        return p.query_key(key, query_options(k, category));
+      }, py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
+      .def("query_batch", [](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
+        std::vector<Image> ims;
+        for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im)));
+        py::gil_scoped_release release;
+        return p.query_batch(ims, query_options(k, category));
+      }, py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "")
+      .def("embedding", [](const Pipeline& p, std::uint64_t key) {
+        const IndexItem item = p.index().get(key);
+        return py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data());
+      }, py::arg("key"), "The stored embedding of an item (numpy float32).")
+      .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"));
+
+  py::class_<Index>(m, "Index", "Exact L2 k-NN over float32 embeddings, partitioned by category.")
+      .def(py::init<int>(), py::arg("dimension"))
+      .def_property_readonly("dimension", &Index::dimension)
+      .def("__len__", [](const Index& i) { return i.size(); })
+      .def("__contains__", &Index::contains)
+      .def("add_category", &Index::add_category, py::arg("name"))
+      .def("add", [](Index& index, const py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>& keys,
+                     const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& categories, const F32Array& embeddings) {
+        if (embeddings.ndim() != 2 || embeddings.shape(1) != index.dimension() || keys.size() != embeddings.shape(0) ||
+            categories.size() != keys.size())
+          throw Error(Status::InvalidArgument, "add: keys (n), categories (n) and embeddings (n x dimension) disagree");
+        py::gil_scoped_release release;
+        index.add_batch(ItemBatch{static_cast<std::size_t>(keys.size()), keys.data(), categories.data(), embeddings.data()});
+      }, py::arg("keys"), py::arg("categories"), py::arg("embeddings"))
+      .def("remove", &Index::remove, py::arg("key"))
+      .def("search", [](const Index& index, const F32Array& queries, std::size_t k, const std::vector<std::int32_t>& categories) {
+        if (queries.ndim() != 2 || queries.shape(1) != index.dimension())
+          throw Error(Status::InvalidArgument, "search: queries must be n x dimension float32");
+        std::vector<std::vector<SearchHit>> hits;
+        {
+          py::gil_scoped_release release;
+          hits = index.search_batch(queries.data(), static_cast<std::size_t>(queries.shape(0)), k, categories);
+        }
+        py::array_t<std::uint64_t> keys({static_cast<py::ssize_t>(hits.size()), static_cast<py::ssize_t>(k)});
+        py::array_t<float> dists({static_cast<py::ssize_t>(hits.size()), static_cast<py::ssize_t>(k)});
+        auto K = keys.mutable_unchecked<2>();
+        auto D = dists.mutable_unchecked<2>();
+        for (std::size_t q = 0; q < hits.size(); ++q)
+          for (std::size_t j = 0; j < k; ++j) {
+            K(q, j) = j < hits[q].size() ? hits[q][j].key : UINT64_MAX;
+            D(q, j) = j < hits[q].size() ? hits[q][j].distance : std::numeric_limits<float>::infinity();
+          }
+        return py::make_tuple(keys, dists);
+      }, py::arg("queries"), py::arg("k"), py::arg("categories") = std::vector<std::int32_t>{},
+         "Returns (keys, distances), each n x k, padded with 2**64-1 and inf.")
+      .def("save", &Index::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def_static("load", &Index::load, py::arg("path"), py::call_guard<py::gil_scoped_release>());
+}

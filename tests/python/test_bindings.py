@@ -1,0 +1,138 @@
+"""The pybind11 module: numpy images in, numpy embeddings out, errors as domainsearch.Error.
+Needs the built package on PYTHONPATH (build/bindings/python) and DS_TEST_MODEL_DIR (tiny models)."""
+import os
+import threading
+
+import numpy as np
+import pytest
+
+ds = pytest.importorskip("domainsearch")
+MODELS = os.environ.get("DS_TEST_MODEL_DIR")
+pytestmark = pytest.mark.skipif(not MODELS, reason="DS_TEST_MODEL_DIR not set")
+
+
+def picture(i):
+    rgb = np.full((48, 64, 3), 255, np.uint8)
+    rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
+    return rgb
+
+
+def make_config(localize=False):
+    config = ds.PipelineConfig()
+    config.backbone_manifest = os.path.join(MODELS, "backbone.json")
+    config.segmenter_manifest = os.path.join(MODELS, "segmenter.json")
+    config.localize = localize
+    config.threads = 1
+    config.category_mode = "off"
+    return config
+
+
+@pytest.fixture()
+def pipeline():
+    p = ds.Pipeline(make_config(localize=True))
+    for i in range(6):
+        p.add(i, picture(i), "odd" if i % 2 else "even", f"item {i}")
+    return p
+
+
+def test_query_numpy_bytes_and_path(pipeline, tmp_path):
+    response = pipeline.query(picture(4), k=3)
+    assert [r.key for r in response.results][:1] == [4]
+    assert response.results[0].label == "item 4" and response.results[0].distance < 1e-6
+    assert response.localization is not None and response.localization.mask.shape == (48, 64)
+    assert response.localization.cutout.ndim == 3
+    assert set(response.timings) >= {"decode", "embed", "search", "total"}
+    import cv2  # Debian's python3-opencv writes the files
+    path = tmp_path / "q.png"
+    cv2.imwrite(str(path), picture(2)[:, :, ::-1])
+    assert pipeline.query(path).results[0].key == 2
+    assert pipeline.query(path.read_bytes()).results[0].key == 2
+    gray = picture(2).mean(axis=2).astype(np.uint8)
+    assert len(pipeline.query(gray).results) == 6
+
+
+def test_query_key_categories_and_embeddings(pipeline):
+    hits = pipeline.query_key(2, category="even").results
+    assert 2 not in [h.key for h in hits] and all(h.category == "even" for h in hits)
+    emb = pipeline.embedding(3)
+    assert emb.dtype == np.float32 and emb.shape == (16,)
+    assert abs(float(np.linalg.norm(emb)) - 1.0) < 1e-5
+    assert sorted(pipeline.categories) == ["even", "odd"]
+
+
+def test_errors_keep_the_library_message(pipeline):
+    with pytest.raises(ds.Error) as e:
+        pipeline.add(1, picture(1), "odd")
+    assert e.value.status == "AlreadyExists" and "1" in str(e.value)
+    with pytest.raises(ds.Error) as e:
+        pipeline.query(b"not an image")
+    assert e.value.status == "ImageDecode"
+    with pytest.raises(ds.Error) as e:
+        pipeline.query(picture(1), k=0)
+    assert e.value.status == "InvalidArgument"
+    with pytest.raises(ds.Error):
+        pipeline.query(np.zeros((5, 5, 2), np.uint8))
+    with pytest.raises(ds.Error) as e:
+        pipeline.remove(12345)
+    assert e.value.status == "NotFound"
+
+
+def test_save_open_and_train(pipeline, tmp_path):
+    report = pipeline.train_categories()
+    assert report["samples"] == 6 and pipeline.has_category_head
+    path = str(tmp_path / "cat.dscat")
+    pipeline.save(path)
+    reopened = ds.Pipeline.open(path, make_config())
+    assert len(reopened) == 6
+    assert reopened.query(picture(5)).results[0].key == 5
+
+
+def test_index_csv_progress_can_stop(tmp_path):
+    import cv2
+    rows = ["path,label,category"]
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), picture(i))
+        rows.append(f"{i}.png,item {i},boxes")
+    (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
+    p = ds.Pipeline(make_config())
+    seen = []
+    report = p.index_csv(str(tmp_path / "items.csv"), progress=lambda done, total: seen.append(done) or done < 2)
+    assert report["cancelled"] and report["added"] == 2 and len(p) == 2
+    assert p.index_csv(str(tmp_path / "items.csv"))["added"] == 3
+
+
+def test_concurrent_queries_release_the_gil(pipeline):
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(10):
+                assert pipeline.query(picture(i)).results[0].key == i
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_index_numpy_api(tmp_path):
+    index = ds.Index(4)
+    a, b = index.add_category("a"), index.add_category("b")
+    vectors = np.arange(24, dtype=np.float32).reshape(6, 4)
+    index.add(np.arange(10, 16, dtype=np.uint64), np.array([a, a, a, b, b, b], np.int32), vectors)
+    assert len(index) == 6 and 12 in index
+    keys, dists = index.search(vectors[:2], 8)
+    assert keys.shape == (2, 8) and keys[0, 0] == 10 and keys[1, 0] == 11
+    assert keys[0, 7] == 2**64 - 1 and np.isinf(dists[0, 7])
+    keys, _ = index.search(vectors[:1], 2, categories=[b])
+    assert set(keys[0]) <= {13, 14, 15}
+    with pytest.raises(ds.Error):
+        index.search(vectors[:1], 0)
+    with pytest.raises(ds.Error):
+        index.add(np.array([1], np.uint64), np.array([a], np.int32), np.zeros((1, 3), np.float32))
+    index.save(str(tmp_path / "i.dsidx"))
+    assert len(ds.Index.load(str(tmp_path / "i.dsidx"))) == 6
