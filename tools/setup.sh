@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-dev
-  catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv
+  catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib
   libfaiss-dev libssl-dev
 )
 
