@@ -80,6 +80,9 @@ def forward(self, x):
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 TEST_CASE("write tiny models for the C and Python tests", "[.write-test-models]") {
   const char* dir = std::getenv("DS_TEST_MODEL_DIR");
@@ -89,4 +92,16 @@ TEST_CASE("write tiny models for the C and Python tests", "[.write-test-models]"
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(dstest::write_dark_object_segmenter(dir, 32), std::string(dir) + "/segmenter.json",
                              std::filesystem::copy_options::overwrite_existing);
+  // A tiny catalogue folder (one sub-folder per category) and a configuration for the examples' tests.
+  for (int i = 0; i < 4; ++i)
+    for (const char* shape : {"round", "square"}) {
+      cv::Mat im(48, 64, CV_8UC3, cv::Scalar(255, 255, 255));
+      const cv::Scalar colour(50 * i, 180 - 40 * i, 90);
+      if (std::string(shape) == "round") cv::circle(im, {32, 24}, 8 + 3 * i, colour, cv::FILLED);
+      else cv::rectangle(im, cv::Rect(20 - i, 12 - i, 16 + 4 * i, 16 + 4 * i), colour, cv::FILLED);
+      std::filesystem::create_directories(std::string(dir) + "/tree/" + shape);
+      cv::imwrite(std::string(dir) + "/tree/" + shape + "/" + shape + std::to_string(i) + ".png", im);
+    }
+  std::ofstream(std::string(dir) + "/config.json")
+      << R"({"backbone": "backbone.json", "segmenter": "segmenter.json", "threads": 1, "category_mode": "off"})";
 }
