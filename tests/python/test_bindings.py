@@ -136,3 +136,24 @@ def test_index_numpy_api(tmp_path):
         index.add(np.array([1], np.uint64), np.array([a], np.int32), np.zeros((1, 3), np.float32))
     index.save(str(tmp_path / "i.dsidx"))
     assert len(ds.Index.load(str(tmp_path / "i.dsidx"))) == 6
+
+
+def test_ctrl_c_stops_long_indexing(tmp_path):
+    import cv2
+    import signal
+    rows = ["path,label,category"]
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), picture(i))
+        rows.append(f"{i}.png,item {i},boxes")
+    (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
+    p = ds.Pipeline(make_config())
+
+    def press_ctrl_c(done, total):
+        if done == 2:
+            signal.raise_signal(signal.SIGINT)
+        return True
+
+    with pytest.raises(KeyboardInterrupt):
+        p.index_csv(str(tmp_path / "items.csv"), progress=press_ctrl_c)
+    assert 2 <= len(p) < 6  # what was indexed before the interrupt stays; the process lives
+    assert p.query(picture(0)).results[0].key == p.key_for_path(str(tmp_path / "0.png"))
