@@ -63,6 +63,18 @@ ProgressFn python_progress(const py::object& callback) {
   };
 }
 
+// Runs an indexing call without the GIL and reports it as a dict.
+py::dict run_indexing(const py::object& progress, const std::function<IndexingReport(const ProgressFn&)>& work) {
+  const ProgressFn fn = python_progress(progress);
+  IndexingReport r;
+  {
+    py::gil_scoped_release release;
+    r = work(fn);
+  }
+  return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
+                  "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
+}
+
 template <typename E>
 E parse_enum(const std::string& value, std::initializer_list<std::pair<const char*, E>> names) {
   for (const auto& [n, v] : names)
@@ -188,26 +200,12 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_property_readonly("categories", [](const Pipeline& p) { return p.index().category_names(); })
       .def_property_readonly("has_category_head", &Pipeline::has_category_head)
       .def("index_csv", [](Pipeline& p, const std::string& csv, const py::object& progress) {
-        const ProgressFn fn = python_progress(progress);
-        IndexingReport r;
-        {
-          py::gil_scoped_release release;
-          r = p.index_csv(csv, fn);
-        }
-        return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
-                        "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
+        return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_csv(csv, fn); });
       }, py::arg("csv_path"), py::arg("progress") = py::none(),
          "Indexes a CSV (path,label,category). progress(done, total) may return False to stop; Ctrl-C stops too.")
       .def("index_folder", [](Pipeline& p, const std::string& folder, const py::object& progress) {
-        const ProgressFn fn = python_progress(progress);
-        IndexingReport r;
-        {
-          py::gil_scoped_release release;
-          r = p.index_folder(folder, fn);
-        }
-        return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
-                        "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
-      }, py::arg("folder"), py::arg("progress") = py::none())
+        return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_folder(folder, fn); });
+      }, py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
       .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
         const Image im = to_image(image);
         py::gil_scoped_release release;

@@ -73,12 +73,12 @@ void SectionWriter::pad_to_alignment() {
 void SectionWriter::begin_section(SectionTag tag) {
   if (in_section_) throw Error(Status::Internal, "SectionWriter: nested section " + tag_name(tag));
   pad_to_alignment();
-  entries_.push_back(Entry{tag, 0, position_, 0});
+  entries_.push_back(SectionEntry{tag, 0, position_, 0});
   in_section_ = true;
 }
 
 void SectionWriter::append(const void* data, std::size_t size) {
-  Entry& e = entries_.back();
+  SectionEntry& e = entries_.back();
   e.crc = crc32c(data, size, e.crc);
   e.length += size;
   write_raw(data, size);
@@ -168,7 +168,7 @@ SectionReader::SectionReader(const std::string& path, const FileKind& kind)
     throw Error(Status::Corrupt, path + ": section table checksum mismatch");
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint8_t* e = table.data() + i * kEntrySize;
-    Entry entry{{char(e[0]), char(e[1]), char(e[2]), char(e[3])}, get<std::uint32_t>(e + 4), get<std::uint64_t>(e + 8),
+    SectionEntry entry{{char(e[0]), char(e[1]), char(e[2]), char(e[3])}, get<std::uint32_t>(e + 4), get<std::uint64_t>(e + 8),
                 get<std::uint64_t>(e + 16)};
     if (entry.offset < kHeaderSize || entry.offset > table_offset || entry.length > table_offset - entry.offset)
       throw Error(Status::Corrupt, path + ": section " + tag_name(entry.tag) + " lies outside the file");
@@ -177,13 +177,13 @@ SectionReader::SectionReader(const std::string& path, const FileKind& kind)
 }
 
 bool SectionReader::has(SectionTag tag) const noexcept {
-  for (const Entry& e : entries_)
+  for (const SectionEntry& e : entries_)
     if (e.tag == tag) return true;
   return false;
 }
 
-const SectionReader::Entry& SectionReader::find(SectionTag tag) const {
-  for (const Entry& e : entries_)
+const SectionEntry& SectionReader::find(SectionTag tag) const {
+  for (const SectionEntry& e : entries_)
     if (e.tag == tag) return e;
   throw Error(Status::Corrupt, path_ + ": " + kind_name_ + " file lacks its " + tag_name(tag) + " section");
 }
@@ -191,7 +191,7 @@ const SectionReader::Entry& SectionReader::find(SectionTag tag) const {
 std::uint64_t SectionReader::length(SectionTag tag) const { return find(tag).length; }
 
 std::vector<std::uint8_t> SectionReader::read(SectionTag tag, std::uint64_t max_length) const {
-  const Entry& e = find(tag);
+  const SectionEntry& e = find(tag);
   if (e.length > max_length)
     throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " declares " + std::to_string(e.length) +
                                      " bytes, over its limit of " + std::to_string(max_length));
@@ -201,7 +201,7 @@ std::vector<std::uint8_t> SectionReader::read(SectionTag tag, std::uint64_t max_
 }
 
 void SectionReader::read_into(SectionTag tag, void* dst, std::uint64_t size) const {
-  const Entry& e = find(tag);
+  const SectionEntry& e = find(tag);
   if (e.length != size)
     throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " is " + std::to_string(e.length) +
                                      " bytes, expected " + std::to_string(size));

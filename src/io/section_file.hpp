@@ -26,6 +26,14 @@ struct FileKind {
   const char* name;  ///< for messages, e.g. "index"
 };
 
+/// One row of the section table.
+struct SectionEntry {
+  SectionTag tag;
+  std::uint32_t crc;
+  std::uint64_t offset;
+  std::uint64_t length;
+};
+
 class SectionWriter {
  public:
   SectionWriter(const std::string& path, const FileKind& kind);
@@ -43,12 +51,6 @@ class SectionWriter {
   void commit();
 
  private:
-  struct Entry {
-    SectionTag tag;
-    std::uint32_t crc;
-    std::uint64_t offset;
-    std::uint64_t length;
-  };
   void write_raw(const void* data, std::size_t size);
   void pad_to_alignment();
 
@@ -59,7 +61,7 @@ class SectionWriter {
   std::uint64_t position_ = 0;
   bool in_section_ = false;
   bool committed_ = false;
-  std::vector<Entry> entries_;
+  std::vector<SectionEntry> entries_;
 };
 
 class SectionReader {
@@ -79,18 +81,12 @@ class SectionReader {
   void read_into(SectionTag tag, void* dst, std::uint64_t size) const;
 
  private:
-  struct Entry {
-    SectionTag tag;
-    std::uint32_t crc;
-    std::uint64_t offset;
-    std::uint64_t length;
-  };
-  const Entry& find(SectionTag tag) const;
+  const SectionEntry& find(SectionTag tag) const;
 
   std::string path_;
   std::string kind_name_;
   std::uint16_t minor_ = 0;
-  std::vector<Entry> entries_;
+  std::vector<SectionEntry> entries_;
   mutable std::ifstream file_;
 };
 

@@ -27,6 +27,17 @@ def make_config(localize=False):
     return config
 
 
+def write_catalogue(folder, count):
+    """Writes `count` pictures and a CSV naming them; returns the CSV's path."""
+    import cv2  # Debian's python3-opencv writes the files
+    rows = ["path,label,category"]
+    for i in range(count):
+        cv2.imwrite(str(folder / f"{i}.png"), picture(i))
+        rows.append(f"{i}.png,item {i},boxes")
+    (folder / "items.csv").write_text("\n".join(rows) + "\n")
+    return str(folder / "items.csv")
+
+
 @pytest.fixture()
 def pipeline():
     p = ds.Pipeline(make_config(localize=True))
@@ -42,7 +53,7 @@ def test_query_numpy_bytes_and_path(pipeline, tmp_path):
     assert response.localization is not None and response.localization.mask.shape == (48, 64)
     assert response.localization.cutout.ndim == 3
     assert set(response.timings) >= {"decode", "embed", "search", "total"}
-    import cv2  # Debian's python3-opencv writes the files
+    import cv2
     path = tmp_path / "q.png"
     cv2.imwrite(str(path), picture(2)[:, :, ::-1])
     assert pipeline.query(path).results[0].key == 2
@@ -88,17 +99,11 @@ def test_save_open_and_train(pipeline, tmp_path):
 
 
 def test_index_csv_progress_can_stop(tmp_path):
-    import cv2
-    rows = ["path,label,category"]
-    for i in range(5):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), picture(i))
-        rows.append(f"{i}.png,item {i},boxes")
-    (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
+    csv_path = write_catalogue(tmp_path, 5)
     p = ds.Pipeline(make_config())
-    seen = []
-    report = p.index_csv(str(tmp_path / "items.csv"), progress=lambda done, total: seen.append(done) or done < 2)
+    report = p.index_csv(csv_path, progress=lambda done, total: done < 2)
     assert report["cancelled"] and report["added"] == 2 and len(p) == 2
-    assert p.index_csv(str(tmp_path / "items.csv"))["added"] == 3
+    assert p.index_csv(csv_path)["added"] == 3
 
 
 def test_concurrent_queries_release_the_gil(pipeline):
@@ -139,13 +144,8 @@ def test_index_numpy_api(tmp_path):
 
 
 def test_ctrl_c_stops_long_indexing(tmp_path):
-    import cv2
     import signal
-    rows = ["path,label,category"]
-    for i in range(6):
-        cv2.imwrite(str(tmp_path / f"{i}.png"), picture(i))
-        rows.append(f"{i}.png,item {i},boxes")
-    (tmp_path / "items.csv").write_text("\n".join(rows) + "\n")
+    csv_path = write_catalogue(tmp_path, 6)
     p = ds.Pipeline(make_config())
 
     def press_ctrl_c(done, total):
@@ -154,6 +154,6 @@ def test_ctrl_c_stops_long_indexing(tmp_path):
         return True
 
     with pytest.raises(KeyboardInterrupt):
-        p.index_csv(str(tmp_path / "items.csv"), progress=press_ctrl_c)
+        p.index_csv(csv_path, progress=press_ctrl_c)
     assert 2 <= len(p) < 6  # what was indexed before the interrupt stays; the process lives
     assert p.query(picture(0)).results[0].key == p.key_for_path(str(tmp_path / "0.png"))

@@ -96,14 +96,7 @@ TEST_CASE("serialisation round-trips; malformed buffers are refused", "[category
 TEST_CASE("bad training input and cancellation", "[category]") {
   const int d = 4;
   const Blobs train = make_blobs(2, 10, d, 5);
-  const auto status = [&](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.status();
-    }
-    return Status::Ok;
-  };
+  const auto status = dstest::status_of;
   auto labels = train.y;
   labels[3] = 7;
   CHECK(status([&] { CategoryPredictor::train(train.x.data(), labels.size(), d, labels.data(), 2); }) == Status::InvalidArgument);

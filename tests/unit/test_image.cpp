@@ -6,6 +6,7 @@
 #include "test_util.hpp"
 
 using namespace domainsearch;
+using dstest::status_of;
 
 namespace {
 
@@ -23,15 +24,6 @@ cv::Mat two_colour_bgr(int w, int h) {
 }
 
 const std::uint8_t* pixel(const Image& im, int x, int y) { return im.data() + y * im.stride() + x * 3; }
-
-Status status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::Ok;
-}
 
 }  // namespace
 

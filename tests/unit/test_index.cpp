@@ -188,14 +188,7 @@ TEST_CASE("bad arguments get clear errors and change nothing", "[index]") {
   const float nan[3] = {1, std::numeric_limits<float>::quiet_NaN(), 3};
   const float inf[3] = {1, 2, std::numeric_limits<float>::infinity()};
   index.add(1, c, v);
-  const auto status = [](auto&& f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.status();
-    }
-    return Status::Ok;
-  };
+  const auto status = dstest::status_of;
   CHECK(status([&] { index.search(v, 0); }) == Status::InvalidArgument);
   CHECK(status([&] { index.search(nan, 1); }) == Status::InvalidArgument);
   CHECK(status([&] { index.search(v, 1, {7}); }) == Status::NotFound);

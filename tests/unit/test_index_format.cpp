@@ -52,12 +52,7 @@ void check_same(const Index& a, const Index& b) {
 }
 
 Status load_status(const std::string& path) {
-  try {
-    Index::load(path);
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::Ok;
+  return dstest::status_of([&] { Index::load(path); });
 }
 
 template <typename T>

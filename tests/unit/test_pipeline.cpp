@@ -12,17 +12,9 @@
 #include "test_util.hpp"
 
 using namespace domainsearch;
+using dstest::status_of;
 
 namespace {
-
-Status status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::Ok;
-}
 
 // A small catalogue on disk: category "round" holds discs, "square" holds squares; each item differs in
 // colour and size. Returns the entries; writes one corrupt file too.

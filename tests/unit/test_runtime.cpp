@@ -9,17 +9,9 @@
 #include "test_util.hpp"
 
 using namespace domainsearch;
+using dstest::status_of;
 
 namespace {
-
-Status status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.status();
-  }
-  return Status::Ok;
-}
 
 Image gradient_image(int w, int h, bool colour) {
   Image im(w, h);

@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 #include <string>
 #include <vector>
+
+#include "domainsearch/error.hpp"
 
 namespace dstest {
 
@@ -41,6 +44,16 @@ inline std::vector<std::uint8_t> read_bytes(const std::string& path) {
 inline void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// The Status of the domainsearch::Error that `f` throws, or Status::Ok when it throws none.
+inline domainsearch::Status status_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const domainsearch::Error& e) {
+    return e.status();
+  }
+  return domainsearch::Status::Ok;
 }
 
 inline std::vector<float> random_vectors(std::size_t n, std::size_t d, std::uint32_t seed) {
