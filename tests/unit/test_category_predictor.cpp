@@ -65,7 +65,7 @@ TEST_CASE("the head learns separable categories and generalises", "[category]") 
   CHECK(p.predict(test.x.data(), 99).size() == static_cast<std::size_t>(k));
 }
 
-TEST_CASE("the paper's recipe trains too, and training is reproducible", "[category]") {
+TEST_CASE("the paper's recipe trains too and training is reproducible", "[category]") {
   const int d = 12, k = 4;
   const Blobs train = make_blobs(k, 50, d, 3);
   auto o = small_head();
@@ -76,7 +76,7 @@ TEST_CASE("the paper's recipe trains too, and training is reproducible", "[categ
   CHECK(a.serialize() == b.serialize());
 }
 
-TEST_CASE("serialisation round-trips; malformed buffers are refused", "[category]") {
+TEST_CASE("serialisation round-trips / malformed buffers are refused", "[category]") {
   const int d = 6, k = 3;
   const Blobs train = make_blobs(k, 20, d, 4);
   auto o = small_head();

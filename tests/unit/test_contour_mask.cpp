@@ -60,7 +60,7 @@ TEST_CASE("discs match their analytic IoU", "[mask]") {
   CHECK(a.iou(b) == Approx(lens / (2 * kPi * r * r - lens)).margin(0.02));
 }
 
-TEST_CASE("bounding-box frame keeps shape only, image frame keeps size and position", "[mask]") {
+TEST_CASE("bounding-box frame keeps shape only / image frame keeps size and position", "[mask]") {
   const Canvas small = Canvas(400, 300).rect(10, 10, 50, 40);     // 40 x 30
   const Canvas big = Canvas(400, 300).rect(200, 100, 360, 220);   // 160 x 120, same aspect
   CHECK(small.mask(64, MaskFrame::BoundingBox).iou(big.mask(64, MaskFrame::BoundingBox)) == 1.0);
@@ -111,7 +111,7 @@ TEST_CASE("serialisation round-trips and refuses malformed buffers", "[mask]") {
   CHECK_THROWS_AS(ContourMask::deserialize(odd_bytes.data(), odd_bytes.size()), Error);
 }
 
-TEST_CASE("masks of different geometry cannot be compared; sides are bounded", "[mask]") {
+TEST_CASE("masks of different geometry cannot be compared / sides are bounded", "[mask]") {
   const ContourMask a(32), b(64), c(32, MaskFrame::BoundingBox);
   CHECK_THROWS_AS(a.iou(b), Error);
   CHECK_THROWS_AS(a.iou(c), Error);

@@ -41,7 +41,7 @@ TEST_CASE("JPEG from bytes and from a file decode to RGB", "[image]") {
   CHECK(std::equal(a.data(), a.data() + a.stride() * a.height(), b.data()));
 }
 
-TEST_CASE("corrupt, truncated, empty and non-image input is refused with a named source", "[image]") {
+TEST_CASE("corrupt / truncated / empty and non-image input is refused with a named source", "[image]") {
   const auto jpeg = encode(two_colour_bgr(64, 48), ".jpg");
   const auto png = encode(two_colour_bgr(64, 48), ".png");
 
@@ -138,7 +138,7 @@ TEST_CASE("EXIF orientation of a JPEG is applied", "[image]") {
   CHECK(pixel(im, 16, 58)[2] > 200);  // the right (blue) half at the bottom
 }
 
-TEST_CASE("raw pixels in every format, with padded strides", "[image]") {
+TEST_CASE("raw pixels in every format / with padded strides", "[image]") {
   const int w = 20, h = 18;
   for (const PixelFormat f : {PixelFormat::Gray8, PixelFormat::RGB8, PixelFormat::BGR8, PixelFormat::RGBA8, PixelFormat::BGRA8}) {
     const int bpp = bytes_per_pixel(f);

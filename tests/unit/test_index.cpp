@@ -93,7 +93,7 @@ TEST_CASE("search equals a naive double-precision reference over many shapes", "
   }
 }
 
-TEST_CASE("ties are broken by key, deterministically", "[index]") {
+TEST_CASE("ties are broken by key / deterministically", "[index]") {
   Index index(4);
   const auto c = index.add_category("all");
   const float v[4] = {1, 2, 3, 4};
@@ -106,7 +106,7 @@ TEST_CASE("ties are broken by key, deterministically", "[index]") {
   CHECK(hits[0].distance == 0.0f);
 }
 
-TEST_CASE("add, get, contains, upsert and remove", "[index]") {
+TEST_CASE("add / get / contains / upsert and remove", "[index]") {
   Index index(3);
   const auto shoes = index.add_category("shoes");
   const auto bags = index.add_category("bags");

@@ -25,7 +25,7 @@ float distance(const std::vector<float>& a, const float* b) {
 
 }  // namespace
 
-TEST_CASE("concurrent searches with adds, upserts and removes stay consistent", "[index][concurrency]") {
+TEST_CASE("concurrent searches with adds / upserts and removes stay consistent", "[index][concurrency]") {
   Index index(kDim);
   const auto c0 = index.add_category("a");
   const auto c1 = index.add_category("b");

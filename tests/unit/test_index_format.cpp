@@ -70,7 +70,7 @@ TEST_CASE("the committed golden v1 file still loads with the same content", "[fo
   check_same(Index::load(kGolden), golden_index());
 }
 
-TEST_CASE("save and load round-trip, atomically replacing the old file", "[format]") {
+TEST_CASE("save and load round-trip / atomically replacing the old file", "[format]") {
   dstest::ScratchDir dir;
   const std::string path = dir.file("catalogue.dsidx");
   const Index original = golden_index();
@@ -123,7 +123,7 @@ TEST_CASE("every single-bit flip is detected", "[format]") {
   }
 }
 
-TEST_CASE("wrong magic, newer major version, absurd lengths", "[format]") {
+TEST_CASE("wrong magic / newer major version / absurd lengths", "[format]") {
   dstest::ScratchDir dir;
   const auto bytes = dstest::read_bytes(kGolden);
   const std::string path = dir.file("x.dsidx");

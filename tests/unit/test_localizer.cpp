@@ -48,7 +48,7 @@ LocalizerOptions with(EdgeRefinement r) {
 
 }  // namespace
 
-TEST_CASE("a dark object on white is found; matting refines its edges", "[localizer]") {
+TEST_CASE("a dark object on white is found / matting refines its edges", "[localizer]") {
   dstest::ScratchDir dir;
   const auto seg = ModelManifest::load(dstest::write_dark_object_segmenter(dir.path().string(), 32));
   const Scene scene = discs(240, 180, {{{130, 95, 55}}});
@@ -127,7 +127,7 @@ TEST_CASE("no trustworthy object: the fallback is used and reported", "[localize
   CHECK(boxed.mask[boxed.box.y * 240 + boxed.box.x] == 255);  // the box corner is inside the fallback mask
 }
 
-TEST_CASE("Otsu threshold, batches equal singles, bad options", "[localizer]") {
+TEST_CASE("Otsu threshold / batches equal singles / bad options", "[localizer]") {
   dstest::ScratchDir dir;
   const auto seg = ModelManifest::load(dstest::write_dark_object_segmenter(dir.path().string(), 32));
   LocalizerOptions otsu;

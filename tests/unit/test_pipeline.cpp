@@ -52,7 +52,7 @@ struct Catalogue {
 
 }  // namespace
 
-TEST_CASE("index, query, more-like-this, add/upsert/remove", "[pipeline]") {
+TEST_CASE("index / query / more-like-this / add/upsert/remove", "[pipeline]") {
   Catalogue cat;
   Pipeline p(cat.config);
   auto entries = cat.entries;
@@ -109,7 +109,7 @@ TEST_CASE("index, query, more-like-this, add/upsert/remove", "[pipeline]") {
   CHECK(status_of([&] { p.query_file(cat.corrupt); }) == Status::ImageDecode);
 }
 
-TEST_CASE("empty catalogue, cancellation, predicted categories need a head", "[pipeline]") {
+TEST_CASE("empty catalogue / cancellation / predicted categories need a head", "[pipeline]") {
   Catalogue cat;
   Pipeline p(cat.config);
   const Image image = Image::decode_file(cat.entries[0].path);
@@ -137,7 +137,7 @@ TEST_CASE("empty catalogue, cancellation, predicted categories need a head", "[p
   for (const QueryResult& h : resp.results) CHECK(h.category == resp.searched[0]);
 }
 
-TEST_CASE("a catalogue saves and opens as one unit; other models are refused", "[pipeline]") {
+TEST_CASE("a catalogue saves and opens as one unit / other models are refused", "[pipeline]") {
   Catalogue cat;
   PipelineConfig config = cat.config;
   config.localize = true;
@@ -176,7 +176,7 @@ TEST_CASE("a catalogue saves and opens as one unit; other models are refused", "
   CHECK(status_of([&] { Pipeline::open(cat.dir.file("missing.dscat"), plain); }) == Status::Io);
 }
 
-TEST_CASE("CSV and folder catalogues; configuration files", "[pipeline]") {
+TEST_CASE("CSV and folder catalogues / configuration files", "[pipeline]") {
   Catalogue cat;
   const std::string csv = cat.dir.file("items.csv");
   {

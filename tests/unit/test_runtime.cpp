@@ -27,7 +27,7 @@ Image gradient_image(int w, int h, bool colour) {
 
 }  // namespace
 
-TEST_CASE("manifests parse, resolve relative paths and name the field at fault", "[model]") {
+TEST_CASE("manifests parse / resolve relative paths and name the field at fault", "[model]") {
   const auto m = ModelManifest::parse(R"({"name": "n", "format": "onnx", "file": "m.onnx", "labels": "l.txt",
       "input": {"width": 320, "height": 320, "channels": "bgr", "normalization": "max_mean_std",
                 "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
@@ -66,7 +66,7 @@ TEST_CASE("sha256 of a file", "[model]") {
   CHECK(sha256_file(dir.file("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST_CASE("FeatureExtractor pools feature maps, normalises, batches", "[model][features]") {
+TEST_CASE("FeatureExtractor pools feature maps / normalises / batches", "[model][features]") {
   dstest::ScratchDir dir;
   const auto map_manifest = ModelManifest::load(dstest::write_tiny_backbone(dir.path().string(), 6, 0));
   const auto pooled_manifest = ModelManifest::load(dstest::write_tiny_backbone(dir.path().string(), 6, 1));
@@ -155,7 +155,7 @@ TEST_CASE("wrong models and manifests fail at load with a clear error", "[model]
   CHECK(status_of([&] { FeatureExtractor e(good, bogus); }) == Status::InvalidArgument);
 }
 
-TEST_CASE("asking for CUDA where there is none is an error, never a fallback", "[model][device]") {
+TEST_CASE("asking for CUDA where there is none is an error / never a fallback", "[model][device]") {
   dstest::ScratchDir dir;
   const auto good = ModelManifest::load(dstest::write_tiny_backbone(dir.path().string(), 4, 0));
   RuntimeOptions cuda;
