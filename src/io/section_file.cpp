@@ -1,11 +1,14 @@
 #include "io/section_file.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "domainsearch/error.hpp"
 #include "io/crc32c.hpp"
@@ -38,10 +41,26 @@ std::string unique_temp_path(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 }
 
+// Removes temporary files that writers killed mid-save (by SIGKILL or a power cut) left beside `path`:
+// "<path>.tmp.<pid>.<n>" whose process no longer exists.
+void remove_stale_temporaries(const std::string& path) {
+  const std::filesystem::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 SectionWriter::SectionWriter(const std::string& path, const FileKind& kind)
     : path_(path), temp_path_(unique_temp_path(path)), kind_(kind) {
+  remove_stale_temporaries(path);
   fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw Error(Status::Io, path_ + ": cannot create temporary file " + temp_path_ + " (" + errno_text() + ")");
   const std::uint8_t zeros[kHeaderSize] = {};
