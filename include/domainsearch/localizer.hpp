@@ -34,13 +34,18 @@ struct LocalizerOptions {
   float threshold = 0.5f;  ///< for ThresholdMethod::Fixed, on the normalised map
   bool keep_largest_component = true;
   bool fill_holes = true;
-  EdgeRefinement refinement = EdgeRefinement::GuidedFilter;
+  /// Default None: measured on 40 composites of grocery products on shop photos (bench_localization_quality),
+  /// the guided filter did not raise mask IoU (0.383 -> 0.377 at 320 px) while costing ~40 ms; wrong objects,
+  /// not edges, dominate the error there. It does sharpen coarse maps of the right object (unit tests).
+  EdgeRefinement refinement = EdgeRefinement::None;
   float trimap_low = 0.1f;    ///< saliency below: sure background
   float trimap_high = 0.9f;   ///< saliency above: sure foreground
   int guided_radius = 8;      ///< guided filter window radius, pixels of the original image
   float guided_epsilon = 1e-3f;
   std::optional<ModelManifest> matting_model;  ///< required for EdgeRefinement::MattingModel
-  float min_confidence = 0.3f;                 ///< below: the mask is not used (fallback)
+  /// Below: the mask is not used (fallback). 0.5 measured at 320 px: keeps 16/40 composite masks (mean IoU
+  /// 0.57 vs 0.38 for all) and falls back on 19 of the 26 masks with IoU < 0.5.
+  float min_confidence = 0.5f;
   LocalizationFallback fallback = LocalizationFallback::WholeImage;
   int mask_side = 64;                          ///< ContourMask resolution
   MaskFrame mask_frame = MaskFrame::Image;
