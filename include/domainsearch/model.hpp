@@ -70,7 +70,8 @@ struct DS_API ModelManifest {
 struct RuntimeOptions {
   std::string device = "cpu";  ///< "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
   int threads = 0;             ///< intra-op threads for LibTorch/OpenCV (process-wide!); 0 = leave as is
-  int warmup_runs = 1;         ///< forwards on a dummy input at load (also validates the outputs)
+  int warmup_runs = 3;         ///< forwards on a dummy input at load (also validates the outputs); LibTorch's
+                               ///< profiling executor optimises a graph only after its first runs
 };
 
 /// SHA-256 of a file as lowercase hex. Throws Io.
