@@ -156,7 +156,7 @@ DS_API DS_NODISCARD ds_status ds_pipeline_query_pixels(const ds_pipeline* pipeli
 /** "More like this item": the item itself is excluded. */
 DS_API DS_NODISCARD ds_status ds_pipeline_query_key(const ds_pipeline* pipeline, uint64_t key, const ds_query_options* options,
                                                     ds_results** out);
-/** Queries `count` files at once; out receives `count` handles (all NULL on failure). */
+/** Queries `count` files at once; out receives `count` handles (untouched on failure). */
 DS_API DS_NODISCARD ds_status ds_pipeline_query_files(const ds_pipeline* pipeline, const char* const* paths, size_t count,
                                                       const ds_query_options* options, ds_results** out);
 
