@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The one command that runs every test from a fresh clone: set-up, build, the whole suite, then the
-# AddressSanitizer+UndefinedBehaviorSanitizer suite and the ThreadSanitizer concurrency test.
+# The one command that runs every test from a fresh clone: set-up, the AddressSanitizer+UndefinedBehavior-
+# Sanitizer suite, the ThreadSanitizer concurrency test, then the build and the whole suite.
 #   tools/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-tools/build.sh
-(cd "${DS_BUILD_DIR:-build}" && ctest --output-on-failure -j 2)
 tools/sanitize.sh
 tools/sanitize.sh thread
+tools/build.sh
+cd "${DS_BUILD_DIR:-build}"
+ctest --output-on-failure -j 2
