@@ -8,6 +8,16 @@
 
 namespace domainsearch {
 
+void l2_normalize_rows(float* rows, std::size_t n, std::size_t d) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    float* row = rows + i * d;
+    double norm = 0;
+    for (std::size_t j = 0; j < d; ++j) norm += double(row[j]) * row[j];
+    const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
+    for (std::size_t j = 0; j < d; ++j) row[j] *= inv;
+  }
+}
+
 struct FeatureExtractor::Impl {
   std::shared_ptr<const detail::ModelRunner> runner;
   FeatureExtractorOptions options;
@@ -23,13 +33,7 @@ struct FeatureExtractor::Impl {
       for (std::size_t j = 0; j < spatial; ++j) s += t.data[i * spatial + j];
       out[i] = static_cast<float>(s / static_cast<double>(spatial));
     }
-    if (options.l2_normalize)
-      for (std::size_t i = 0; i < n; ++i) {
-        double norm = 0;
-        for (std::size_t j = 0; j < c; ++j) norm += double(out[i * c + j]) * out[i * c + j];
-        const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
-        for (std::size_t j = 0; j < c; ++j) out[i * c + j] *= inv;
-      }
+    if (options.l2_normalize) l2_normalize_rows(out.data(), n, c);
     return out;
   }
 };

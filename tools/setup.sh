@@ -10,6 +10,7 @@ PACKAGES=(
   libopenblas0-pthread libopenblas-dev
   catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib
   libfaiss-dev libssl-dev
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -5,9 +5,11 @@
 //   domainsearch train   --config C.json --catalogue CAT
 //   domainsearch query   --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
 //   domainsearch inspect --catalogue CAT [--json]
+//   domainsearch eval    --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--ablate] [--json-file FILE] [--plot PREFIX] ...
 // Exit codes: 0 ok, 1 a library error (message on stderr), 2 bad usage, 130 interrupted (Ctrl-C; the
 // catalogue on disk stays valid and holds what was indexed before the interruption).
 #include <domainsearch/error.hpp>
+#include <domainsearch/evaluation.hpp>
 #include <domainsearch/pipeline.hpp>
 #include <domainsearch/version.hpp>
 
@@ -18,6 +20,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -25,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "eval_report.hpp"
 #include "html_report.hpp"
 
 using namespace domainsearch;
@@ -51,6 +55,15 @@ const std::map<std::string, std::string> kHelp = {
               "  Finds the catalogue items most like each IMAGE. Prints a table (or JSON with --json); --html writes a\n"
               "  self-contained visual report."},
     {"inspect", "domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models."},
+    {"eval", "domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
+             "                  [--head-csv TRAIN.csv] [--ablate] [--json-file FILE] [--plot PREFIX]\n"
+             "  Measures retrieval (a result is relevant when its label equals the query's) and category prediction:\n"
+             "  mAP, R-precision, precision/recall/identical-recall@1,5,10,20, category accuracy, macro P/R/F1, per-class\n"
+             "  accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
+             "  grayscale, raw embeddings, localisation with and without reranking) in one run: model outputs are computed\n"
+             "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
+             "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
+             "  every number; --plot writes PREFIX_precision.svg and PREFIX_confusion.svg."},
 };
 
 struct Args {
@@ -72,7 +85,7 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
-  static const std::set<std::string> kFlags = {"json", "no-train", "upsert", "help"};
+  static const std::set<std::string> kFlags = {"json", "no-train", "upsert", "help", "ablate"};
   Args a;
   if (argc < 2) throw UsageError("no command");
   a.command = argv[1];
@@ -101,14 +114,14 @@ std::string json_string(const std::string& s) {
 }
 
 // Progress bar with rate and ETA on stderr; returns false after Ctrl-C.
-ProgressFn progress_bar(const char* what) {
+ProgressFn progress_bar(std::string what) {
   const auto start = std::chrono::steady_clock::now();
-  return [what, start](std::size_t done, std::size_t total) {
+  return [what = std::move(what), start](std::size_t done, std::size_t total) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = s > 0 ? done / s : 0;
     const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
     const double eta = rate > 0 ? (total - done) / rate : 0;
-    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f img/s  ETA %dm%02ds ", what, std::string(filled, '#').c_str(),
+    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f img/s  ETA %dm%02ds ", what.c_str(), std::string(filled, '#').c_str(),
                  std::string(width - filled, '.').c_str(), done, total, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
     if (done == total) std::fprintf(stderr, "\n");
     return !g_interrupted.load();
@@ -256,6 +269,30 @@ int cmd_inspect(const Args& a) {
   return 0;
 }
 
+int cmd_eval(const Args& a) {
+  const PipelineConfig config = config_of(a);
+  const std::string label = a.get("label-column", "label"), category = a.get("category-column", "category");
+  EvaluationOptions options;
+  if (a.options.count("head-csv")) options.head_training = read_catalogue_csv(a.need("head-csv"), label, category);
+  options.progress = [bar = ProgressFn(), stage = std::string()](const std::string& now, std::size_t done, std::size_t total) mutable {
+    if (now != stage) stage = now, bar = progress_bar(now);
+    return bar(done, total);
+  };
+  const std::vector<EvaluationVariant> variants = a.has("ablate") ? ablation_variants(config) : std::vector<EvaluationVariant>{configured_variant(config)};
+  const EvaluationReport report = evaluate(config, read_catalogue_csv(a.need("catalogue-csv"), label, category),
+                                           read_catalogue_csv(a.need("queries-csv"), label, category), variants, options);
+  print_evaluation(stdout, report);
+  if (a.options.count("json-file")) {
+    std::ofstream f(a.need("json-file"));
+    f << evaluation_json(report) << "\n";
+    if (!f) throw Error(Status::Io, a.need("json-file") + ": cannot write");
+    std::fprintf(stderr, "wrote %s\n", a.need("json-file").c_str());
+  }
+  if (a.options.count("plot"))
+    for (const std::string& path : write_evaluation_plots(a.need("plot"), report)) std::fprintf(stderr, "wrote %s\n", path.c_str());
+  return 0;
+}
+
 void print_usage(FILE* to) {
   std::fprintf(to, "domainsearch %s: domain-specific image similarity search\n\nusage:\n", version_string());
   for (const auto& [name, text] : kHelp) std::fprintf(to, "  %s\n", text.substr(0, text.find('\n')).c_str());
@@ -272,7 +309,8 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
-      {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect}};
+      {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
+      {"eval", cmd_eval}};
   try {
     const Args a = parse(argc, argv);
     if (a.command == "--help" || a.command == "help") {

@@ -5,6 +5,7 @@
 // Thread-safety: extract() may be called from many threads at once on one instance.
 // Errors: construction throws as load_model does (Io, ModelMismatch, DeviceUnavailable...).
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,10 @@ struct FeatureExtractorOptions {
   bool grayscale = false;    ///< feed luminance only, replicated to 3 channels
   int batch_size = 8;        ///< images per forward pass in extract_batch
 };
+
+/// Scales each of the n rows of d floats to unit Euclidean length (an all-zero row stays zero): the
+/// normalisation FeatureExtractorOptions::l2_normalize applies.
+DS_API void l2_normalize_rows(float* rows, std::size_t n, std::size_t d) noexcept;
 
 class DS_API FeatureExtractor {
  public:

@@ -4,6 +4,8 @@
 //  - EXIF orientation is applied (JPEG, where cameras write it);
 //  - an alpha channel is composited onto white (product PNGs have transparent backgrounds);
 //  - 16-bit samples are scaled to 8 bits; grayscale is replicated to three channels;
+//  - accepted formats: JPEG, PNG, BMP, WebP, TIFF, PNM (recognised by their magic bytes; others are refused
+//    before any decoder runs);
 //  - images above DecodeLimits::max_pixels or with a side below DecodeLimits::min_side are refused.
 // Every failure throws domainsearch::Error (ImageDecode, ImageTooSmall, ImageTooLarge, Io,
 // InvalidArgument) whose message names the source. Thread-safety: the functions are reentrant;

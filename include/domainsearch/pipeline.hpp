@@ -70,6 +70,19 @@ struct QueryOptions {
   std::optional<std::size_t> k;    ///< overrides PipelineConfig::k
   std::string category;            ///< for CategoryMode::Given (or to force one category in any mode)
   KeyFilter filter;                ///< keys that may be returned
+  std::optional<CategoryMode> category_mode;  ///< overrides PipelineConfig::category_mode for this query
+  std::optional<RerankMode> rerank;           ///< overrides PipelineConfig::rerank for this query
+  std::optional<float> soft_threshold;        ///< overrides PipelineConfig::soft_threshold for this query
+};
+
+/// What the models compute for one image, before it is stored or searched: the embedding (made with
+/// the pipeline's embedding settings) and, with localisation, the object's ContourMask and the full
+/// Localization. Computing it once and storing or searching it many times is how evaluations and
+/// services with their own caches avoid repeating inference.
+struct ImageAnalysis {
+  std::vector<float> embedding;              ///< dimension() floats
+  std::optional<ContourMask> contour;        ///< the object's mask, when localisation ran
+  std::optional<Localization> localization;  ///< when localisation ran (may be dropped to save memory)
 };
 
 struct QueryResult {
@@ -132,6 +145,12 @@ struct CatalogueInfo {
   std::uint64_t file_bytes = 0;
 };
 
+/// Reads a catalogue manifest: a CSV whose header names a `path` column and the given label and
+/// category columns (paths relative to the CSV's folder). Throws Io, or InvalidArgument naming a
+/// missing column or a ragged row.
+DS_API std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column = "label",
+                                                      const std::string& category_column = "category");
+
 /// Progress of long work: return false to cancel (what is done so far stays).
 using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 
@@ -168,6 +187,20 @@ class DS_API Pipeline {
   /// config().training_views augmented views of each item indexed from a file. Queries keep running
   /// meanwhile; the new head replaces the old one at the end.
   TrainingReport train_categories();
+  /// Trains the category head on the given analyses instead (e.g. shop photos of the items of an
+  /// iconic-image catalogue). categories[i] names analyses[i]'s category and must be one of the
+  /// catalogue's (NotFound otherwise); embeddings must have the catalogue's dimension.
+  TrainingReport train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories);
+
+  // ---- precomputed analyses
+  /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.
+  std::vector<ImageAnalysis> analyze(const std::vector<Image>& images) const;
+  /// Stores an analysis made by analyze() of a pipeline with the same models and embedding settings.
+  /// Throws AlreadyExists for a present key, InvalidArgument for a wrong embedding dimension.
+  void add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label = {},
+                    const std::string& source = {});
+  /// Searches for an analysis made by analyze() (categorise, search, rerank).
+  QueryResponse query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options = {}) const;
 
   // ---- online
   QueryResponse query(const Image& image, const QueryOptions& options = {}) const;

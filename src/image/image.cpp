@@ -26,6 +26,16 @@ bool starts_with(const std::uint8_t* data, std::size_t size, const char* magic, 
 
 bool is_jpeg(const std::uint8_t* data, std::size_t size) { return starts_with(data, size, "\xFF\xD8\xFF", 3); }
 
+// The formats decode_bytes accepts, by their magic bytes. Anything else is refused before OpenCV sees it:
+// Debian's OpenCV hands unknown bytes to GDAL (via a temporary file), which parses dozens of formats
+// (fuzzing reached its NITF reader) -- attack surface a product-photo library has no use for.
+bool is_accepted_format(const std::uint8_t* data, std::size_t size) {
+  const bool pnm = size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '6';
+  const bool webp = starts_with(data, size, "RIFF", 4) && size >= 12 && std::memcmp(data + 8, "WEBP", 4) == 0;
+  return is_jpeg(data, size) || starts_with(data, size, "\x89PNG\r\n\x1a\n", 8) || starts_with(data, size, "BM", 2) || webp ||
+         starts_with(data, size, "II*\0", 4) || starts_with(data, size, "MM\0*", 4) || pnm;
+}
+
 std::uint32_t read_be(const std::uint8_t* p, int bytes) {
   std::uint32_t v = 0;
   for (int i = 0; i < bytes; ++i) v = (v << 8) | p[i];
@@ -162,6 +172,8 @@ Image Image::decode_file(const std::string& path, const DecodeLimits& limits) {
 
 Image Image::decode_bytes(const std::uint8_t* data, std::size_t size, const DecodeLimits& limits, const std::string& source) {
   if (data == nullptr || size == 0) throw Error(Status::ImageDecode, source + ": empty input, no image bytes");
+  if (!is_accepted_format(data, size))
+    throw Error(Status::ImageDecode, source + ": not an image in a supported format (JPEG, PNG, BMP, WebP, TIFF, PNM)");
   if (const auto declared = probe_size(data, size)) check_limits(declared->width, declared->height, limits, source);
   const bool jpeg = is_jpeg(data, size);
   if (jpeg && !jpeg_has_end_marker(data, size))

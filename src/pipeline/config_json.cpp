@@ -51,6 +51,9 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
 
 }  // namespace
 
+const char* category_mode_name(CategoryMode mode) { return enum_name(mode, kCategory); }
+const char* rerank_mode_name(RerankMode mode) { return enum_name(mode, kRerank); }
+
 json embedding_settings(const PipelineConfig& c) {
   const LocalizerOptions& l = c.localizer;
   return {{"localize", c.localize},

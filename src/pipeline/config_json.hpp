@@ -11,6 +11,9 @@ namespace domainsearch::detail {
 nlohmann::json embedding_settings(const PipelineConfig& config);
 /// Applies embedding_settings() back onto a config.
 void apply_embedding_settings(const nlohmann::json& settings, PipelineConfig& config);
+/// The configuration file's names of the modes ("predicted_soft", "iou"...).
+const char* category_mode_name(CategoryMode mode);
+const char* rerank_mode_name(RerankMode mode);
 /// Reads a full configuration object; paths resolve against base_dir. Throws InvalidArgument.
 PipelineConfig config_from_json(const nlohmann::json& j, const std::string& base_dir);
 

@@ -32,13 +32,6 @@ constexpr std::uint64_t kMaxJsonSection = 256ull << 20;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-// What the pipeline computes for one image before it is stored or searched.
-struct Embedded {
-  std::vector<float> embedding;
-  std::optional<ContourMask> contour;
-  std::optional<Localization> localization;
-};
-
 struct DecodedBatch {
   std::vector<Image> images;
   std::vector<std::size_t> entry_index;  // which entry each image came from
@@ -91,8 +84,8 @@ struct Pipeline::Impl {
     index = std::make_unique<Index>(extractor->dimension());
   }
 
-  std::vector<Embedded> embed(const std::vector<Image>& images, StageTimings* timings = nullptr) const {
-    std::vector<Embedded> out(images.size());
+  std::vector<ImageAnalysis> analyze(const std::vector<Image>& images, StageTimings* timings = nullptr) const {
+    std::vector<ImageAnalysis> out(images.size());
     const auto t0 = Clock::now();
     std::vector<Image> inputs;
     if (localizer) {
@@ -114,8 +107,25 @@ struct Pipeline::Impl {
     return out;
   }
 
+  void check_dimension(const ImageAnalysis& a, const char* what) const {
+    if (a.embedding.size() != static_cast<std::size_t>(index->dimension()))
+      throw Error(Status::InvalidArgument, std::string(what) + ": the embedding has " + std::to_string(a.embedding.size()) +
+                                               " floats, the catalogue's have " + std::to_string(index->dimension()));
+  }
+
+  // Trains a head on rows x (labels y: category ids) and installs it.
+  TrainingReport train_head(const std::vector<float>& x, const std::vector<std::int32_t>& y) {
+    const int categories = static_cast<int>(index->category_count());
+    if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
+    TrainingReport report;
+    CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index->dimension(), y.data(), categories, config.training, &report);
+    std::unique_lock<std::shared_mutex> lock(mutex);
+    head = std::move(trained);
+    return report;
+  }
+
   // Caller holds the unique lock.
-  void store(std::uint64_t key, const Embedded& e, const std::string& category, const std::string& label,
+  void store(std::uint64_t key, const ImageAnalysis& e, const std::string& category, const std::string& label,
              const std::string& source, bool replace) {
     const std::int32_t c = index->add_category(category);
     const ContourMask* mask = e.contour ? &*e.contour : nullptr;
@@ -132,7 +142,8 @@ struct Pipeline::Impl {
       for (const CategoryScore& s : head->predict(embedding, 5))
         response.predicted.push_back({index->category_name(s.category), s.probability});
     }
-    switch (config.category_mode) {
+    const CategoryMode mode = options.category_mode.value_or(config.category_mode);
+    switch (mode) {
       case CategoryMode::Off: return {};
       case CategoryMode::Given: throw Error(Status::InvalidArgument, "category mode \"given\" needs QueryOptions::category");
       case CategoryMode::PredictedHard:
@@ -143,13 +154,13 @@ struct Pipeline::Impl {
     if (!head)
       throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
                                            "(domainsearch train), or use category mode \"off\"");
-    const std::size_t limit = config.category_mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config.max_categories, 1));
+    const std::size_t limit = mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config.max_categories, 1));
     std::vector<std::int32_t> chosen;
     float mass = 0;
     for (const CategoryScore& s : head->predict(embedding, limit)) {
       chosen.push_back(s.category);
       mass += s.probability;
-      if (mass >= config.soft_threshold) break;
+      if (mass >= options.soft_threshold.value_or(config.soft_threshold)) break;
     }
     return chosen;
   }
@@ -167,7 +178,8 @@ struct Pipeline::Impl {
     t = Clock::now();
     KeyFilter filter = options.filter;
     if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
-    const std::size_t depth = config.rerank == RerankMode::Off ? k : std::max(k, config.rerank_depth);
+    const RerankMode rerank_mode = options.rerank.value_or(config.rerank);
+    const std::size_t depth = rerank_mode == RerankMode::Off ? k : std::max(k, config.rerank_depth);
     const std::vector<SearchHit> hits = index->search(embedding, depth, categories, filter);
     response.timings.search_ms = ms_since(t);
 
@@ -181,22 +193,26 @@ struct Pipeline::Impl {
       if (src != sources.end()) r.source = src->second;
       response.results.push_back(std::move(r));
     }
-    rerank(response.results);
+    rerank(rerank_mode, response.results);
     if (response.results.size() > k) response.results.resize(k);
     response.timings.rerank_ms = ms_since(t);
   }
 
-  void rerank(std::vector<QueryResult>& results) const {
+  // Reorders the first rerank_depth results (the rest keep their distance order behind them).
+  void rerank(RerankMode mode, std::vector<QueryResult>& results) const {
+    const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), mode == RerankMode::Off ? results.size() : config.rerank_depth));
     float max_distance = 1e-12f;
-    for (const QueryResult& r : results) max_distance = std::max(max_distance, std::sqrt(r.distance));
-    for (QueryResult& r : results) {
-      switch (config.rerank) {
+    for (auto r = results.begin(); r != end; ++r) max_distance = std::max(max_distance, std::sqrt(r->distance));
+    for (QueryResult& r : results) r.score = r.distance;
+    for (auto it = results.begin(); it != end; ++it) {
+      QueryResult& r = *it;
+      switch (mode) {
         case RerankMode::Off: r.score = r.distance; break;
         case RerankMode::Iou: r.score = 1.0f - r.iou; break;
         case RerankMode::Fused: r.score = (1 - config.iou_weight) * std::sqrt(r.distance) / max_distance + config.iou_weight * (1 - r.iou); break;
       }
     }
-    std::stable_sort(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
+    std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
   }
 
   // Decodes a slice of entries (run on a helper thread while the models work on the previous slice).
@@ -216,9 +232,9 @@ struct Pipeline::Impl {
 
   // Embeds a batch; if the batch fails as a whole, embeds image by image so one bad image is isolated.
   void embed_and_store(const std::vector<CatalogueEntry>& entries, DecodedBatch& batch, IndexingReport& report) {
-    std::vector<Embedded> embedded;
+    std::vector<ImageAnalysis> embedded;
     try {
-      embedded = embed(batch.images);
+      embedded = analyze(batch.images);
     } catch (const Error&) {
       embedded.clear();
     }
@@ -226,7 +242,7 @@ struct Pipeline::Impl {
     for (std::size_t i = 0; i < batch.images.size(); ++i) {
       const CatalogueEntry& e = entries[batch.entry_index[i]];
       try {
-        const Embedded one = embedded.empty() ? embed({batch.images[i]}).front() : embedded[i];
+        const ImageAnalysis one = embedded.empty() ? analyze({batch.images[i]}).front() : embedded[i];
         store(e.key.value_or(key_for_path(e.path)), one, e.category, e.label, e.path, false);
         ++report.added;
       } catch (const Error& err) {
@@ -237,6 +253,18 @@ struct Pipeline::Impl {
 };
 
 // ---------------------------------------------------------------- construction, persistence
+
+std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column, const std::string& category_column) {
+  const detail::CsvTable table = detail::read_csv(csv_path);
+  const std::size_t path_col = table.column("path"), label_col = table.column(label_column), category_col = table.column(category_column);
+  const fs::path base = fs::path(csv_path).parent_path();
+  std::vector<CatalogueEntry> entries;
+  for (const auto& row : table.rows) {
+    const fs::path p(row[path_col]);
+    entries.push_back({(p.is_absolute() ? p : base / p).lexically_normal().string(), row[label_col], row[category_col], std::nullopt});
+  }
+  return entries;
+}
 
 Pipeline::Pipeline(const PipelineConfig& config) : impl_(std::make_unique<Impl>(config)) {}
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -359,15 +387,7 @@ IndexingReport Pipeline::index_entries(const std::vector<CatalogueEntry>& entrie
 }
 
 IndexingReport Pipeline::index_csv(const std::string& csv_path, const ProgressFn& progress) {
-  const detail::CsvTable table = detail::read_csv(csv_path);
-  const std::size_t path_col = table.column("path"), label_col = table.column("label"), category_col = table.column("category");
-  const fs::path base = fs::path(csv_path).parent_path();
-  std::vector<CatalogueEntry> entries;
-  for (const auto& row : table.rows) {
-    const fs::path p(row[path_col]);
-    entries.push_back({(p.is_absolute() ? p : base / p).lexically_normal().string(), row[label_col], row[category_col], std::nullopt});
-  }
-  return index_entries(entries, progress);
+  return index_entries(read_catalogue_csv(csv_path), progress);
 }
 
 IndexingReport Pipeline::index_folder(const std::string& folder, const ProgressFn& progress) {
@@ -384,14 +404,14 @@ IndexingReport Pipeline::index_folder(const std::string& folder, const ProgressF
 }
 
 void Pipeline::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
-  const Embedded e = impl_->embed({image}).front();
+  const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
   impl_->store(key, e, category, label, source, false);
 }
 
 void Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
-  const Embedded e = impl_->embed({image}).front();
+  const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->store(key, e, category, label, source, true);
 }
@@ -406,11 +426,9 @@ TrainingReport Pipeline::train_categories() {
   std::vector<float> x;
   std::vector<std::int32_t> y;
   std::vector<std::pair<std::string, std::int32_t>> augmentable;  // source, category
-  int categories = 0;
   {
     std::shared_lock<std::shared_mutex> lock(impl_->mutex);
     const Index& index = *impl_->index;
-    categories = static_cast<int>(index.category_count());
     for (std::uint64_t key : index.keys()) {
       const IndexItem item = index.get(key);
       x.insert(x.end(), item.embedding.begin(), item.embedding.end());
@@ -419,24 +437,66 @@ TrainingReport Pipeline::train_categories() {
       if (src != impl_->sources.end()) augmentable.emplace_back(src->second, item.category);
     }
   }
-  if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
   std::mt19937_64 rng(impl_->config.training.seed);
   for (int v = 0; v < impl_->config.training_views; ++v)
     for (const auto& [source, category] : augmentable) {
       try {
-        const Embedded e = impl_->embed({detail::augmented_view(Image::decode_file(source, impl_->config.decode), rng)}).front();
+        const ImageAnalysis e = impl_->analyze({detail::augmented_view(Image::decode_file(source, impl_->config.decode), rng)}).front();
         x.insert(x.end(), e.embedding.begin(), e.embedding.end());
         y.push_back(category);
       } catch (const Error&) {
         // A source that has become unreadable since indexing only loses its augmented views.
       }
     }
-  TrainingReport report;
-  CategoryPredictor head = CategoryPredictor::train(x.data(), y.size(), impl_->index->dimension(), y.data(), categories,
-                                                    impl_->config.training, &report);
+  return impl_->train_head(x, y);
+}
+
+TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories) {
+  if (analyses.size() != categories.size())
+    throw Error(Status::InvalidArgument, "train_categories: " + std::to_string(analyses.size()) + " analyses but " + std::to_string(categories.size()) + " categories");
+  std::vector<float> x;
+  std::vector<std::int32_t> y;
+  {
+    std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+    for (std::size_t i = 0; i < analyses.size(); ++i) {
+      impl_->check_dimension(analyses[i], "train_categories");
+      x.insert(x.end(), analyses[i].embedding.begin(), analyses[i].embedding.end());
+      y.push_back(impl_->index->category_id(categories[i]));
+    }
+  }
+  return impl_->train_head(x, y);
+}
+
+// ---------------------------------------------------------------- precomputed analyses
+
+std::vector<ImageAnalysis> Pipeline::analyze(const std::vector<Image>& images) const {
+  std::vector<ImageAnalysis> out;
+  const std::size_t batch = static_cast<std::size_t>(impl_->config.batch_size);
+  for (std::size_t first = 0; first < images.size(); first += batch) {
+    const std::vector<Image> slice(images.begin() + static_cast<std::ptrdiff_t>(first),
+                                   images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), first + batch)));
+    std::vector<ImageAnalysis> part = impl_->analyze(slice);
+    std::move(part.begin(), part.end(), std::back_inserter(out));
+  }
+  return out;
+}
+
+void Pipeline::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
+                            const std::string& source) {
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
-  impl_->head = std::move(head);
-  return report;
+  impl_->check_dimension(analysis, "add_analyzed");
+  if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
+  impl_->store(key, analysis, category, label, source, false);
+}
+
+QueryResponse Pipeline::query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  impl_->check_dimension(analysis, "query_analyzed");
+  QueryResponse response;
+  impl_->search(analysis.embedding.data(), analysis.contour, options, std::nullopt, std::nullopt, response);
+  response.timings.total_ms = ms_since(t);
+  return response;
 }
 
 // ---------------------------------------------------------------- online
@@ -478,7 +538,7 @@ QueryResponse Pipeline::query_key(std::uint64_t key, const QueryOptions& options
 std::vector<QueryResponse> Pipeline::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
   const auto t = Clock::now();
   StageTimings stages;
-  std::vector<Embedded> embedded = impl_->embed(images, &stages);
+  std::vector<ImageAnalysis> embedded = impl_->analyze(images, &stages);
   std::shared_lock<std::shared_mutex> lock(impl_->mutex);
   std::vector<QueryResponse> out(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {

@@ -78,6 +78,18 @@ TEST_CASE("corrupt / truncated / empty and non-image input is refused with a nam
   SECTION("missing file") {
     CHECK(status_of([] { Image::decode_file("/nonexistent/dir/photo.jpg"); }) == Status::Io);
   }
+  SECTION("formats outside the accepted set never reach a decoder (found by fuzzing: OpenCV passed them to GDAL)") {
+    for (const std::string header : {std::string("NITF02.10") + std::string(300, '0'), std::string("GIF89a") + std::string(64, '\0'),
+                                     std::string("\x00\x00\x01\x00") + std::string(64, '\1')}) {
+      try {
+        Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(header.data()), header.size(), {}, "upload.bin");
+        FAIL("accepted " << header.substr(0, 6));
+      } catch (const Error& e) {
+        CHECK(e.status() == Status::ImageDecode);
+        CHECK(std::string(e.what()).find("supported format") != std::string::npos);
+      }
+    }
+  }
 }
 
 TEST_CASE("size limits: tiny images and decompression bombs", "[image]") {

@@ -1,0 +1,182 @@
+#include "eval_report.hpp"
+
+#include <domainsearch/error.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <tuple>
+
+using namespace domainsearch;
+using nlohmann::json;
+
+namespace {
+
+std::size_t k_index(const RetrievalMetrics& m, std::size_t k) {
+  return static_cast<std::size_t>(std::find(m.ks.begin(), m.ks.end(), k) - m.ks.begin());
+}
+
+// "0.812", or "-" when K was not measured.
+std::string at_k(const std::vector<double>& values, const RetrievalMetrics& m, std::size_t k) {
+  const std::size_t i = k_index(m, k);
+  if (i >= values.size()) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.3f", values[i]);
+  return buf;
+}
+
+void print_details(std::FILE* out, const EvaluationReport& report, const VariantEvaluation& v) {
+  const RetrievalMetrics& m = v.retrieval;
+  std::fprintf(out, "\n%s (%s): %zu queries", v.variant.name.c_str(), describe(v.variant).c_str(), m.queries);
+  if (m.queries_without_relevant) std::fprintf(out, ", %zu more with nothing relevant in the catalogue (left out)", m.queries_without_relevant);
+  std::fprintf(out, "\n  mAP %.4f  R-precision %.4f\n  %-6s %-10s %-10s %-16s\n", m.map, m.r_precision, "K", "precision", "recall", "identical-recall");
+  for (std::size_t i = 0; i < m.ks.size(); ++i)
+    std::fprintf(out, "  %-6zu %-10.4f %-10.4f %-16.4f\n", m.ks[i], m.precision_at[i], m.recall_at[i], m.identical_recall_at[i]);
+  if (!v.categories) return;
+  const ClassificationMetrics& c = *v.categories;
+  std::fprintf(out, "  category top-1 accuracy %.4f  macro precision %.4f  recall %.4f  F1 %.4f\n  per-class accuracy (support):", c.accuracy,
+               c.macro_precision, c.macro_recall, c.macro_f1);
+  for (std::size_t k = 0; k < c.per_class_support.size(); ++k)
+    if (c.per_class_support[k]) std::fprintf(out, "%s %s %.2f (%zu)", k % 6 ? "," : "\n   ", report.category_names[k].c_str(), c.per_class_accuracy[k], c.per_class_support[k]);
+  std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> confusions;  // count, truth, predicted
+  for (std::size_t t = 0; t < c.confusion.size(); ++t)
+    for (std::size_t p = 0; p < c.confusion.size(); ++p)
+      if (t != p && c.confusion[t][p]) confusions.emplace_back(c.confusion[t][p], t, p);
+  std::sort(confusions.rbegin(), confusions.rend());
+  std::fprintf(out, "\n  most frequent confusions (truth -> predicted):");
+  for (std::size_t i = 0; i < std::min<std::size_t>(8, confusions.size()); ++i)
+    std::fprintf(out, "%s %s -> %s %zu", i ? "," : "", report.category_names[std::get<1>(confusions[i])].c_str(),
+                 report.category_names[std::get<2>(confusions[i])].c_str(), std::get<0>(confusions[i]));
+  std::fprintf(out, "\n");
+}
+
+json retrieval_json(const RetrievalMetrics& m) {
+  return {{"queries", m.queries}, {"queries_without_relevant", m.queries_without_relevant}, {"map", m.map}, {"r_precision", m.r_precision},
+          {"k", m.ks}, {"precision_at_k", m.precision_at}, {"recall_at_k", m.recall_at}, {"identical_recall_at_k", m.identical_recall_at},
+          {"precision_curve", m.precision_curve}};
+}
+
+json classification_json(const ClassificationMetrics& c) {
+  return {{"samples", c.samples}, {"accuracy", c.accuracy}, {"macro_precision", c.macro_precision}, {"macro_recall", c.macro_recall},
+          {"macro_f1", c.macro_f1}, {"per_class_accuracy", c.per_class_accuracy}, {"per_class_support", c.per_class_support},
+          {"confusion", c.confusion}};
+}
+
+std::string svg_text(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return out;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+  if (!f) throw Error(Status::Io, path + ": cannot write");
+}
+
+// Precision@K for K = 1..max K, one polyline per variant, with a legend.
+std::string precision_svg(const EvaluationReport& report) {
+  static const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  const double left = 60, top = 30, width = 520, height = 320;
+  const std::size_t n = report.variants.front().retrieval.precision_curve.size();
+  const double legend_h = 18.0 * static_cast<double>(report.variants.size());
+  std::ostringstream o;
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 20 << "' height='" << top + height + 60 + legend_h
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='" << left << "' y='18' font-size='14'>precision@K</text>\n";
+  const auto x = [&](double k) { return left + (n > 1 ? (k - 1) / static_cast<double>(n - 1) : 0.5) * width; };
+  const auto y = [&](double p) { return top + (1 - p) * height; };
+  for (int t = 0; t <= 10; ++t) {
+    o << "<line x1='" << left << "' x2='" << left + width << "' y1='" << y(t / 10.0) << "' y2='" << y(t / 10.0) << "' stroke='#ddd'/>"
+      << "<text x='" << left - 8 << "' y='" << y(t / 10.0) + 4 << "' text-anchor='end'>" << t / 10.0 << "</text>\n";
+  }
+  for (std::size_t k = 1; k <= n; ++k)
+    if (k == 1 || k % 5 == 0) o << "<text x='" << x(static_cast<double>(k)) << "' y='" << top + height + 16 << "' text-anchor='middle'>" << k << "</text>\n";
+  o << "<text x='" << left + width / 2 << "' y='" << top + height + 34 << "' text-anchor='middle'>K</text>\n";
+  for (std::size_t v = 0; v < report.variants.size(); ++v) {
+    const char* colour = kColours[v % 10];
+    o << "<polyline fill='none' stroke-width='2' stroke='" << colour << "' points='";
+    const std::vector<double>& curve = report.variants[v].retrieval.precision_curve;
+    for (std::size_t k = 1; k <= curve.size(); ++k) o << x(static_cast<double>(k)) << "," << y(curve[k - 1]) << " ";
+    const double ly = top + height + 52 + 18.0 * static_cast<double>(v);
+    o << "'/>\n<rect x='" << left << "' y='" << ly - 9 << "' width='14' height='10' fill='" << colour << "'/><text x='" << left + 20 << "' y='" << ly
+      << "'>" << svg_text(report.variants[v].variant.name) << "</text>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+// Row-normalised confusion matrix as a heat map with category names on both axes.
+std::string confusion_svg(const EvaluationReport& report, const ClassificationMetrics& c) {
+  const double cell = 14, margin = 130;
+  const std::size_t n = c.confusion.size();
+  std::ostringstream o;
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << margin + cell * static_cast<double>(n) + 20 << "' height='"
+    << margin + cell * static_cast<double>(n) + 40 << "' font-family='sans-serif' font-size='10'>\n<rect width='100%' height='100%' fill='white'/>\n"
+    << "<text x='4' y='14' font-size='13'>category confusion, rows = truth (share of the row), columns = predicted: "
+    << svg_text(report.variants.front().variant.name) << "</text>\n";
+  for (std::size_t t = 0; t < n; ++t) {
+    const double row_total = static_cast<double>(std::max<std::size_t>(1, c.per_class_support[t]));
+    const double y = margin + cell * static_cast<double>(t);
+    o << "<text x='" << margin - 4 << "' y='" << y + cell - 3 << "' text-anchor='end'>" << svg_text(report.category_names[t]) << "</text>"
+      << "<text transform='translate(" << margin + cell * static_cast<double>(t) + cell - 3 << "," << margin - 4 << ") rotate(-90)'>"
+      << svg_text(report.category_names[t]) << "</text>\n";
+    for (std::size_t p = 0; p < n; ++p) {
+      const double share = static_cast<double>(c.confusion[t][p]) / row_total;
+      const int shade = static_cast<int>(255 - 215 * share);
+      o << "<rect x='" << margin + cell * static_cast<double>(p) << "' y='" << y << "' width='" << cell << "' height='" << cell << "' fill='rgb(" << shade
+        << "," << shade << ",255)' stroke='#eee'><title>" << svg_text(report.category_names[t]) << " -> " << svg_text(report.category_names[p]) << ": "
+        << c.confusion[t][p] << "</title></rect>";
+    }
+    o << "\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+}  // namespace
+
+void print_evaluation(std::FILE* out, const EvaluationReport& report) {
+  std::fprintf(out, "catalogue %zu images, queries %zu, left out %zu; inference %.1f s, category heads %.1f s\n\n", report.catalogue_images,
+               report.query_images, report.failures.size(), report.inference_seconds, report.training_seconds);
+  std::fprintf(out, "%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s\n", "variant", "mAP", "R-prec", "P@1", "P@5", "IR@1", "IR@5", "IR@10", "IR@20",
+               "cat@1", "catF1", "ms/q");
+  for (const VariantEvaluation& v : report.variants) {
+    const RetrievalMetrics& m = v.retrieval;
+    char cat[16] = "-", f1[16] = "-";
+    if (v.categories) std::snprintf(cat, sizeof cat, "%.3f", v.categories->accuracy), std::snprintf(f1, sizeof f1, "%.3f", v.categories->macro_f1);
+    std::fprintf(out, "%-40.40s %6.3f %6.3f %6s %6s %6s %6s %6s %6s %6s %6s %7.2f\n", v.variant.name.c_str(), m.map, m.r_precision,
+                 at_k(m.precision_at, m, 1).c_str(), at_k(m.precision_at, m, 5).c_str(), at_k(m.identical_recall_at, m, 1).c_str(),
+                 at_k(m.identical_recall_at, m, 5).c_str(), at_k(m.identical_recall_at, m, 10).c_str(), at_k(m.identical_recall_at, m, 20).c_str(),
+                 cat, f1, v.query_ms);
+  }
+  std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank)\n");
+  print_details(out, report, report.variants.front());
+  for (const IndexingFailure& f : report.failures) std::fprintf(out, "left out %s: %s\n", f.path.c_str(), f.reason.c_str());
+}
+
+std::string evaluation_json(const EvaluationReport& report) {
+  json variants = json::array();
+  for (const VariantEvaluation& v : report.variants) {
+    json j = {{"name", v.variant.name}, {"settings", describe(v.variant)}, {"retrieval", retrieval_json(v.retrieval)}, {"query_ms", v.query_ms}};
+    j["categories"] = v.categories ? classification_json(*v.categories) : json(nullptr);
+    variants.push_back(std::move(j));
+  }
+  json failures = json::array();
+  for (const IndexingFailure& f : report.failures) failures.push_back({{"path", f.path}, {"reason", f.reason}});
+  return json{{"catalogue_images", report.catalogue_images}, {"query_images", report.query_images}, {"failures", failures},
+              {"category_names", report.category_names}, {"inference_seconds", report.inference_seconds},
+              {"training_seconds", report.training_seconds}, {"variants", variants}}
+      .dump(1);
+}
+
+std::vector<std::string> write_evaluation_plots(const std::string& prefix, const EvaluationReport& report) {
+  std::vector<std::string> written = {prefix + "_precision.svg"};
+  write_file(written.back(), precision_svg(report));
+  if (report.variants.front().categories) {
+    written.push_back(prefix + "_confusion.svg");
+    write_file(written.back(), confusion_svg(report, *report.variants.front().categories));
+  }
+  return written;
+}

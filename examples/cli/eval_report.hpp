@@ -1,0 +1,16 @@
+#pragma once
+// The outputs of `domainsearch eval`: a readable table, a JSON document, and SVG plots (precision@K
+// curves of every variant, the first variant's confusion matrix).
+#include <domainsearch/evaluation.hpp>
+#include <cstdio>
+#include <string>
+
+/// The summary table (one row per variant) and the first variant's details.
+void print_evaluation(std::FILE* out, const domainsearch::EvaluationReport& report);
+
+/// Everything in the report as JSON (metrics per K, per-class accuracy, confusion matrices).
+std::string evaluation_json(const domainsearch::EvaluationReport& report);
+
+/// Writes PREFIX_precision.svg and, when the first variant predicted categories, PREFIX_confusion.svg;
+/// returns the paths written. Throws domainsearch::Error(Io) when a file cannot be written.
+std::vector<std::string> write_evaluation_plots(const std::string& prefix, const domainsearch::EvaluationReport& report);

@@ -1,0 +1,81 @@
+#pragma once
+// Evaluation: measures a set of pipeline variants on a labelled catalogue and labelled queries (a
+// result is relevant when its item label equals the query's; a query's category is its truth for the
+// category head). Model outputs are computed once per image and embedding setting (localisation,
+// grayscale input) and shared by every variant that only differs in what is done with them (L2
+// normalisation, category mode and soft threshold, reranking): an ablation costs search time, not
+// inference time. Each (localisation, grayscale, L2) combination gets its own in-memory catalogue and
+// its own category head, trained as PipelineConfig::training says.
+//
+// Thread-safety: evaluate() is self-contained (it loads its own models). Errors: Error (InvalidArgument
+// for empty inputs or bad variants, Cancelled when progress returns false, model loading errors);
+// images that cannot be decoded or analysed are reported in EvaluationReport::failures and left out.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domainsearch/export.hpp"
+#include "domainsearch/metrics.hpp"
+#include "domainsearch/pipeline.hpp"
+
+namespace domainsearch {
+
+/// One configuration to measure: the base PipelineConfig with these settings replaced.
+struct EvaluationVariant {
+  std::string name;
+  bool localize = false;
+  bool grayscale = false;
+  bool l2_normalize = true;
+  CategoryMode category_mode = CategoryMode::PredictedSoft;
+  float soft_threshold = 0.9f;
+  RerankMode rerank = RerankMode::Off;
+};
+
+struct VariantEvaluation {
+  EvaluationVariant variant;
+  RetrievalMetrics retrieval;
+  std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
+  double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
+};
+
+struct EvaluationReport {
+  std::size_t catalogue_images = 0;        ///< entries given
+  std::size_t query_images = 0;
+  std::vector<IndexingFailure> failures;   ///< images left out (unreadable, or failed in a model)
+  std::vector<std::string> category_names; ///< class ids of the confusion matrices
+  std::vector<VariantEvaluation> variants; ///< in the order given
+  double inference_seconds = 0;            ///< decoding + models, all embedding settings together
+  double training_seconds = 0;             ///< category heads
+};
+
+/// stage names what is being done ("analysing catalogue (localise, colour)"...); false cancels.
+using EvaluationProgressFn = std::function<bool(const std::string& stage, std::size_t done, std::size_t total)>;
+
+struct EvaluationOptions {
+  std::vector<std::size_t> ks = {1, 5, 10, 20};
+  /// Images the category head is trained on instead of the catalogue (e.g. shop photos when the
+  /// catalogue holds one iconic image per item); their categories must occur in the catalogue.
+  std::vector<CatalogueEntry> head_training;
+  EvaluationProgressFn progress;
+};
+
+/// base supplies the models and every setting a variant does not replace; it must name a segmenter
+/// when a variant localises.
+DS_API EvaluationReport evaluate(const PipelineConfig& base, const std::vector<CatalogueEntry>& catalogue,
+                                 const std::vector<CatalogueEntry>& queries, const std::vector<EvaluationVariant>& variants,
+                                 const EvaluationOptions& options = {});
+
+/// base's own settings as a variant named "configured".
+DS_API EvaluationVariant configured_variant(const PipelineConfig& base);
+
+/// The ablation set: the configured variant; whole image with category off / hard / soft (0.5, 0.7,
+/// 0.9, 0.99); grayscale input; raw (not L2-normalised) embeddings; and, when base names a segmenter,
+/// localisation with category off, soft, soft + IoU rerank (the paper) and soft + fused rerank.
+DS_API std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base);
+
+/// "loc=on gray=off l2=on cat=soft(0.9) rerank=iou": a variant's settings in one line.
+DS_API std::string describe(const EvaluationVariant& variant);
+
+}  // namespace domainsearch

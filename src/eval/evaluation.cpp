@@ -1,0 +1,265 @@
+#include "domainsearch/evaluation.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include "domainsearch/error.hpp"
+#include "pipeline/config_json.hpp"
+
+namespace domainsearch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The analyses of one embedding setting; nullopt where an image failed.
+struct AnalysisSet {
+  std::vector<std::optional<ImageAnalysis>> catalogue, queries, training;
+};
+
+// A catalogue built from one AnalysisSet with one L2 setting, with its head.
+struct Instance {
+  std::unique_ptr<Pipeline> pipeline;
+  std::unordered_map<std::string, std::size_t> relevant_total;  // label -> catalogue items
+};
+
+class Evaluation {
+ public:
+  Evaluation(const PipelineConfig& base, const std::vector<CatalogueEntry>& catalogue, const std::vector<CatalogueEntry>& queries,
+             const EvaluationOptions& options, EvaluationReport& report)
+      : base_(base), catalogue_(catalogue), queries_(queries), options_(options), report_(report) {
+    for (const std::vector<CatalogueEntry>* list : {&catalogue_, &queries_})
+      for (const CatalogueEntry& e : *list)
+        if (std::find(report_.category_names.begin(), report_.category_names.end(), e.category) == report_.category_names.end())
+          report_.category_names.push_back(e.category);
+  }
+
+  VariantEvaluation run(const EvaluationVariant& v) {
+    const AnalysisSet& set = analyses(v.localize, v.grayscale);
+    Instance& inst = instance(v, set);
+    QueryOptions q;
+    q.k = inst.pipeline->index().size();
+    q.category_mode = v.category_mode;
+    q.rerank = v.rerank;
+    q.soft_threshold = v.soft_threshold;
+    VariantEvaluation out{v, {}, {}, 0};
+    std::vector<RankedRelevance> ranked;
+    std::vector<int> truth, predicted;
+    for (std::size_t i = 0; i < queries_.size(); ++i) {
+      if (!set.queries[i]) continue;
+      const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
+      out.query_ms += r.timings.total_ms;
+      RankedRelevance rel;
+      const auto total = inst.relevant_total.find(queries_[i].label);
+      rel.relevant_total = total == inst.relevant_total.end() ? 0 : total->second;
+      for (const QueryResult& hit : r.results) rel.relevant.push_back(hit.label == queries_[i].label);
+      ranked.push_back(std::move(rel));
+      truth.push_back(class_id(queries_[i].category));
+      predicted.push_back(r.predicted.empty() ? -1 : class_id(r.predicted.front().category));
+    }
+    if (!ranked.empty()) out.query_ms /= static_cast<double>(ranked.size());
+    out.retrieval = retrieval_metrics(ranked, options_.ks);
+    if (inst.pipeline->has_category_head())
+      out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));
+    return out;
+  }
+
+ private:
+  int class_id(const std::string& category) const {
+    return static_cast<int>(std::find(report_.category_names.begin(), report_.category_names.end(), category) - report_.category_names.begin());
+  }
+
+  // The stored or searched form of a raw analysis under an L2 setting.
+  static ImageAnalysis prepared(const ImageAnalysis& a, bool l2) {
+    ImageAnalysis copy = a;
+    if (l2) l2_normalize_rows(copy.embedding.data(), 1, copy.embedding.size());
+    return copy;
+  }
+
+  PipelineConfig config_for(bool localize, bool grayscale, bool l2) const {
+    PipelineConfig c = base_;
+    if (localize && c.segmenter_manifest.empty())
+      throw Error(Status::InvalidArgument, "evaluate: a variant localises but the configuration names no segmenter");
+    c.localize = localize;
+    c.features.grayscale = grayscale;
+    c.features.l2_normalize = l2;
+    return c;
+  }
+
+  // Decodes and analyses entries with `analyzer`, one batch at a time; failures are reported once per path.
+  std::vector<std::optional<ImageAnalysis>> analyze(const Pipeline& analyzer, const std::vector<CatalogueEntry>& entries, const std::string& stage) {
+    std::vector<std::optional<ImageAnalysis>> out(entries.size());
+    const std::size_t batch = static_cast<std::size_t>(std::max(1, base_.batch_size));
+    for (std::size_t first = 0; first < entries.size(); first += batch) {
+      const std::size_t last = std::min(entries.size(), first + batch);
+      std::vector<Image> images;
+      std::vector<std::size_t> which;
+      for (std::size_t i = first; i < last; ++i) {
+        try {
+          images.push_back(Image::decode_file(entries[i].path, base_.decode));
+          which.push_back(i);
+        } catch (const Error& e) {
+          fail(entries[i].path, e.what());
+        }
+      }
+      analyze_images(analyzer, images, which, entries, out);
+      if (options_.progress && !options_.progress(stage, last, entries.size()))
+        throw Error(Status::Cancelled, "evaluation cancelled while " + stage);
+    }
+    return out;
+  }
+
+  // One forward pass for the batch; image by image when the batch fails, so one bad image is isolated.
+  void analyze_images(const Pipeline& analyzer, const std::vector<Image>& images, const std::vector<std::size_t>& which,
+                      const std::vector<CatalogueEntry>& entries, std::vector<std::optional<ImageAnalysis>>& out) {
+    std::vector<ImageAnalysis> batch;
+    try {
+      batch = analyzer.analyze(images);
+    } catch (const Error&) {
+      batch.clear();
+    }
+    for (std::size_t j = 0; j < images.size(); ++j) {
+      try {
+        ImageAnalysis a = batch.empty() ? analyzer.analyze({images[j]}).front() : std::move(batch[j]);
+        a.localization.reset();  // images the size of the photo: too large to keep for thousands of them
+        out[which[j]] = std::move(a);
+      } catch (const Error& e) {
+        fail(entries[which[j]].path, e.what());
+      }
+    }
+  }
+
+  void fail(const std::string& path, const std::string& reason) {
+    if (failed_paths_.insert(path).second) report_.failures.push_back({path, reason});
+  }
+
+  const AnalysisSet& analyses(bool localize, bool grayscale) {
+    const auto key = std::make_pair(localize, grayscale);
+    auto it = analyses_.find(key);
+    if (it != analyses_.end()) return it->second;
+    const auto start = Clock::now();
+    const Pipeline analyzer(config_for(localize, grayscale, false));
+    const std::string setting = std::string(localize ? "localised" : "whole image") + (grayscale ? ", grayscale" : ", colour");
+    AnalysisSet set;
+    set.catalogue = analyze(analyzer, catalogue_, "analysing the catalogue (" + setting + ")");
+    set.queries = analyze(analyzer, queries_, "analysing the queries (" + setting + ")");
+    set.training = analyze(analyzer, options_.head_training, "analysing the head's training images (" + setting + ")");
+    report_.inference_seconds += seconds_since(start);
+    return analyses_.emplace(key, std::move(set)).first->second;
+  }
+
+  Instance& instance(const EvaluationVariant& v, const AnalysisSet& set) {
+    const auto key = std::make_tuple(v.localize, v.grayscale, v.l2_normalize);
+    auto it = instances_.find(key);
+    if (it != instances_.end()) return it->second;
+    Instance inst;
+    inst.pipeline = std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize));
+    for (std::size_t i = 0; i < catalogue_.size(); ++i) {
+      if (!set.catalogue[i]) continue;
+      const CatalogueEntry& e = catalogue_[i];
+      inst.pipeline->add_analyzed(e.key.value_or(Pipeline::key_for_path(e.path)), prepared(*set.catalogue[i], v.l2_normalize), e.category,
+                                  e.label, e.path);
+      ++inst.relevant_total[e.label];
+    }
+    if (inst.pipeline->index().size() == 0) throw Error(Status::NotFound, "evaluate: no catalogue image could be analysed");
+    train_head(inst, set, v.l2_normalize);
+    return instances_.emplace(key, std::move(inst)).first->second;
+  }
+
+  void train_head(Instance& inst, const AnalysisSet& set, bool l2) {
+    if (inst.pipeline->index().category_count() < 2) return;
+    const auto start = Clock::now();
+    if (options_.head_training.empty()) {
+      inst.pipeline->train_categories();
+    } else {
+      std::vector<ImageAnalysis> samples;
+      std::vector<std::string> categories;
+      for (std::size_t i = 0; i < options_.head_training.size(); ++i) {
+        if (!set.training[i]) continue;
+        samples.push_back(prepared(*set.training[i], l2));
+        categories.push_back(options_.head_training[i].category);
+      }
+      inst.pipeline->train_categories(samples, categories);
+    }
+    report_.training_seconds += seconds_since(start);
+  }
+
+  const PipelineConfig& base_;
+  const std::vector<CatalogueEntry>& catalogue_;
+  const std::vector<CatalogueEntry>& queries_;
+  const EvaluationOptions& options_;
+  EvaluationReport& report_;
+  std::set<std::string> failed_paths_;
+  std::map<std::pair<bool, bool>, AnalysisSet> analyses_;
+  std::map<std::tuple<bool, bool, bool>, Instance> instances_;
+};
+
+}  // namespace
+
+EvaluationReport evaluate(const PipelineConfig& base, const std::vector<CatalogueEntry>& catalogue, const std::vector<CatalogueEntry>& queries,
+                          const std::vector<EvaluationVariant>& variants, const EvaluationOptions& options) {
+  if (catalogue.empty()) throw Error(Status::InvalidArgument, "evaluate: the catalogue is empty");
+  if (queries.empty()) throw Error(Status::InvalidArgument, "evaluate: no queries");
+  if (variants.empty()) throw Error(Status::InvalidArgument, "evaluate: no variants to evaluate");
+  EvaluationReport report;
+  report.catalogue_images = catalogue.size();
+  report.query_images = queries.size();
+  Evaluation evaluation(base, catalogue, queries, options, report);
+  for (const EvaluationVariant& v : variants) report.variants.push_back(evaluation.run(v));
+  return report;
+}
+
+EvaluationVariant configured_variant(const PipelineConfig& base) {
+  return {"configured", base.localize, base.features.grayscale, base.features.l2_normalize, base.category_mode, base.soft_threshold, base.rerank};
+}
+
+std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
+  const EvaluationVariant whole{"", false, false, true, CategoryMode::PredictedSoft, base.soft_threshold, RerankMode::Off};
+  std::vector<EvaluationVariant> out = {configured_variant(base)};
+  const auto same_settings = [](const EvaluationVariant& a, const EvaluationVariant& b) {
+    return a.localize == b.localize && a.grayscale == b.grayscale && a.l2_normalize == b.l2_normalize && a.category_mode == b.category_mode &&
+           a.rerank == b.rerank && (a.category_mode != CategoryMode::PredictedSoft || a.soft_threshold == b.soft_threshold);
+  };
+  const auto add = [&](std::string name, EvaluationVariant v) {
+    v.name = std::move(name);
+    if (!same_settings(v, out.front())) out.push_back(v);
+  };
+  EvaluationVariant v = whole;
+  v.category_mode = CategoryMode::Off, add("whole image, category off", v);
+  v.category_mode = CategoryMode::PredictedHard, add("whole image, category hard", v);
+  v.category_mode = CategoryMode::PredictedSoft;
+  for (float t : {0.5f, 0.7f, 0.9f, 0.99f}) {
+    v.soft_threshold = t;
+    char name[64];
+    std::snprintf(name, sizeof name, "whole image, category soft %.2f", static_cast<double>(t));
+    add(name, v);
+  }
+  v = whole, v.grayscale = true, add("grayscale input", v);
+  v = whole, v.l2_normalize = false, add("raw (not L2) embeddings", v);
+  if (!base.segmenter_manifest.empty()) {
+    v = whole, v.localize = true;
+    v.category_mode = CategoryMode::Off, add("localised, category off", v);
+    v.category_mode = CategoryMode::PredictedSoft, add("localised, category soft", v);
+    v.rerank = RerankMode::Iou, add("localised, soft, IoU rerank (paper)", v);
+    v.rerank = RerankMode::Fused, add("localised, soft, fused rerank", v);
+  }
+  return out;
+}
+
+std::string describe(const EvaluationVariant& v) {
+  char buf[160];
+  const bool soft = v.category_mode == CategoryMode::PredictedSoft;
+  std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s cat=%s%s rerank=%s", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
+                v.l2_normalize ? "on" : "off", detail::category_mode_name(v.category_mode),
+                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", detail::rerank_mode_name(v.rerank));
+  return buf;
+}
+
+}  // namespace domainsearch

@@ -1,0 +1,132 @@
+#include <catch2/catch.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "domainsearch/error.hpp"
+#include "domainsearch/evaluation.hpp"
+#include "test_catalogue.hpp"
+#include "test_util.hpp"
+
+using namespace domainsearch;
+using Catch::Detail::Approx;
+using dstest::status_of;
+
+namespace {
+
+// Query photos: each catalogue image shifted and blurred, keeping its label and category.
+std::vector<CatalogueEntry> write_queries(const dstest::Catalogue& cat) {
+  std::vector<CatalogueEntry> out;
+  for (const CatalogueEntry& e : cat.entries) {
+    cv::Mat im = cv::imread(e.path), moved;
+    cv::warpAffine(im, moved, cv::Mat_<double>({2, 3}, {1, 0, 7, 0, 1, -5}), im.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(255));
+    cv::GaussianBlur(moved, moved, {5, 5}, 1.5);
+    const std::string path = e.path.substr(0, e.path.size() - 4) + "_query.png";
+    cv::imwrite(path, moved);
+    out.push_back({path, e.label, e.category, std::nullopt});
+  }
+  return out;
+}
+
+// The metrics of the ordinary path: index the files, query each file with k = catalogue size.
+RetrievalMetrics direct_metrics(const PipelineConfig& config, const std::vector<CatalogueEntry>& catalogue, const std::vector<CatalogueEntry>& queries) {
+  Pipeline p(config);
+  p.index_entries(catalogue);
+  QueryOptions o;
+  o.k = p.index().size();
+  std::vector<RankedRelevance> ranked;
+  for (const CatalogueEntry& q : queries) {
+    RankedRelevance r;
+    r.relevant_total = 1;  // one catalogue image per label
+    for (const QueryResult& hit : p.query_file(q.path, o).results) r.relevant.push_back(hit.label == q.label);
+    ranked.push_back(r);
+  }
+  return retrieval_metrics(ranked);
+}
+
+}  // namespace
+
+TEST_CASE("evaluate agrees with querying the pipeline directly", "[evaluation]") {
+  dstest::Catalogue cat;
+  const std::vector<CatalogueEntry> queries = write_queries(cat);
+  EvaluationVariant l2 = configured_variant(cat.config), raw = l2;
+  raw.name = "raw", raw.l2_normalize = false;
+  const EvaluationReport report = evaluate(cat.config, cat.entries, queries, {l2, raw});
+  REQUIRE(report.variants.size() == 2);
+  CHECK(report.failures.empty());
+  PipelineConfig raw_config = cat.config;
+  raw_config.features.l2_normalize = false;
+  for (const auto& [got, config] : {std::make_pair(report.variants[0].retrieval, cat.config), std::make_pair(report.variants[1].retrieval, raw_config)}) {
+    const RetrievalMetrics want = direct_metrics(config, cat.entries, queries);
+    CHECK(got.queries == 12);
+    CHECK(got.map == Approx(want.map).margin(1e-9));
+    CHECK(got.identical_recall_at == want.identical_recall_at);
+    CHECK(got.precision_curve == want.precision_curve);
+  }
+  CHECK(report.variants[0].retrieval.identical_recall_at[0] > 0.5);  // the shapes are findable
+}
+
+TEST_CASE("evaluate computes each embedding setting once and reports categories", "[evaluation]") {
+  dstest::Catalogue cat;
+  const std::vector<CatalogueEntry> queries = write_queries(cat);
+  const std::vector<EvaluationVariant> variants = ablation_variants(cat.config);
+  std::map<std::string, std::size_t> passes;  // stage -> times it started
+  EvaluationOptions options;
+  options.progress = [&](const std::string& stage, std::size_t done, std::size_t) {
+    if (done <= static_cast<std::size_t>(cat.config.batch_size)) ++passes[stage];
+    return true;
+  };
+  const EvaluationReport report = evaluate(cat.config, cat.entries, queries, variants, options);
+  REQUIRE(report.variants.size() == variants.size());
+  // Three embedding settings (whole colour, whole grayscale, localised colour), each analysed once.
+  CHECK(passes.size() == 6);
+  for (const auto& [stage, count] : passes) CHECK(count == 1);
+  CHECK(report.category_names == std::vector<std::string>{"round", "square"});
+  for (const VariantEvaluation& v : report.variants) {
+    INFO(v.variant.name);
+    CHECK(v.retrieval.queries == 12);
+    REQUIRE(v.categories);  // every catalogue here has two categories, so a head
+    CHECK(v.categories->samples == 12);
+    CHECK(v.categories->confusion.size() == 2);
+  }
+  const auto named = [&](const std::string& name) {
+    for (const VariantEvaluation& v : report.variants)
+      if (v.variant.name == name) return v;
+    FAIL("no variant " << name);
+    return report.variants.front();
+  };
+  // Hard restriction can only lose relevant items that category off (the configured mode here) finds: its recall@20 is not higher.
+  CHECK(named("whole image, category hard").retrieval.recall_at.back() <= named("configured").retrieval.recall_at.back() + 1e-12);
+  CHECK(describe(named("localised, soft, IoU rerank (paper)").variant) == "loc=on gray=off l2=on cat=predicted_soft(0.90) rerank=iou");
+}
+
+TEST_CASE("evaluate reports unreadable images, trains on given photos and refuses bad input", "[evaluation]") {
+  dstest::Catalogue cat;
+  std::vector<CatalogueEntry> queries = write_queries(cat);
+  queries.push_back({cat.corrupt, "round-0", "round", std::nullopt});
+  EvaluationVariant hard = configured_variant(cat.config);
+  hard.category_mode = CategoryMode::PredictedHard;
+  EvaluationOptions options;
+  options.head_training = queries;  // the head learns from the query photos, the catalogue stays as it is
+  const EvaluationReport report = evaluate(cat.config, cat.entries, queries, {hard}, options);
+  REQUIRE(report.failures.size() == 1);
+  CHECK(report.failures[0].path == cat.corrupt);
+  CHECK(report.variants[0].retrieval.queries == 12);
+  REQUIRE(report.variants[0].categories);
+  CHECK(report.variants[0].categories->samples == 12);
+  CHECK(report.training_seconds > 0);
+  options.head_training.push_back({cat.entries[0].path, "x", "triangle", std::nullopt});
+  CHECK(status_of([&] { evaluate(cat.config, cat.entries, queries, {hard}, options); }) == Status::NotFound);
+
+  EvaluationOptions cancel;
+  cancel.progress = [](const std::string&, std::size_t, std::size_t) { return false; };
+  CHECK(status_of([&] { evaluate(cat.config, cat.entries, queries, {hard}, cancel); }) == Status::Cancelled);
+  CHECK(status_of([&] { evaluate(cat.config, {}, queries, {hard}); }) == Status::InvalidArgument);
+  CHECK(status_of([&] { evaluate(cat.config, cat.entries, {}, {hard}); }) == Status::InvalidArgument);
+  CHECK(status_of([&] { evaluate(cat.config, cat.entries, queries, {}); }) == Status::InvalidArgument);
+  PipelineConfig no_segmenter = cat.config;
+  no_segmenter.segmenter_manifest.clear();
+  EvaluationVariant localised = hard;
+  localised.localize = true;
+  CHECK(status_of([&] { evaluate(no_segmenter, cat.entries, queries, {localised}); }) == Status::InvalidArgument);
+  CHECK(ablation_variants(no_segmenter).size() < ablation_variants(cat.config).size());
+}
