@@ -129,6 +129,8 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_readwrite("k", &PipelineConfig::k)
       .def_readwrite("batch_size", &PipelineConfig::batch_size)
       .def_readwrite("training_views", &PipelineConfig::training_views)
+      .def_readwrite("adapt_embedding", &PipelineConfig::adapt_embedding)
+      .def_readwrite("one_result_per_label", &PipelineConfig::one_result_per_label)
       .def_readwrite("soft_threshold", &PipelineConfig::soft_threshold)
       .def_readwrite("iou_weight", &PipelineConfig::iou_weight)
       .def_readwrite("rerank_depth", &PipelineConfig::rerank_depth)
@@ -199,6 +201,7 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def("__len__", [](const Pipeline& p) { return p.index().size(); })
       .def_property_readonly("categories", [](const Pipeline& p) { return p.index().category_names(); })
       .def_property_readonly("has_category_head", &Pipeline::has_category_head)
+      .def_property_readonly("has_embedding_adaptation", &Pipeline::has_embedding_adaptation)
       .def("index_csv", [](Pipeline& p, const std::string& csv, const py::object& progress) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_csv(csv, fn); });
       }, py::arg("csv_path"), py::arg("progress") = py::none(),

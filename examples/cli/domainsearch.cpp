@@ -135,6 +135,12 @@ Pipeline open_or_create(const Args& a) {
   return std::filesystem::exists(catalogue) ? Pipeline::open(catalogue, config_of(a)) : Pipeline(config_of(a));
 }
 
+void print_training(const Pipeline& p, const TrainingReport& t) {
+  std::printf("trained the category head on %zu embeddings: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.samples, t.epochs, t.best_epoch,
+              t.best_validation_accuracy, t.seconds);
+  if (p.has_embedding_adaptation()) std::printf("searches run in the catalogue-adapted embedding (trained on the item labels)\n");
+}
+
 int cmd_index(const Args& a) {
   Pipeline p = open_or_create(a);
   const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
@@ -146,8 +152,7 @@ int cmd_index(const Args& a) {
               p.index().category_count());
   if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
     const TrainingReport t = p.train_categories();
-    std::printf("trained the category head on %zu embeddings: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.samples, t.epochs, t.best_epoch,
-                t.best_validation_accuracy, t.seconds);
+    print_training(p, t);
   }
   p.save(a.need("catalogue"));
   std::printf("saved %s\n", a.need("catalogue").c_str());
@@ -178,8 +183,7 @@ int cmd_train(const Args& a) {
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
   const TrainingReport t = p.train_categories();
   p.save(a.need("catalogue"));
-  std::printf("trained the category head on %zu embeddings: %d epochs (best %d), validation accuracy %.3f, %.1f s\n", t.samples, t.epochs, t.best_epoch,
-              t.best_validation_accuracy, t.seconds);
+  print_training(p, t);
   return 0;
 }
 
@@ -252,17 +256,18 @@ int cmd_query(const Args& a) {
 int cmd_inspect(const Args& a) {
   const CatalogueInfo info = Pipeline::inspect(a.need("catalogue"));
   if (a.has("json")) {
-    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
+    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"has_embedding_adaptation\":%s,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
                 "\"embedding\":%s,\"categories\":{",
-                info.items, info.dimension, info.has_category_head ? "true" : "false", json_string(info.backbone_sha256).c_str(),
+                info.items, info.dimension, info.has_category_head ? "true" : "false", info.has_embedding_adaptation ? "true" : "false", json_string(info.backbone_sha256).c_str(),
                 json_string(info.segmenter_sha256).c_str(), static_cast<unsigned long long>(info.file_bytes), info.embedding_settings_json.c_str());
     for (std::size_t i = 0; i < info.categories.size(); ++i)
       std::printf("%s%s:%zu", i ? "," : "", json_string(info.categories[i].first).c_str(), info.categories[i].second);
     std::printf("}}\n");
     return 0;
   }
-  std::printf("%s: %zu items, %d-d embeddings, %zu categories, category head: %s, %.1f MiB\n", a.need("catalogue").c_str(), info.items,
-              info.dimension, info.categories.size(), info.has_category_head ? "yes" : "no", info.file_bytes / 1048576.0);
+  std::printf("%s: %zu items, %d-d embeddings, %zu categories, category head: %s, adapted embedding: %s, %.1f MiB\n", a.need("catalogue").c_str(),
+              info.items, info.dimension, info.categories.size(), info.has_category_head ? "yes" : "no", info.has_embedding_adaptation ? "yes" : "no",
+              info.file_bytes / 1048576.0);
   std::printf("backbone sha256 %s\nsegmenter sha256 %s\nembedding settings %s\n", info.backbone_sha256.c_str(),
               info.segmenter_sha256.empty() ? "(no localisation)" : info.segmenter_sha256.c_str(), info.embedding_settings_json.c_str());
   for (const auto& [name, count] : info.categories) std::printf("  %-24s %zu\n", name.c_str(), count);

@@ -37,8 +37,9 @@ void print_details(std::FILE* out, const EvaluationReport& report, const Variant
   const ClassificationMetrics& c = *v.categories;
   std::fprintf(out, "  category top-1 accuracy %.4f  macro precision %.4f  recall %.4f  F1 %.4f\n  per-class accuracy (support):", c.accuracy,
                c.macro_precision, c.macro_recall, c.macro_f1);
-  for (std::size_t k = 0; k < c.per_class_support.size(); ++k)
-    if (c.per_class_support[k]) std::fprintf(out, "%s %s %.2f (%zu)", k % 6 ? "," : "\n   ", report.category_names[k].c_str(), c.per_class_accuracy[k], c.per_class_support[k]);
+  for (std::size_t k = 0, shown = 0; k < c.per_class_support.size(); ++k)
+    if (c.per_class_support[k])
+      std::fprintf(out, "%s %s %.2f (%zu)", shown++ % 6 ? "," : "\n   ", report.category_names[k].c_str(), c.per_class_accuracy[k], c.per_class_support[k]);
   std::vector<std::tuple<std::size_t, std::size_t, std::size_t>> confusions;  // count, truth, predicted
   for (std::size_t t = 0; t < c.confusion.size(); ++t)
     for (std::size_t p = 0; p < c.confusion.size(); ++p)
@@ -151,7 +152,7 @@ void print_evaluation(std::FILE* out, const EvaluationReport& report) {
                  at_k(m.identical_recall_at, m, 5).c_str(), at_k(m.identical_recall_at, m, 10).c_str(), at_k(m.identical_recall_at, m, 20).c_str(),
                  cat, f1, v.query_ms);
   }
-  std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank)\n");
+  std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank, ranking the whole catalogue)\n");
   print_details(out, report, report.variants.front());
   for (const IndexingFailure& f : report.failures) std::fprintf(out, "left out %s: %s\n", f.path.c_str(), f.reason.c_str());
 }

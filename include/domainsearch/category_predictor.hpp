@@ -83,6 +83,11 @@ class DS_API CategoryPredictor {
   int category_count() const noexcept;
   /// Softmax probabilities over all categories for one embedding of dimension() floats.
   std::vector<float> probabilities(const float* embedding) const;
+  /// The last hidden layer's activations (options.hidden2 floats, ReLU) for one embedding: the
+  /// representation the classifier separates its classes in. Trained on item labels, it is the
+  /// Pipeline's catalogue-adapted embedding.
+  std::vector<float> penultimate(const float* embedding) const;
+  int penultimate_dimension() const noexcept;
   /// The top_k categories, most probable first.
   std::vector<CategoryScore> predict(const float* embedding, std::size_t top_k = 1) const;
 

@@ -3,9 +3,10 @@
 // result is relevant when its item label equals the query's; a query's category is its truth for the
 // category head). Model outputs are computed once per image and embedding setting (localisation,
 // grayscale input) and shared by every variant that only differs in what is done with them (L2
-// normalisation, category mode and soft threshold, reranking): an ablation costs search time, not
-// inference time. Each (localisation, grayscale, L2) combination gets its own in-memory catalogue and
-// its own category head, trained as PipelineConfig::training says.
+// normalisation, embedding adaptation, category mode and soft threshold, reranking): an ablation costs
+// search and training time, not inference time. Each (localisation, grayscale, L2, adaptation)
+// combination gets its own in-memory catalogue and its own category head (and adaptation), trained as
+// the PipelineConfig says.
 //
 // Thread-safety: evaluate() is self-contained (it loads its own models). Errors: Error (InvalidArgument
 // for empty inputs or bad variants, Cancelled when progress returns false, model loading errors);
@@ -28,9 +29,13 @@ struct EvaluationVariant {
   bool localize = false;
   bool grayscale = false;
   bool l2_normalize = true;
+  bool adapt_embedding = false;  ///< search in a catalogue-adapted embedding (PipelineConfig::adapt_embedding)
   CategoryMode category_mode = CategoryMode::PredictedSoft;
   float soft_threshold = 0.9f;
   RerankMode rerank = RerankMode::Off;
+  /// Rank items, not photos (PipelineConfig::one_result_per_label): each label has one relevant entry,
+  /// so mAP and R-precision become the mean reciprocal rank of the query's item.
+  bool one_result_per_label = false;
 };
 
 struct VariantEvaluation {
@@ -71,11 +76,12 @@ DS_API EvaluationReport evaluate(const PipelineConfig& base, const std::vector<C
 DS_API EvaluationVariant configured_variant(const PipelineConfig& base);
 
 /// The ablation set: the configured variant; whole image with category off / hard / soft (0.5, 0.7,
-/// 0.9, 0.99); grayscale input; raw (not L2-normalised) embeddings; and, when base names a segmenter,
+/// 0.9, 0.99); grayscale input; raw (not L2-normalised) embeddings; the catalogue-adapted embedding with
+/// category off and soft; one result per item; and, when base names a segmenter,
 /// localisation with category off, soft, soft + IoU rerank (the paper) and soft + fused rerank.
 DS_API std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base);
 
-/// "loc=on gray=off l2=on cat=soft(0.9) rerank=iou": a variant's settings in one line.
+/// "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou per-item=off": a variant's settings in one line.
 DS_API std::string describe(const EvaluationVariant& variant);
 
 }  // namespace domainsearch

@@ -56,11 +56,23 @@ struct DS_API PipelineConfig {
   RerankMode rerank = RerankMode::Off;
   float iou_weight = 0.3f;         ///< w of RerankMode::Fused
   std::size_t rerank_depth = 20;   ///< how many top results are reranked
+  bool one_result_per_label = false;  ///< results are items, not photos: only the best-ranked photo of each
+                                      ///< label (k distinct labels; an item with many photos cannot fill the list)
   int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
                                    ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
   CategoryTrainingOptions training;
   int training_views = 0;          ///< augmented views (rotation, flip, zoom) per catalogue image added to the
                                    ///< category head's training set (each costs one more embedding pass)
+  /// Catalogue-adapted embedding (beyond the paper): train_categories() also trains an item classifier on
+  /// the catalogue's labels (same head architecture, hidden2 = the adapted dimension) and the catalogue is
+  /// then searched in its last hidden layer (L2-normalised); the category head keeps using the backbone's
+  /// embedding. Saved with the catalogue; a catalogue that has one always searches with it.
+  bool adapt_embedding = false;
+  CategoryTrainingOptions adaptation_training = [] {
+    CategoryTrainingOptions o;
+    o.hidden2 = 256;
+    return o;
+  }();
 
   /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
   static PipelineConfig load(const std::string& path);
@@ -73,6 +85,7 @@ struct QueryOptions {
   std::optional<CategoryMode> category_mode;  ///< overrides PipelineConfig::category_mode for this query
   std::optional<RerankMode> rerank;           ///< overrides PipelineConfig::rerank for this query
   std::optional<float> soft_threshold;        ///< overrides PipelineConfig::soft_threshold for this query
+  std::optional<bool> one_result_per_label;   ///< overrides PipelineConfig::one_result_per_label for this query
 };
 
 /// What the models compute for one image, before it is stored or searched: the embedding (made with
@@ -90,7 +103,7 @@ struct QueryResult {
   std::string label;
   std::string category;
   std::string source;     ///< the indexed image's path, when it was indexed from a file
-  float distance = 0.0f;  ///< squared Euclidean distance between embeddings
+  float distance = 0.0f;  ///< squared Euclidean distance between embeddings (the adapted ones, when the catalogue has an adaptation)
   float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
   float score = 0.0f;     ///< the final ranking score, lower is better
 };
@@ -139,6 +152,7 @@ struct CatalogueInfo {
   int dimension = 0;
   std::vector<std::pair<std::string, std::size_t>> categories;  ///< name, item count
   bool has_category_head = false;
+  bool has_embedding_adaptation = false;
   std::string backbone_sha256;
   std::string segmenter_sha256;  ///< empty when built without localisation
   std::string embedding_settings_json;
@@ -184,13 +198,18 @@ class DS_API Pipeline {
               const std::string& source = {});
   void remove(std::uint64_t key);
   /// Trains the category head on the catalogue's embeddings (config().training), plus
-  /// config().training_views augmented views of each item indexed from a file. Queries keep running
-  /// meanwhile; the new head replaces the old one at the end.
+  /// config().training_views augmented views of each item indexed from a file; with
+  /// config().adapt_embedding, first the catalogue-adapted embedding on the items' labels (the catalogue
+  /// is then re-projected). Queries keep running meanwhile; the new models replace the old at the end.
   TrainingReport train_categories();
-  /// Trains the category head on the given analyses instead (e.g. shop photos of the items of an
-  /// iconic-image catalogue). categories[i] names analyses[i]'s category and must be one of the
-  /// catalogue's (NotFound otherwise); embeddings must have the catalogue's dimension.
-  TrainingReport train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories);
+  /// Trains on the given analyses instead (e.g. shop photos of the items of an iconic-image catalogue).
+  /// categories[i] names analyses[i]'s category and must be one of the catalogue's (NotFound otherwise);
+  /// labels[i] its item label (needed with config().adapt_embedding, ignored otherwise); embeddings must
+  /// have the catalogue's dimension.
+  TrainingReport train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
+                                  const std::vector<std::string>& labels = {});
+  /// Whether searches run in a catalogue-adapted embedding (see PipelineConfig::adapt_embedding).
+  bool has_embedding_adaptation() const;
 
   // ---- precomputed analyses
   /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.

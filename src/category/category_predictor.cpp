@@ -39,15 +39,29 @@ CategoryPredictor::CategoryPredictor(const CategoryPredictor& other) : weights_(
 int CategoryPredictor::dimension() const noexcept { return weights_->dimension; }
 int CategoryPredictor::category_count() const noexcept { return weights_->categories; }
 
-std::vector<float> CategoryPredictor::probabilities(const float* embedding) const {
-  const Weights& w = *weights_;
+namespace {
+
+Vector last_hidden(const CategoryPredictor::Weights& w, const float* embedding) {
   if (embedding == nullptr) throw Error(Status::InvalidArgument, "CategoryPredictor: embedding pointer is null");
   const Eigen::Map<const Vector> x(embedding, w.dimension);
   if (!x.allFinite()) throw Error(Status::InvalidArgument, "CategoryPredictor: embedding has non-finite values");
   const Vector z = (x - as_vector(w.mean)).cwiseProduct(as_vector(w.inv_std));
   const Vector h1 = (as_matrix(w.w1, w.hidden1, w.dimension) * z + as_vector(w.b1)).cwiseMax(0.0f);
-  const Vector h2 = (as_matrix(w.w2, w.hidden2, w.hidden1) * h1 + as_vector(w.b2)).cwiseMax(0.0f);
-  Vector logits = as_matrix(w.w3, w.categories, w.hidden2) * h2 + as_vector(w.b3);
+  return (as_matrix(w.w2, w.hidden2, w.hidden1) * h1 + as_vector(w.b2)).cwiseMax(0.0f);
+}
+
+}  // namespace
+
+int CategoryPredictor::penultimate_dimension() const noexcept { return weights_->hidden2; }
+
+std::vector<float> CategoryPredictor::penultimate(const float* embedding) const {
+  const Vector h2 = last_hidden(*weights_, embedding);
+  return std::vector<float>(h2.data(), h2.data() + h2.size());
+}
+
+std::vector<float> CategoryPredictor::probabilities(const float* embedding) const {
+  const Weights& w = *weights_;
+  Vector logits = as_matrix(w.w3, w.categories, w.hidden2) * last_hidden(w, embedding) + as_vector(w.b3);
   logits.array() -= logits.maxCoeff();
   logits = logits.array().exp();
   logits /= logits.sum();

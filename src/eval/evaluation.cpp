@@ -49,6 +49,7 @@ class Evaluation {
     q.category_mode = v.category_mode;
     q.rerank = v.rerank;
     q.soft_threshold = v.soft_threshold;
+    q.one_result_per_label = v.one_result_per_label;
     VariantEvaluation out{v, {}, {}, 0};
     std::vector<RankedRelevance> ranked;
     std::vector<int> truth, predicted;
@@ -58,7 +59,7 @@ class Evaluation {
       out.query_ms += r.timings.total_ms;
       RankedRelevance rel;
       const auto total = inst.relevant_total.find(queries_[i].label);
-      rel.relevant_total = total == inst.relevant_total.end() ? 0 : total->second;
+      rel.relevant_total = total == inst.relevant_total.end() ? 0 : v.one_result_per_label ? 1 : total->second;
       for (const QueryResult& hit : r.results) rel.relevant.push_back(hit.label == queries_[i].label);
       ranked.push_back(std::move(rel));
       truth.push_back(class_id(queries_[i].category));
@@ -83,13 +84,14 @@ class Evaluation {
     return copy;
   }
 
-  PipelineConfig config_for(bool localize, bool grayscale, bool l2) const {
+  PipelineConfig config_for(bool localize, bool grayscale, bool l2, bool adapt = false) const {
     PipelineConfig c = base_;
     if (localize && c.segmenter_manifest.empty())
       throw Error(Status::InvalidArgument, "evaluate: a variant localises but the configuration names no segmenter");
     c.localize = localize;
     c.features.grayscale = grayscale;
     c.features.l2_normalize = l2;
+    c.adapt_embedding = adapt;
     return c;
   }
 
@@ -156,11 +158,11 @@ class Evaluation {
   }
 
   Instance& instance(const EvaluationVariant& v, const AnalysisSet& set) {
-    const auto key = std::make_tuple(v.localize, v.grayscale, v.l2_normalize);
+    const auto key = std::make_tuple(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding);
     auto it = instances_.find(key);
     if (it != instances_.end()) return it->second;
     Instance inst;
-    inst.pipeline = std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize));
+    inst.pipeline = std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding));
     for (std::size_t i = 0; i < catalogue_.size(); ++i) {
       if (!set.catalogue[i]) continue;
       const CatalogueEntry& e = catalogue_[i];
@@ -174,19 +176,20 @@ class Evaluation {
   }
 
   void train_head(Instance& inst, const AnalysisSet& set, bool l2) {
-    if (inst.pipeline->index().category_count() < 2) return;
+    if (inst.pipeline->index().category_count() < 2) return;  // (nor an adaptation: both are trained together)
     const auto start = Clock::now();
     if (options_.head_training.empty()) {
       inst.pipeline->train_categories();
     } else {
       std::vector<ImageAnalysis> samples;
-      std::vector<std::string> categories;
+      std::vector<std::string> categories, labels;
       for (std::size_t i = 0; i < options_.head_training.size(); ++i) {
         if (!set.training[i]) continue;
         samples.push_back(prepared(*set.training[i], l2));
         categories.push_back(options_.head_training[i].category);
+        labels.push_back(options_.head_training[i].label);
       }
-      inst.pipeline->train_categories(samples, categories);
+      inst.pipeline->train_categories(samples, categories, labels);
     }
     report_.training_seconds += seconds_since(start);
   }
@@ -198,7 +201,7 @@ class Evaluation {
   EvaluationReport& report_;
   std::set<std::string> failed_paths_;
   std::map<std::pair<bool, bool>, AnalysisSet> analyses_;
-  std::map<std::tuple<bool, bool, bool>, Instance> instances_;
+  std::map<std::tuple<bool, bool, bool, bool>, Instance> instances_;
 };
 
 }  // namespace
@@ -217,14 +220,16 @@ EvaluationReport evaluate(const PipelineConfig& base, const std::vector<Catalogu
 }
 
 EvaluationVariant configured_variant(const PipelineConfig& base) {
-  return {"configured", base.localize, base.features.grayscale, base.features.l2_normalize, base.category_mode, base.soft_threshold, base.rerank};
+  return {"configured", base.localize, base.features.grayscale, base.features.l2_normalize, base.adapt_embedding, base.category_mode, base.soft_threshold,
+          base.rerank, base.one_result_per_label};
 }
 
 std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
-  const EvaluationVariant whole{"", false, false, true, CategoryMode::PredictedSoft, base.soft_threshold, RerankMode::Off};
+  const EvaluationVariant whole{"", false, false, true, false, CategoryMode::PredictedSoft, base.soft_threshold, RerankMode::Off, false};
   std::vector<EvaluationVariant> out = {configured_variant(base)};
   const auto same_settings = [](const EvaluationVariant& a, const EvaluationVariant& b) {
-    return a.localize == b.localize && a.grayscale == b.grayscale && a.l2_normalize == b.l2_normalize && a.category_mode == b.category_mode &&
+    return a.localize == b.localize && a.grayscale == b.grayscale && a.l2_normalize == b.l2_normalize && a.adapt_embedding == b.adapt_embedding &&
+           a.category_mode == b.category_mode && a.one_result_per_label == b.one_result_per_label &&
            a.rerank == b.rerank && (a.category_mode != CategoryMode::PredictedSoft || a.soft_threshold == b.soft_threshold);
   };
   const auto add = [&](std::string name, EvaluationVariant v) {
@@ -243,6 +248,12 @@ std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
   }
   v = whole, v.grayscale = true, add("grayscale input", v);
   v = whole, v.l2_normalize = false, add("raw (not L2) embeddings", v);
+  v = whole, v.adapt_embedding = true;
+  v.category_mode = CategoryMode::Off, add("adapted embedding, category off", v);
+  v.category_mode = CategoryMode::PredictedSoft, add("adapted embedding, category soft", v);
+  v.soft_threshold = 0.99f, add("adapted embedding, category soft 0.99", v);
+  v.one_result_per_label = true, add("adapted, soft 0.99, one result per item", v);
+  v = whole, v.one_result_per_label = true, add("whole image, soft, one result per item", v);
   if (!base.segmenter_manifest.empty()) {
     v = whole, v.localize = true;
     v.category_mode = CategoryMode::Off, add("localised, category off", v);
@@ -254,11 +265,11 @@ std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
 }
 
 std::string describe(const EvaluationVariant& v) {
-  char buf[160];
+  char buf[200];
   const bool soft = v.category_mode == CategoryMode::PredictedSoft;
-  std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s cat=%s%s rerank=%s", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
-                v.l2_normalize ? "on" : "off", detail::category_mode_name(v.category_mode),
-                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", detail::rerank_mode_name(v.rerank));
+  std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s adapt=%s cat=%s%s rerank=%s per-item=%s", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
+                v.l2_normalize ? "on" : "off", v.adapt_embedding ? "on" : "off", detail::category_mode_name(v.category_mode),
+                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", detail::rerank_mode_name(v.rerank), v.one_result_per_label ? "on" : "off");
   return buf;
 }
 

@@ -101,7 +101,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   try {
     check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                         "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
-                                        "max_pixels", "min_side", "training_views"});
+                                        "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label"});
     c.backbone_manifest = resolve(j.value("backbone", ""), base_dir);
     c.segmenter_manifest = resolve(j.value("segmenter", ""), base_dir);
     c.runtime.device = j.value("device", c.runtime.device);
@@ -116,6 +116,9 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
     c.rerank_depth = j.value("rerank_depth", c.rerank_depth);
     c.batch_size = j.value("batch_size", c.batch_size);
     c.training_views = j.value("training_views", c.training_views);
+    c.adapt_embedding = j.value("adapt_embedding", c.adapt_embedding);
+    c.one_result_per_label = j.value("one_result_per_label", c.one_result_per_label);
+    c.adaptation_training.hidden2 = j.value("adapted_dimension", c.adaptation_training.hidden2);
     c.decode.max_pixels = j.value("max_pixels", c.decode.max_pixels);
     c.decode.min_side = j.value("min_side", c.decode.min_side);
     if (j.contains("training")) {

@@ -10,6 +10,7 @@
 #include <random>
 #include <shared_mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -67,6 +68,8 @@ struct Pipeline::Impl {
   std::unique_ptr<Localizer> localizer;
   std::unique_ptr<Index> index;
   std::optional<CategoryPredictor> head;
+  std::optional<CategoryPredictor> adaptation;  // item classifier whose last hidden layer is the search space
+  std::unique_ptr<Index> adapted;               // the catalogue in that space (derived: rebuilt on load/training)
   std::unordered_map<std::uint64_t, std::string> sources;
   mutable std::shared_mutex mutex;  // over index + head + sources as one catalogue
 
@@ -107,6 +110,44 @@ struct Pipeline::Impl {
     return out;
   }
 
+  // The vector searches compare for a backbone embedding: itself, or its adapted form.
+  std::vector<float> searchable(const CategoryPredictor& a, const float* embedding) const {
+    std::vector<float> v = a.penultimate(embedding);
+    l2_normalize_rows(v.data(), 1, v.size());
+    return v;
+  }
+
+  const Index& searched_index() const { return adapted ? *adapted : *index; }
+
+  // The catalogue projected by an adaptation, category ids as in `index`.
+  std::unique_ptr<Index> project(const CategoryPredictor& a) const {
+    auto out = std::make_unique<Index>(a.penultimate_dimension());
+    for (const std::string& name : index->category_names()) out->add_category(name);
+    for (std::uint64_t key : index->keys()) {
+      const IndexItem item = index->get(key);
+      out->add(key, item.category, searchable(a, item.embedding.data()).data(), item.label, item.mask ? &*item.mask : nullptr);
+    }
+    return out;
+  }
+
+  // Trains the adaptation on rows x labelled by item label, and re-projects the catalogue.
+  void train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) {
+    std::unordered_map<std::string, std::int32_t> ids;
+    std::vector<std::int32_t> y;
+    for (const std::string& label : labels) y.push_back(ids.emplace(label, static_cast<std::int32_t>(ids.size())).first->second);
+    if (ids.size() < 2) throw Error(Status::InvalidArgument, "the catalogue-adapted embedding needs at least 2 item labels to learn from");
+    CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index->dimension(), y.data(), static_cast<int>(ids.size()),
+                                                         config.adaptation_training);
+    std::unique_ptr<Index> projected;
+    {
+      std::shared_lock<std::shared_mutex> lock(mutex);
+      projected = project(trained);
+    }
+    std::unique_lock<std::shared_mutex> lock(mutex);
+    adaptation = std::move(trained);
+    adapted = std::move(projected);
+  }
+
   void check_dimension(const ImageAnalysis& a, const char* what) const {
     if (a.embedding.size() != static_cast<std::size_t>(index->dimension()))
       throw Error(Status::InvalidArgument, std::string(what) + ": the embedding has " + std::to_string(a.embedding.size()) +
@@ -131,6 +172,10 @@ struct Pipeline::Impl {
     const ContourMask* mask = e.contour ? &*e.contour : nullptr;
     if (replace) index->upsert(key, c, e.embedding.data(), label, mask);
     else index->add(key, c, e.embedding.data(), label, mask);
+    if (adapted) {
+      adapted->add_category(category);
+      adapted->upsert(key, c, searchable(*adaptation, e.embedding.data()).data(), label, mask);
+    }
     if (source.empty()) sources.erase(key);
     else sources[key] = source;
   }
@@ -180,10 +225,27 @@ struct Pipeline::Impl {
     if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
     const RerankMode rerank_mode = options.rerank.value_or(config.rerank);
     const std::size_t depth = rerank_mode == RerankMode::Off ? k : std::max(k, config.rerank_depth);
-    const std::vector<SearchHit> hits = index->search(embedding, depth, categories, filter);
+    const bool one_per_label = options.one_result_per_label.value_or(config.one_result_per_label);
+    std::vector<float> adapted_query;
+    if (adapted) adapted_query = searchable(*adaptation, embedding);
+    const float* query = adapted ? adapted_query.data() : embedding;
+    // One result per label needs `depth` distinct labels: search deeper until found or the catalogue is exhausted.
+    for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
+      const std::vector<SearchHit> hits = searched_index().search(query, want, categories, filter);
+      response.results = results_of(hits, contour);
+      if (one_per_label) keep_first_per_label(response.results);
+      if (!one_per_label || response.results.size() >= depth || hits.size() < want) break;
+    }
     response.timings.search_ms = ms_since(t);
 
     t = Clock::now();
+    rerank(rerank_mode, response.results);
+    if (response.results.size() > k) response.results.resize(k);
+    response.timings.rerank_ms = ms_since(t);
+  }
+
+  std::vector<QueryResult> results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {
+    std::vector<QueryResult> out;
     for (const SearchHit& h : hits) {
       const IndexItem item = index->get(h.key);
       QueryResult r;
@@ -191,11 +253,14 @@ struct Pipeline::Impl {
       r.iou = contour && item.mask ? static_cast<float>(contour->iou(*item.mask)) : 1.0f;
       const auto src = sources.find(h.key);
       if (src != sources.end()) r.source = src->second;
-      response.results.push_back(std::move(r));
+      out.push_back(std::move(r));
     }
-    rerank(rerank_mode, response.results);
-    if (response.results.size() > k) response.results.resize(k);
-    response.timings.rerank_ms = ms_since(t);
+    return out;
+  }
+
+  static void keep_first_per_label(std::vector<QueryResult>& results) {
+    std::unordered_set<std::string> seen;
+    results.erase(std::remove_if(results.begin(), results.end(), [&](const QueryResult& r) { return !seen.insert(r.label).second; }), results.end());
   }
 
   // Reorders the first rerank_depth results (the rest keep their distance order behind them).
@@ -280,6 +345,11 @@ bool Pipeline::has_category_head() const {
   return impl_->head.has_value();
 }
 
+bool Pipeline::has_embedding_adaptation() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  return impl_->adaptation.has_value();
+}
+
 std::uint64_t Pipeline::key_for_path(const std::string& path) noexcept {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
@@ -301,6 +371,10 @@ void Pipeline::save(const std::string& path) const {
   if (m.head) {
     const std::vector<std::uint8_t> head = m.head->serialize();
     writer.add_section(detail::tag("HEAD"), head.data(), head.size());
+  }
+  if (m.adaptation) {
+    const std::vector<std::uint8_t> adaptation = m.adaptation->serialize();
+    writer.add_section(detail::tag("ADPT"), adaptation.data(), adaptation.size());
   }
   detail::IndexIo::write(*m.index, writer);
   writer.commit();
@@ -333,6 +407,13 @@ Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config
     if (impl->head->dimension() != impl->extractor->dimension())
       throw Error(Status::Corrupt, catalogue_path + ": category head dimension disagrees with the embeddings");
   }
+  if (reader.has(detail::tag("ADPT"))) {
+    const auto bytes = reader.read(detail::tag("ADPT"), reader.length(detail::tag("ADPT")));
+    impl->adaptation = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+    if (impl->adaptation->dimension() != impl->extractor->dimension())
+      throw Error(Status::Corrupt, catalogue_path + ": embedding adaptation dimension disagrees with the embeddings");
+    impl->adapted = impl->project(*impl->adaptation);
+  }
   for (const json& pair : read_json_section(reader, detail::tag("SRCS"))) impl->sources[pair.at(0).get<std::uint64_t>()] = pair.at(1).get<std::string>();
   return Pipeline(std::move(impl));
 }
@@ -347,6 +428,7 @@ CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
   for (std::size_t c = 0; c < index.category_count(); ++c)
     info.categories.emplace_back(index.category_name(static_cast<std::int32_t>(c)), index.size(static_cast<std::int32_t>(c)));
   info.has_category_head = reader.has(detail::tag("HEAD"));
+  info.has_embedding_adaptation = reader.has(detail::tag("ADPT"));
   info.backbone_sha256 = conf.value("backbone_sha256", "");
   info.segmenter_sha256 = conf.value("segmenter_sha256", "");
   info.embedding_settings_json = conf.value("embedding", json::object()).dump();
@@ -419,13 +501,15 @@ void Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& 
 void Pipeline::remove(std::uint64_t key) {
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->index->remove(key);
+  if (impl_->adapted) impl_->adapted->remove(key);
   impl_->sources.erase(key);
 }
 
 TrainingReport Pipeline::train_categories() {
   std::vector<float> x;
   std::vector<std::int32_t> y;
-  std::vector<std::pair<std::string, std::int32_t>> augmentable;  // source, category
+  std::vector<std::string> labels;
+  std::vector<std::tuple<std::string, std::int32_t, std::string>> augmentable;  // source, category, label
   {
     std::shared_lock<std::shared_mutex> lock(impl_->mutex);
     const Index& index = *impl_->index;
@@ -433,27 +517,32 @@ TrainingReport Pipeline::train_categories() {
       const IndexItem item = index.get(key);
       x.insert(x.end(), item.embedding.begin(), item.embedding.end());
       y.push_back(item.category);
+      labels.push_back(item.label);
       const auto src = impl_->sources.find(key);
-      if (src != impl_->sources.end()) augmentable.emplace_back(src->second, item.category);
+      if (src != impl_->sources.end()) augmentable.emplace_back(src->second, item.category, item.label);
     }
   }
   std::mt19937_64 rng(impl_->config.training.seed);
   for (int v = 0; v < impl_->config.training_views; ++v)
-    for (const auto& [source, category] : augmentable) {
+    for (const auto& [source, category, label] : augmentable) {
       try {
         const ImageAnalysis e = impl_->analyze({detail::augmented_view(Image::decode_file(source, impl_->config.decode), rng)}).front();
         x.insert(x.end(), e.embedding.begin(), e.embedding.end());
         y.push_back(category);
+        labels.push_back(label);
       } catch (const Error&) {
         // A source that has become unreadable since indexing only loses its augmented views.
       }
     }
+  if (impl_->config.adapt_embedding) impl_->train_adaptation(x, labels);
   return impl_->train_head(x, y);
 }
 
-TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories) {
-  if (analyses.size() != categories.size())
-    throw Error(Status::InvalidArgument, "train_categories: " + std::to_string(analyses.size()) + " analyses but " + std::to_string(categories.size()) + " categories");
+TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
+                                          const std::vector<std::string>& labels) {
+  if (analyses.size() != categories.size() || (impl_->config.adapt_embedding && analyses.size() != labels.size()))
+    throw Error(Status::InvalidArgument, "train_categories: " + std::to_string(analyses.size()) + " analyses but " + std::to_string(categories.size()) +
+                                             " categories and " + std::to_string(labels.size()) + " labels");
   std::vector<float> x;
   std::vector<std::int32_t> y;
   {
@@ -464,6 +553,7 @@ TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& anal
       y.push_back(impl_->index->category_id(categories[i]));
     }
   }
+  if (impl_->config.adapt_embedding) impl_->train_adaptation(x, labels);
   return impl_->train_head(x, y);
 }
 

@@ -25,7 +25,7 @@ QUERY=$(awk -F, 'NR == 3 {print $1}' "$WORK/items.csv")
 CAT=$WORK/cat.dscat
 
 check "help" 0 "$CLI" --help
-for c in index add remove train query inspect; do check "$c --help" 0 "$CLI" "$c" --help; done
+for c in index add remove train query inspect eval; do check "$c --help" 0 "$CLI" "$c" --help; done
 check "unknown command" 2 "$CLI" frobnicate
 check "missing option" 2 "$CLI" index --config "$CONFIG"
 check "index" 0 "$CLI" index --config "$CONFIG" --catalogue "$CAT" --csv "$WORK/items.csv"
@@ -47,6 +47,15 @@ check "add twice" 1 "$CLI" add --config "$CONFIG" --catalogue "$CAT" --image "$Q
 check "remove" 0 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
 check "remove missing" 1 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
 check "train" 0 "$CLI" train --config "$CONFIG" --catalogue "$CAT"
+# eval: the catalogue's own photos as queries; table, JSON and both plots are written.
+check "eval" 0 "$CLI" eval --config "$CONFIG" --catalogue-csv "$WORK/items.csv" --queries-csv "$WORK/items.csv" --json-file "$WORK/m.json" --plot "$WORK/m"
+contains "eval table" "$WORK/out" "configured"
+contains "eval mAP in JSON" "$WORK/m.json" '"map": '
+contains "eval confusion in JSON" "$WORK/m.json" '"confusion": '
+contains "eval precision plot" "$WORK/m_precision.svg" "<polyline"
+contains "eval confusion plot" "$WORK/m_confusion.svg" "category confusion"
+check "eval missing column" 1 "$CLI" eval --config "$CONFIG" --catalogue-csv "$WORK/items.csv" --queries-csv "$WORK/items.csv" --label-column sku
+contains "eval names the column" "$WORK/err" "sku"
 printf 'garbage' > "$WORK/corrupt.dscat"
 check "corrupt catalogue" 1 "$CLI" inspect --catalogue "$WORK/corrupt.dscat"
 

@@ -96,7 +96,7 @@ TEST_CASE("evaluate computes each embedding setting once and reports categories"
   };
   // Hard restriction can only lose relevant items that category off (the configured mode here) finds: its recall@20 is not higher.
   CHECK(named("whole image, category hard").retrieval.recall_at.back() <= named("configured").retrieval.recall_at.back() + 1e-12);
-  CHECK(describe(named("localised, soft, IoU rerank (paper)").variant) == "loc=on gray=off l2=on cat=predicted_soft(0.90) rerank=iou");
+  CHECK(describe(named("localised, soft, IoU rerank (paper)").variant) == "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou per-item=off");
 }
 
 TEST_CASE("evaluate reports unreadable images, trains on given photos and refuses bad input", "[evaluation]") {

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 #include <thread>
 
 #include "../../examples/cli/html_report.hpp"
@@ -139,6 +140,77 @@ TEST_CASE("a catalogue saves and opens as one unit / other models are refused", 
   std::ofstream(cat.dir.path().string() + "/tiny_backbone_16_1.pt", std::ios::app) << " ";  // different bytes
   CHECK(status_of([&] { Pipeline::open(file, other); }) == Status::ModelMismatch);
   CHECK(status_of([&] { Pipeline::open(cat.dir.file("missing.dscat"), plain); }) == Status::Io);
+}
+
+TEST_CASE("a catalogue-adapted embedding is trained / searched / kept in sync / saved", "[pipeline]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.adapt_embedding = true;
+  config.adaptation_training.hidden1 = 32;
+  config.adaptation_training.hidden2 = 8;
+  config.adaptation_training.max_epochs = 60;
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  CHECK_FALSE(p.has_embedding_adaptation());
+  const QueryResponse raw = p.query_file(cat.entries[3].path);
+  p.train_categories();
+  REQUIRE(p.has_embedding_adaptation());
+  const QueryResponse adapted = p.query_file(cat.entries[3].path);
+  REQUIRE(adapted.results.size() == 10);
+  CHECK(adapted.results[0].key == Pipeline::key_for_path(cat.entries[3].path));  // a photo is still closest to itself
+  CHECK(adapted.results[0].distance < 1e-6f);
+  // Distances are now between unit 8-d vectors, not 16-d backbone embeddings: the ranking changed space.
+  bool differs = false;
+  for (std::size_t i = 1; i < 10; ++i) differs |= std::abs(adapted.results[i].distance - raw.results[i].distance) > 1e-4f;
+  CHECK(differs);
+  for (const QueryResult& r : adapted.results) CHECK(r.distance <= 4.0f + 1e-5f);
+
+  // Items added or removed after training are projected / dropped too.
+  p.add(777, Image::decode_file(cat.entries[3].path), "round", "copy");
+  const QueryResponse with_copy = p.query_file(cat.entries[3].path, {2, {}, {}, CategoryMode::Off, {}, {}});
+  REQUIRE(with_copy.results.size() == 2);
+  CHECK((with_copy.results[0].key == 777 || with_copy.results[1].key == 777));
+  p.remove(777);
+  for (const QueryResult& r : p.query_file(cat.entries[3].path).results) CHECK(r.key != 777u);
+
+  const std::string file = cat.dir.file("adapted.dscat");
+  p.save(file);
+  CHECK(Pipeline::inspect(file).has_embedding_adaptation);
+  PipelineConfig plain = cat.config;  // the catalogue's adaptation is used whatever the config says
+  const Pipeline reopened = Pipeline::open(file, plain);
+  CHECK(reopened.has_embedding_adaptation());
+  const QueryResponse after = reopened.query_file(cat.entries[3].path);
+  REQUIRE(after.results.size() == adapted.results.size());
+  for (std::size_t i = 0; i < after.results.size(); ++i) {
+    CHECK(after.results[i].key == adapted.results[i].key);
+    CHECK(after.results[i].distance == Approx(adapted.results[i].distance).margin(1e-5));
+  }
+}
+
+TEST_CASE("one result per label: k distinct items, each its best photo", "[pipeline]") {
+  Catalogue cat;
+  Pipeline p(cat.config);
+  p.index_entries(cat.entries);
+  // Four more photos of item round-2: the same picture under other keys.
+  const Image photo = Image::decode_file(cat.entries[4].path);
+  for (std::uint64_t key = 1; key <= 4; ++key) p.add(key, photo, "round", cat.entries[4].label);
+  QueryOptions o;
+  o.k = 5;
+  const QueryResponse photos = p.query(photo, o);
+  REQUIRE(photos.results.size() == 5);
+  for (const QueryResult& r : photos.results) CHECK(r.label == cat.entries[4].label);  // one item fills the list
+  o.one_result_per_label = true;
+  const QueryResponse items = p.query(photo, o);
+  REQUIRE(items.results.size() == 5);
+  std::set<std::string> labels;
+  for (const QueryResult& r : items.results) labels.insert(r.label);
+  CHECK(labels.size() == 5);
+  CHECK(items.results[0].label == cat.entries[4].label);
+  QueryOptions deep;
+  deep.k = 20;
+  CHECK(items.results[1].key == p.query(photo, deep).results[5].key);  // the next item after round-2's five photos
+  o.k = 100;  // more than the 12 labels: every label once
+  CHECK(p.query(photo, o).results.size() == 12);
 }
 
 TEST_CASE("CSV and folder catalogues / configuration files", "[pipeline]") {
