@@ -49,7 +49,7 @@ struct CategoryTrainingOptions {
   int plateau_patience = 5;
   float plateau_factor = 0.5f;
   int early_stopping_patience = 10;
-  int hidden1 = 1024;
+  int hidden1 = 1024;  ///< hidden1 = hidden2 = 0: a linear head (softmax regression on the standardised input)
   int hidden2 = 512;
   float dropout = 0.5f;
   std::uint64_t seed = 42;

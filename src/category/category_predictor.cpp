@@ -22,10 +22,13 @@ std::vector<std::vector<float>*> tensors(CategoryPredictor::Weights& w) {
   return {&w.mean, &w.inv_std, &w.w1, &w.b1, &w.w2, &w.b2, &w.w3, &w.b3};
 }
 
+// Width of the layer the output layer reads: the last hidden one, or the input for a linear head.
+int last_width(const CategoryPredictor::Weights& w) { return w.hidden2 > 0 ? w.hidden2 : w.dimension; }
+
 std::vector<std::size_t> tensor_sizes(const CategoryPredictor::Weights& w) {
   const std::size_t d = static_cast<std::size_t>(w.dimension), h1 = static_cast<std::size_t>(w.hidden1),
                     h2 = static_cast<std::size_t>(w.hidden2), c = static_cast<std::size_t>(w.categories);
-  return {d, d, h1 * d, h1, h2 * h1, h2, c * h2, c};
+  return {d, d, h1 * d, h1, h2 * h1, h2, c * static_cast<std::size_t>(last_width(w)), c};
 }
 
 }  // namespace
@@ -46,13 +49,14 @@ Vector last_hidden(const CategoryPredictor::Weights& w, const float* embedding) 
   const Eigen::Map<const Vector> x(embedding, w.dimension);
   if (!x.allFinite()) throw Error(Status::InvalidArgument, "CategoryPredictor: embedding has non-finite values");
   const Vector z = (x - as_vector(w.mean)).cwiseProduct(as_vector(w.inv_std));
+  if (w.hidden2 == 0) return z;  // linear head
   const Vector h1 = (as_matrix(w.w1, w.hidden1, w.dimension) * z + as_vector(w.b1)).cwiseMax(0.0f);
   return (as_matrix(w.w2, w.hidden2, w.hidden1) * h1 + as_vector(w.b2)).cwiseMax(0.0f);
 }
 
 }  // namespace
 
-int CategoryPredictor::penultimate_dimension() const noexcept { return weights_->hidden2; }
+int CategoryPredictor::penultimate_dimension() const noexcept { return last_width(*weights_); }
 
 std::vector<float> CategoryPredictor::penultimate(const float* embedding) const {
   const Vector h2 = last_hidden(*weights_, embedding);
@@ -61,7 +65,7 @@ std::vector<float> CategoryPredictor::penultimate(const float* embedding) const 
 
 std::vector<float> CategoryPredictor::probabilities(const float* embedding) const {
   const Weights& w = *weights_;
-  Vector logits = as_matrix(w.w3, w.categories, w.hidden2) * last_hidden(w, embedding) + as_vector(w.b3);
+  Vector logits = as_matrix(w.w3, w.categories, last_width(w)) * last_hidden(w, embedding) + as_vector(w.b3);
   logits.array() -= logits.maxCoeff();
   logits = logits.array().exp();
   logits /= logits.sum();
@@ -101,8 +105,10 @@ CategoryPredictor CategoryPredictor::deserialize(const std::uint8_t* data, std::
   std::memcpy(header, data, sizeof(header));
   if (header[0] != static_cast<std::int32_t>(kFormatVersion))
     throw Error(Status::FormatVersion, "category head: format v" + std::to_string(header[0]) + ", this build reads v1");
+  const bool linear = header[3] == 0 && header[4] == 0;
   for (int i = 1; i < 5; ++i)
-    if (header[i] < 1 || header[i] > 65536) throw Error(Status::Corrupt, "category head: implausible layer size " + std::to_string(header[i]));
+    if ((header[i] < 1 && !(linear && i >= 3)) || header[i] > 65536)
+      throw Error(Status::Corrupt, "category head: implausible layer size " + std::to_string(header[i]));
   Weights w;
   w.dimension = header[1], w.categories = header[2], w.hidden1 = header[3], w.hidden2 = header[4];
   const auto sizes = tensor_sizes(w);

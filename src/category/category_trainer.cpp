@@ -72,7 +72,8 @@ void validate(const float* x, std::size_t count, int d, const std::int32_t* labe
   if (count < 2 || d < 1 || categories < 2)
     throw Error(Status::InvalidArgument, "category training needs at least 2 items, 2 categories and dimension >= 1 (got " +
                                              std::to_string(count) + " items, " + std::to_string(categories) + " categories)");
-  if (o.batch_size < 1 || o.max_epochs < 1 || o.hidden1 < 1 || o.hidden2 < 1 || !(o.learning_rate > 0) ||
+  const bool hidden_ok = (o.hidden1 >= 1 && o.hidden2 >= 1) || (o.hidden1 == 0 && o.hidden2 == 0);
+  if (o.batch_size < 1 || o.max_epochs < 1 || !hidden_ok || !(o.learning_rate > 0) ||
       o.validation_fraction < 0 || o.validation_fraction >= 1 || o.dropout < 0 || o.dropout >= 1)
     throw Error(Status::InvalidArgument, "category training: options out of range");
   for (std::size_t i = 0; i < count; ++i)
@@ -105,8 +106,11 @@ CategoryPredictor CategoryPredictor::train(const float* x, std::size_t count, in
   const torch::Tensor val_x = has_validation ? gather_rows(x, d, split.validation, w.mean, w.inv_std) : train_x;
   const torch::Tensor val_y = has_validation ? gather_labels(labels, split.validation) : train_y;
 
-  torch::nn::Linear fc1(d, o.hidden1), fc2(o.hidden1, o.hidden2), fc3(o.hidden2, categories);
-  torch::nn::Sequential net(fc1, torch::nn::ReLU(), torch::nn::Dropout(o.dropout), fc2, torch::nn::ReLU(), fc3);
+  const bool linear = o.hidden2 == 0;
+  torch::nn::Linear fc1(std::max(d, 1), std::max(o.hidden1, 1)), fc2(std::max(o.hidden1, 1), std::max(o.hidden2, 1)),
+      fc3(linear ? d : o.hidden2, categories);
+  torch::nn::Sequential net = linear ? torch::nn::Sequential(torch::nn::Dropout(o.dropout), fc3)
+                                     : torch::nn::Sequential(fc1, torch::nn::ReLU(), torch::nn::Dropout(o.dropout), fc2, torch::nn::ReLU(), fc3);
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   if (o.recipe == TrainingRecipe::Paper)
     optimizer = std::make_unique<torch::optim::SGD>(net->parameters(), torch::optim::SGDOptions(o.learning_rate).momentum(0.9).nesterov(true));
@@ -163,8 +167,10 @@ CategoryPredictor CategoryPredictor::train(const float* x, std::size_t count, in
     const auto params = net->parameters();
     for (std::size_t i = 0; i < params.size(); ++i) params[i].copy_(best_state[i]);
   }
-  w.w1 = to_vector(fc1->weight), w.b1 = to_vector(fc1->bias);
-  w.w2 = to_vector(fc2->weight), w.b2 = to_vector(fc2->bias);
+  if (!linear) {
+    w.w1 = to_vector(fc1->weight), w.b1 = to_vector(fc1->bias);
+    w.w2 = to_vector(fc2->weight), w.b2 = to_vector(fc2->bias);
+  }
   w.w3 = to_vector(fc3->weight), w.b3 = to_vector(fc3->bias);
   if (report != nullptr) {
     report->samples = count;

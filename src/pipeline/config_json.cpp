@@ -123,7 +123,8 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
     c.decode.min_side = j.value("min_side", c.decode.min_side);
     if (j.contains("training")) {
       const json& t = j["training"];
-      check_keys(t, "training", {"recipe", "max_epochs", "batch_size", "learning_rate", "weight_decay", "validation_fraction", "seed"});
+      check_keys(t, "training", {"recipe", "max_epochs", "batch_size", "learning_rate", "weight_decay", "validation_fraction", "seed", "hidden1",
+                                 "hidden2", "dropout"});
       if (t.contains("recipe")) c.training.recipe = parse_enum(t["recipe"], "training.recipe", kRecipe);
       c.training.max_epochs = t.value("max_epochs", c.training.max_epochs);
       c.training.batch_size = t.value("batch_size", c.training.batch_size);
@@ -131,6 +132,9 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
       c.training.weight_decay = t.value("weight_decay", c.training.weight_decay);
       c.training.validation_fraction = t.value("validation_fraction", c.training.validation_fraction);
       c.training.seed = t.value("seed", c.training.seed);
+      c.training.hidden1 = t.value("hidden1", c.training.hidden1);
+      c.training.hidden2 = t.value("hidden2", c.training.hidden2);
+      c.training.dropout = t.value("dropout", c.training.dropout);
     }
   } catch (const json::exception& e) {
     throw Error(Status::InvalidArgument, std::string("config: ") + e.what());

@@ -109,3 +109,20 @@ TEST_CASE("bad training input and cancellation", "[category]") {
   const auto p = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), 2, small_head());
   CHECK(status([&] { p.predict(train.x.data(), 0); }) == Status::InvalidArgument);
 }
+
+TEST_CASE("a linear head (hidden sizes 0) trains / exposes its input as penultimate / round-trips", "[category]") {
+  const int d = 12, k = 5;
+  const Blobs train = make_blobs(k, 60, d, 1), test = make_blobs(k, 40, d, 2);
+  auto o = small_head();
+  o.hidden1 = 0, o.hidden2 = 0, o.dropout = 0, o.learning_rate = 1e-2f, o.max_epochs = 200;
+  const CategoryPredictor p = CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o);
+  CHECK(accuracy(p, test, d) > 0.9f);
+  CHECK(p.penultimate_dimension() == d);
+  CHECK(p.penultimate(test.x.data()).size() == static_cast<std::size_t>(d));
+  const auto bytes = p.serialize();
+  CHECK(bytes.size() == 20 + 4 * (2 * d + k * d + k));  // header, standardisation, one layer
+  const auto q = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+  CHECK(q.probabilities(test.x.data()) == p.probabilities(test.x.data()));
+  o.hidden2 = 8;  // one hidden size 0 and the other not is no architecture
+  CHECK_THROWS_AS(CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o), Error);
+}
