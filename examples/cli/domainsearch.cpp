@@ -50,7 +50,10 @@ const std::map<std::string, std::string> kHelp = {
     {"add", "domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
             "  Adds one image (key defaults to a hash of PATH). --upsert replaces an existing key."},
     {"remove", "domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item."},
-    {"train", "domainsearch train --config C.json --catalogue CAT\n  (Re)trains the category head on the catalogue's embeddings."},
+    {"train", "domainsearch train --config C.json --catalogue CAT [--csv PHOTOS.csv]\n"
+              "  (Re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the catalogue's\n"
+              "  embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the catalogue's), e.g.\n"
+              "  shop photos for a catalogue of one studio image per item."},
     {"query", "domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
               "  Finds the catalogue items most like each IMAGE. Prints a table (or JSON with --json); --html writes a\n"
               "  self-contained visual report."},
@@ -179,9 +182,28 @@ int cmd_remove(const Args& a) {
   return 0;
 }
 
+// Decodes and analyses the photos of a CSV for training; unreadable ones are reported and skipped.
+TrainingReport train_on_photos(Pipeline& p, const std::string& csv) {
+  std::vector<ImageAnalysis> analyses;
+  std::vector<std::string> categories, labels;
+  const std::vector<CatalogueEntry> entries = read_catalogue_csv(csv);
+  const ProgressFn progress = progress_bar("analysing training photos");
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    try {
+      analyses.push_back(p.analyze({Image::decode_file(entries[i].path, p.config().decode)}).front());
+      categories.push_back(entries[i].category);
+      labels.push_back(entries[i].label);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "skipped %s: %s\n", entries[i].path.c_str(), e.what());
+    }
+    if (!progress(i + 1, entries.size())) throw Error(Status::Cancelled, "interrupted while analysing the training photos");
+  }
+  return p.train_categories(analyses, categories, labels);
+}
+
 int cmd_train(const Args& a) {
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
-  const TrainingReport t = p.train_categories();
+  const TrainingReport t = a.options.count("csv") ? train_on_photos(p, a.need("csv")) : p.train_categories();
   p.save(a.need("catalogue"));
   print_training(p, t);
   return 0;

@@ -92,9 +92,8 @@ std::vector<std::uint8_t> CategoryPredictor::serialize() const {
   std::vector<std::uint8_t> out(sizeof(header));
   std::memcpy(out.data(), header, sizeof(header));
   for (const std::vector<float>* t : tensors(w)) {
-    const std::size_t at = out.size();
-    out.resize(at + t->size() * sizeof(float));
-    std::memcpy(out.data() + at, t->data(), t->size() * sizeof(float));
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(t->data());  // empty for a linear head's hidden layers
+    out.insert(out.end(), bytes, bytes + t->size() * sizeof(float));
   }
   return out;
 }
@@ -119,7 +118,7 @@ CategoryPredictor CategoryPredictor::deserialize(const std::uint8_t* data, std::
   auto targets = tensors(w);
   for (std::size_t i = 0; i < targets.size(); ++i) {
     targets[i]->resize(sizes[i]);
-    std::memcpy(targets[i]->data(), p, sizes[i] * sizeof(float));
+    if (sizes[i] > 0) std::memcpy(targets[i]->data(), p, sizes[i] * sizeof(float));
     p += sizes[i] * sizeof(float);
   }
   return CategoryPredictor(std::move(w));
