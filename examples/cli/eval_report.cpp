@@ -97,7 +97,8 @@ std::string precision_svg(const EvaluationReport& report) {
   o << "<text x='" << left + width / 2 << "' y='" << top + height + 34 << "' text-anchor='middle'>K</text>\n";
   for (std::size_t v = 0; v < report.variants.size(); ++v) {
     const char* colour = kColours[v % 10];
-    o << "<polyline fill='none' stroke-width='2' stroke='" << colour << "' points='";
+    const char* dash = v < 10 ? "none" : "6,3";  // the palette repeats after ten variants
+    o << "<polyline fill='none' stroke-width='2' stroke-dasharray='" << dash << "' stroke='" << colour << "' points='";
     const std::vector<double>& curve = report.variants[v].retrieval.precision_curve;
     for (std::size_t k = 1; k <= curve.size(); ++k) o << x(static_cast<double>(k)) << "," << y(curve[k - 1]) << " ";
     const double ly = top + height + 52 + 18.0 * static_cast<double>(v);
