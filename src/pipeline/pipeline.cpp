@@ -263,20 +263,17 @@ struct Pipeline::Impl {
     results.erase(std::remove_if(results.begin(), results.end(), [&](const QueryResult& r) { return !seen.insert(r.label).second; }), results.end());
   }
 
-  // Reorders the first rerank_depth results (the rest keep their distance order behind them).
+  // Scores every result by its distance, then rescores and reorders the first rerank_depth results (the
+  // rest keep their distance order behind them).
   void rerank(RerankMode mode, std::vector<QueryResult>& results) const {
-    const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), mode == RerankMode::Off ? results.size() : config.rerank_depth));
+    for (QueryResult& r : results) r.score = r.distance;
+    if (mode == RerankMode::Off) return;
+    const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), config.rerank_depth));
     float max_distance = 1e-12f;
     for (auto r = results.begin(); r != end; ++r) max_distance = std::max(max_distance, std::sqrt(r->distance));
-    for (QueryResult& r : results) r.score = r.distance;
-    for (auto it = results.begin(); it != end; ++it) {
-      QueryResult& r = *it;
-      switch (mode) {
-        case RerankMode::Off: r.score = r.distance; break;
-        case RerankMode::Iou: r.score = 1.0f - r.iou; break;
-        case RerankMode::Fused: r.score = (1 - config.iou_weight) * std::sqrt(r.distance) / max_distance + config.iou_weight * (1 - r.iou); break;
-      }
-    }
+    for (auto r = results.begin(); r != end; ++r)
+      r->score = mode == RerankMode::Iou ? 1.0f - r->iou
+                                         : (1 - config.iou_weight) * std::sqrt(r->distance) / max_distance + config.iou_weight * (1 - r->iou);
     std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
   }
 

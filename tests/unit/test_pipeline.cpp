@@ -187,6 +187,36 @@ TEST_CASE("a catalogue-adapted embedding is trained / searched / kept in sync / 
   }
 }
 
+TEST_CASE("IoU reranking reorders only the top rerank_depth results", "[pipeline]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.localize = true;
+  config.rerank_depth = 4;
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  QueryOptions o;
+  o.k = 12;
+  const QueryResponse by_distance = p.query_file(cat.entries[5].path, o);
+  o.rerank = RerankMode::Iou;
+  const QueryResponse by_iou = p.query_file(cat.entries[5].path, o);
+  REQUIRE(by_iou.results.size() == 12);
+  std::set<std::uint64_t> nearest, reranked;
+  for (std::size_t i = 0; i < 4; ++i) {
+    nearest.insert(by_distance.results[i].key);
+    reranked.insert(by_iou.results[i].key);
+    if (i > 0) CHECK(by_iou.results[i - 1].iou >= by_iou.results[i].iou);
+    CHECK(by_iou.results[i].score == Approx(1.0f - by_iou.results[i].iou));
+  }
+  CHECK(reranked == nearest);  // the same four, in IoU order
+  bool reordered = false;  // this query's four nearest are not already in IoU order, so the check above bites
+  for (std::size_t i = 0; i < 4; ++i) reordered |= by_iou.results[i].key != by_distance.results[i].key;
+  CHECK(reordered);
+  for (std::size_t i = 4; i < 12; ++i) {
+    CHECK(by_iou.results[i].key == by_distance.results[i].key);  // the tail keeps its distance order
+    CHECK(by_iou.results[i].score == by_iou.results[i].distance);
+  }
+}
+
 TEST_CASE("one result per label: k distinct items, each its best photo", "[pipeline]") {
   Catalogue cat;
   Pipeline p(cat.config);
