@@ -1,8 +1,11 @@
 // Localisation quality where the truth is known: real product cut-outs (the grocery iconic images, shot
 // on white) composited onto real cluttered backgrounds (grocery validation photos) at random positions
-// and scales. Reports mean mask IoU against the known masks for ISNet at 320 and 512, with and without
-// edge refinement, plus how the Localizer's confidence tracks the IoU (for the fallback threshold).
-//   bench_localization_quality [--shared ../shared] [--count 24] [--seed 7]
+// and scales. Reports mean mask IoU against the known masks for each segmenter (default: ISNet at 320
+// and 512), with and without edge refinement, plus how the Localizer's confidence tracks the IoU (for
+// the fallback threshold).
+//   bench_localization_quality [--shared ../shared] [--count 24] [--seed 7] [--segmenter MANIFEST]...
+// A --segmenter manifest is used as written (e.g. the int8 one tools/quantize_model.py writes); the
+// default ones are read from examples/models with their model file taken from --shared.
 #include <malloc.h>
 
 #include <algorithm>
@@ -92,11 +95,19 @@ int main(int argc, char** argv) {
   std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
   std::size_t count = 24;
   unsigned seed = 7;
+  std::vector<ModelManifest> segmenters;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--shared")) shared = argv[i + 1];
     else if (!std::strcmp(argv[i], "--count")) count = std::stoul(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seed")) seed = static_cast<unsigned>(std::stoul(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--segmenter")) segmenters.push_back(ModelManifest::load(argv[i + 1]));
   }
+  if (segmenters.empty())
+    for (const char* name : {"isnet_320.json", "isnet_512.json"}) {
+      ModelManifest m = ModelManifest::load(std::string(DS_MANIFEST_DIR) + "/" + name);
+      m.file = shared + "/models/" + fs::path(m.file).filename().string();
+      segmenters.push_back(m);
+    }
   const std::string root = shared + "/data/grocery";
   const auto objects = column0(root + "/catalogue_iconic.csv", root);
   const auto backgrounds = column0(root + "/queries_val.csv", root);
@@ -110,10 +121,8 @@ int main(int argc, char** argv) {
   RuntimeOptions runtime;
   runtime.threads = 2;
   std::printf("%zu composites (iconic product on a validation photo, 35-70%% of the short side)\n", samples.size());
-  std::printf("%-12s %-14s %9s %9s %9s %9s %10s\n", "segmenter", "refinement", "mean IoU", "IoU<0.5", "ms/img", "conf|ok", "conf|bad");
-  for (const char* name : {"isnet_320.json", "isnet_512.json"}) {
-    ModelManifest m = ModelManifest::load(std::string(DS_MANIFEST_DIR) + "/" + name);
-    m.file = shared + "/models/" + fs::path(m.file).filename().string();
+  std::printf("%-36s %-14s %9s %9s %9s %9s %10s\n", "segmenter", "refinement", "mean IoU", "IoU<0.5", "ms/img", "conf|ok", "conf|bad");
+  for (const ModelManifest& m : segmenters) {
     for (const EdgeRefinement refinement : {EdgeRefinement::None, EdgeRefinement::GuidedFilter}) {
       LocalizerOptions o;
       o.refinement = refinement;
@@ -133,7 +142,7 @@ int main(int argc, char** argv) {
       }
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count() / samples.size();
       const int ok = static_cast<int>(samples.size()) - bad;
-      std::printf("%-12s %-14s %9.3f %9d %9.1f %9.3f %10.3f\n", name, refinement == EdgeRefinement::None ? "none" : "guided_filter",
+      std::printf("%-36s %-14s %9.3f %9d %9.1f %9.3f %10.3f\n", m.name.c_str(), refinement == EdgeRefinement::None ? "none" : "guided_filter",
                   sum / samples.size(), bad, ms, ok ? conf_ok / ok : 0.0, bad ? conf_bad / bad : 0.0);
       // What a fallback threshold would do: masks kept, their mean IoU, and the share of bad masks caught.
       for (const float t : {0.3f, 0.5f, 0.6f, 0.7f}) {

@@ -40,9 +40,10 @@ def decode(path):
 
 
 class Reference:
-    def __init__(self, models, localize):
+    def __init__(self, models, localize, segmenter_file=None):
         self.backbone = torch.jit.load(os.path.join(models, "mobilenet_v2_1.0_224.pt")).eval()
-        self.segmenter = torch.jit.load(os.path.join(models, "isnet_general_use.pt")).float().eval() if localize else None
+        segmenter_file = segmenter_file or os.path.join(models, "isnet_general_use.pt")
+        self.segmenter = torch.jit.load(segmenter_file).float().eval() if localize else None
 
     @torch.inference_mode()
     def localize(self, rgb):
@@ -102,12 +103,13 @@ def main():
     ap.add_argument("--queries-csv", required=True)
     ap.add_argument("--localize", action="store_true")
     ap.add_argument("--rerank", action="store_true")
+    ap.add_argument("--segmenter-file", help="another ISNet TorchScript file at 320, e.g. the int8 one tools/int8_segmenter.sh makes")
     ap.add_argument("--index-count", type=int, default=240)
     ap.add_argument("--query-count", type=int, default=30)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    ref = Reference(a.models, a.localize)
+    ref = Reference(a.models, a.localize, a.segmenter_file)
 
     catalogue = read_csv(a.catalogue_csv, a.index_count)
     start = time.perf_counter()

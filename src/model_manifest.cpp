@@ -69,6 +69,9 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
     if (m.outputs.empty()) throw Error(Status::InvalidArgument, "manifest: outputs must name at least one output");
     m.feature_dim = j.value("feature_dim", 0);
     m.labels_file = resolve(j.value("labels", ""), base_dir);
+    m.quantized_engine = j.value("quantized_engine", "");
+    if (!m.quantized_engine.empty() && m.format != ModelFormat::TorchScript)
+      throw Error(Status::InvalidArgument, "manifest: quantized_engine applies to TorchScript models only");
   } catch (const json::exception& e) {
     throw Error(Status::InvalidArgument, std::string("manifest: ") + e.what());
   }

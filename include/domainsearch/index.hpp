@@ -91,6 +91,9 @@ class DS_API Index {
   bool contains(std::uint64_t key) const;
   /// Throws NotFound for an absent key.
   IndexItem get(std::uint64_t key) const;
+  /// get() without the embedding (left empty): key, category, label and mask, no dimension()-float
+  /// copy. What a caller needs to describe search hits. Throws NotFound for an absent key.
+  IndexItem get_metadata(std::uint64_t key) const;
   /// All keys, in no particular order.
   std::vector<std::uint64_t> keys() const;
 

@@ -15,7 +15,8 @@
 //               "trimap": false},                       // true: matting model, RGB + trimap input
 //     "outputs": {"features": 0, "logits": 1},  // role -> tuple index, or output name for ONNX
 //     "feature_dim": 1280,                      // optional; checked at load
-//     "labels": "imagenet_labels.txt"           // optional
+//     "labels": "imagenet_labels.txt",          // optional
+//     "quantized_engine": "onednn"              // int8 models only (tools/quantize_model.py writes it)
 //   }
 // Pixel values enter as 0..255; the network input is ((x * scale) - mean) / std per channel
 // (for max_mean_std: (x / max(x) - mean) / std, max over the whole image).
@@ -54,6 +55,11 @@ struct DS_API ModelManifest {
   std::map<std::string, OutputRef> outputs;  ///< role ("features", "logits", "mask") -> output
   int feature_dim = 0;                       ///< 0 = not declared
   std::string labels_file;
+  /// Int8 TorchScript models: the quantised-kernel engine their weights are packed for ("onednn",
+  /// "fbgemm", "qnnpack"); empty for float models. Loading such a model selects that engine for the
+  /// whole process (LibTorch keeps one), fails with DeviceUnavailable when this LibTorch lacks it, and
+  /// is CPU-only (a "cuda" device is refused).
+  std::string quantized_engine;
 
   /// Reads a manifest file; relative paths in it resolve against its folder. Throws Io, or
   /// InvalidArgument naming the field at fault.

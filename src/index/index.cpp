@@ -169,15 +169,24 @@ bool Index::contains(std::uint64_t key) const {
   return impl_->locations.count(key) != 0;
 }
 
-IndexItem Index::get(std::uint64_t key) const {
-  ReadLock lock(impl_->mutex);
-  const auto it = impl_->locations.find(key);
-  if (it == impl_->locations.end()) throw Error(Status::NotFound, "key " + std::to_string(key) + " is not in the index");
-  const CategoryBlock& b = impl_->blocks[static_cast<std::size_t>(it->second.category)];
-  const std::size_t slot = it->second.slot, d = static_cast<std::size_t>(impl_->dimension);
+namespace {
+
+IndexItem item_of(const Index::Impl& impl, std::uint64_t key, bool with_embedding) {
+  ReadLock lock(impl.mutex);
+  const auto it = impl.locations.find(key);
+  if (it == impl.locations.end()) throw Error(Status::NotFound, "key " + std::to_string(key) + " is not in the index");
+  const CategoryBlock& b = impl.blocks[static_cast<std::size_t>(it->second.category)];
+  const std::size_t slot = it->second.slot, d = static_cast<std::size_t>(impl.dimension);
   const float* v = b.vectors.data() + slot * d;
-  return IndexItem{key, it->second.category, b.labels[slot], std::vector<float>(v, v + d), b.masks[slot]};
+  return IndexItem{key, it->second.category, b.labels[slot], with_embedding ? std::vector<float>(v, v + d) : std::vector<float>{},
+                   b.masks[slot]};
 }
+
+}  // namespace
+
+IndexItem Index::get(std::uint64_t key) const { return item_of(*impl_, key, true); }
+
+IndexItem Index::get_metadata(std::uint64_t key) const { return item_of(*impl_, key, false); }
 
 std::vector<std::uint64_t> Index::keys() const {
   ReadLock lock(impl_->mutex);

@@ -247,7 +247,7 @@ struct Pipeline::Impl {
   std::vector<QueryResult> results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {
     std::vector<QueryResult> out;
     for (const SearchHit& h : hits) {
-      const IndexItem item = index->get(h.key);
+      const IndexItem item = index->get_metadata(h.key);
       QueryResult r;
       r.key = h.key, r.label = item.label, r.category = index->category_name(h.category), r.distance = h.distance;
       r.iou = contour && item.mask ? static_cast<float>(contour->iou(*item.mask)) : 1.0f;

@@ -2,6 +2,9 @@
 #include <torch/script.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "domainsearch/error.hpp"
 #include "runtime/model_runner.hpp"
 #include "runtime/torch_support.hpp"
@@ -28,10 +31,30 @@ torch::Tensor pick_output(const c10::IValue& result, const OutputRef& ref, const
   throw Error(Status::ModelMismatch, model + ": returns neither a tensor nor a tuple of tensors");
 }
 
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Int8 weights are packed for the current engine while the module loads, so it must be selected first.
+void select_quantized_engine(const ModelManifest& m, const torch::Device& device) {
+  if (!device.is_cpu())
+    throw Error(Status::DeviceUnavailable, m.file + ": an int8 (" + m.quantized_engine + ") model runs on the CPU only, not on " + device.str());
+  std::string supported;
+  for (const at::QEngine e : at::globalContext().supportedQEngines()) {
+    if (e == at::kNoQEngine) continue;
+    if (lower(c10::toString(e)) == m.quantized_engine) return at::globalContext().setQEngine(e);
+    supported += (supported.empty() ? "" : ", ") + lower(c10::toString(e));
+  }
+  throw Error(Status::DeviceUnavailable, m.file + ": int8 engine \"" + m.quantized_engine + "\" is not in this LibTorch (it has: " +
+                                             (supported.empty() ? "none" : supported) + ")");
+}
+
 class TorchScriptRunner final : public ModelRunner {
  public:
   TorchScriptRunner(const ModelManifest& manifest, const RuntimeOptions& options, std::string fingerprint)
       : ModelRunner(manifest, std::move(fingerprint)), device_(resolve_torch_device(options.device)) {
+    if (!manifest.quantized_engine.empty()) select_quantized_engine(manifest, device_);
     try {
       module_ = torch::jit::load(manifest.file, device_);
     } catch (const c10::Error& e) {

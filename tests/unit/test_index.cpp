@@ -129,6 +129,13 @@ TEST_CASE("add / get / contains / upsert and remove", "[index]") {
   REQUIRE(one.mask.has_value());
   CHECK(*one.mask == mask);
   CHECK_FALSE(index.get(2).mask.has_value());
+  const IndexItem described = index.get_metadata(1);
+  CHECK(described.key == 1);
+  CHECK(described.label == one.label);
+  CHECK(described.category == shoes);
+  CHECK(described.embedding.empty());
+  REQUIRE(described.mask.has_value());
+  CHECK(*described.mask == mask);
 
   index.upsert(2, bags, c, "moved");
   CHECK(index.get(2).category == bags);
@@ -197,6 +204,7 @@ TEST_CASE("bad arguments get clear errors and change nothing", "[index]") {
   CHECK(status([&] { index.add(3, 5, v); }) == Status::NotFound);
   CHECK(status([&] { index.remove(42); }) == Status::NotFound);
   CHECK(status([&] { index.get(42); }) == Status::NotFound);
+  CHECK(status([&] { index.get_metadata(42); }) == Status::NotFound);
   CHECK(status([&] { index.category_id("nope"); }) == Status::NotFound);
   CHECK(status([&] { index.add_category(""); }) == Status::InvalidArgument);
   CHECK(status([] { Index bad(0); }) == Status::InvalidArgument);

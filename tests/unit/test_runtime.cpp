@@ -57,6 +57,10 @@ TEST_CASE("manifests parse / resolve relative paths and name the field at fault"
   CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {}})").find("outputs") != std::string::npos);
   CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8, "std": [1, 0, 1]}, "outputs": {"a": 0}})").find("std") != std::string::npos);
   CHECK(bad("not json at all").find("manifest") != std::string::npos);
+  CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}, "quantized_engine": "onednn"})")
+            .find("quantized_engine") != std::string::npos);
+  CHECK(ModelManifest::parse(R"({"format": "torchscript", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0},
+      "quantized_engine": "onednn"})", ".").quantized_engine == "onednn");
   CHECK(status_of([] { ModelManifest::load("/nonexistent/manifest.json"); }) == Status::Io);
 }
 
@@ -149,6 +153,16 @@ TEST_CASE("wrong models and manifests fail at load with a clear error", "[model]
   auto wrong_input = good;  // a segmenter-shaped manifest on a backbone: no "features" role
   wrong_input.outputs = {{"mask", OutputRef{0, ""}}};
   CHECK(status_of([&] { FeatureExtractor e(wrong_input); }) == Status::InvalidArgument);
+
+  auto unknown_engine = good;
+  unknown_engine.quantized_engine = "abacus";
+  try {
+    FeatureExtractor e(unknown_engine);
+    FAIL("an int8 engine this LibTorch lacks was accepted");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::DeviceUnavailable);
+    CHECK(std::string(e.what()).find("\"abacus\" is not in this LibTorch") != std::string::npos);
+  }
 
   RuntimeOptions bogus;
   bogus.device = "banana";
