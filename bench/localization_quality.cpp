@@ -6,7 +6,7 @@
 //   bench_localization_quality [--shared ../shared] [--count 24] [--seed 7] [--segmenter MANIFEST]...
 // A --segmenter manifest is used as written (e.g. the int8 one tools/quantize_model.py writes); the
 // default ones are read from examples/models with their model file taken from --shared.
-#include <malloc.h>
+#include "inference_process.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -90,8 +90,7 @@ double iou(const std::vector<std::uint8_t>& mask, const cv::Mat& truth) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
   std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
   std::size_t count = 24;
   unsigned seed = 7;

@@ -4,7 +4,7 @@
 // localise + embed + store); trains the category head; queries query-count photos one at a time and
 // reports the median of each stage and of the total; reports the process's peak resident memory.
 // Prints a table and, last, one JSON line (bench/pipeline_vs_reference.sh reads it).
-#include <malloc.h>
+#include "inference_process.hpp"
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -32,8 +32,7 @@ std::vector<CatalogueEntry> spread(const std::vector<CatalogueEntry>& all, std::
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // as the domainsearch command does (see examples/cli)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
   std::string config_path, catalogue_csv, queries_csv;
   std::size_t index_count = 240, query_count = 30;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -1,7 +1,7 @@
 // Per-image latency of each stage with the shared models, medians over real grocery photos:
 //   bench_stages [--shared ../shared] [--images 24] [--threads 2]
 // decode; localise (ISNet at 320 and 512, batch 1); embed (MobileNetV2, batch 1 and batch 8).
-#include <malloc.h>
+#include "inference_process.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -53,8 +53,7 @@ ModelManifest manifest(const std::string& name, const std::string& shared) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // as the domainsearch command does (see examples/cli)
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
   std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
   std::size_t n = 24;
   RuntimeOptions runtime;

@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <malloc.h>
 
 #include <csignal>
 #include <cstdio>
@@ -30,6 +29,7 @@
 
 #include "eval_report.hpp"
 #include "html_report.hpp"
+#include "inference_process.hpp"
 
 using namespace domainsearch;
 
@@ -330,11 +330,7 @@ void print_usage(FILE* to) {
 
 int main(int argc, char** argv) {
   std::signal(SIGINT, on_sigint);
-  // LibTorch allocates and frees large activation buffers on every forward pass; with glibc's default
-  // thresholds they are returned to the OS and page-faulted back each time (measured: 3x slower
-  // indexing). An application, unlike the library, may tune its allocator process-wide.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  domainsearch_examples::tune_process_for_inference();
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
       {"eval", cmd_eval}};
