@@ -43,8 +43,9 @@ void select_quantized_engine(const ModelManifest& m, const torch::Device& device
   std::string supported;
   for (const at::QEngine e : at::globalContext().supportedQEngines()) {
     if (e == at::kNoQEngine) continue;
-    if (lower(c10::toString(e)) == m.quantized_engine) return at::globalContext().setQEngine(e);
-    supported += (supported.empty() ? "" : ", ") + lower(c10::toString(e));
+    const std::string name = lower(c10::toString(e));
+    if (name == m.quantized_engine) return at::globalContext().setQEngine(e);
+    supported += (supported.empty() ? "" : ", ") + name;
   }
   throw Error(Status::DeviceUnavailable, m.file + ": int8 engine \"" + m.quantized_engine + "\" is not in this LibTorch (it has: " +
                                              (supported.empty() ? "none" : supported) + ")");
