@@ -1,14 +1,10 @@
 #include "io/section_file.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 
 #include "domainsearch/error.hpp"
 #include "io/crc32c.hpp"
@@ -22,6 +18,7 @@ constexpr std::size_t kHeaderSize = 64;
 constexpr std::size_t kEntrySize = 32;
 constexpr std::size_t kAlignment = 64;
 constexpr std::uint32_t kMaxSections = 4096;
+constexpr std::size_t kGenerationOffset = 36;  // u64 in the header's formerly reserved bytes
 
 template <typename T>
 void put(std::uint8_t* dst, T value) { std::memcpy(dst, &value, sizeof(T)); }
@@ -31,51 +28,44 @@ T get(const std::uint8_t* src) { T v; std::memcpy(&v, src, sizeof(T)); return v;
 std::string tag_name(SectionTag tag) { return std::string(tag.data(), 4); }
 std::string errno_text() { return std::strerror(errno); }
 
-std::string directory_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-std::string unique_temp_path(const std::string& path) {
-  static std::atomic<unsigned> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-}
-
-// Removes temporary files that writers killed mid-save (by SIGKILL or a power cut) left beside `path`:
-// "<path>.tmp.<pid>.<n>" whose process no longer exists.
-void remove_stale_temporaries(const std::string& path) {
-  const std::filesystem::path target(path);
-  const std::string prefix = target.filename().string() + ".tmp.";
-  std::error_code ec;
-  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
-    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) std::filesystem::remove(entry.path(), ec);
-  }
+// The generation of a header of `kind`; nothing when the bytes are not one (wrong magic or checksum).
+std::optional<std::uint64_t> header_generation(const std::uint8_t* header, const FileKind& kind) {
+  if (std::memcmp(header, kind.magic.data(), 8) != 0 || get<std::uint32_t>(header + 60) != crc32c(header, 60)) return std::nullopt;
+  return get<std::uint64_t>(header + kGenerationOffset);
 }
 
 }  // namespace
 
-SectionWriter::SectionWriter(const std::string& path, const FileKind& kind)
-    : path_(path), temp_path_(unique_temp_path(path)), kind_(kind) {
-  remove_stale_temporaries(path);
-  fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw Error(Status::Io, path_ + ": cannot create temporary file " + temp_path_ + " (" + errno_text() + ")");
+SectionWriter::SectionWriter(const std::string& path, const FileKind& kind, std::optional<std::uint64_t> expected_generation)
+    : path_(path), kind_(kind), expected_generation_(expected_generation) {
+  const PathParts target = split_path(resolve_link_chain(path));
+  name_ = target.name;
+  dir_ = open_directory(target.directory, path_);
+  remove_stale_temporaries(dir_.get(), name_);
+  // Never more readable than the file it replaces, even while it is being written.
+  const auto old = stat_entry(dir_.get(), name_, path_);
+  const mode_t mode = old && S_ISREG(old->st_mode) ? (old->st_mode & 0777) : 0644;
+  Temporary temp = create_temporary(dir_.get(), name_, mode, path_);
+  fd_ = std::move(temp.fd);
+  temp_name_ = std::move(temp.name);
+  temp_path_ = target.directory + "/" + temp_name_;
   const std::uint8_t zeros[kHeaderSize] = {};
-  write_raw(zeros, kHeaderSize);  // header placeholder, rewritten by commit()
+  try {
+    write_raw(zeros, kHeaderSize);  // header placeholder, rewritten by commit()
+  } catch (const Error&) {
+    ::unlinkat(dir_.get(), temp_name_.c_str(), 0);  // no destructor runs for a constructor that throws
+    throw;
+  }
 }
 
 SectionWriter::~SectionWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(temp_path_.c_str());
+  if (!committed_ && !temp_name_.empty()) ::unlinkat(dir_.get(), temp_name_.c_str(), 0);
 }
 
 void SectionWriter::write_raw(const void* data, std::size_t size) {
   const auto* p = static_cast<const std::uint8_t*>(data);
   while (size > 0) {
-    const ssize_t n = ::write(fd_, p, size);
+    const ssize_t n = ::write(fd_.get(), p, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) throw Error(Status::Io, path_ + ": write failed (" + errno_text() + ")");
     p += n;
@@ -111,6 +101,25 @@ void SectionWriter::add_section(SectionTag tag, const void* data, std::size_t si
   end_section();
 }
 
+SectionWriter::Replaced SectionWriter::inspect_replaced() const {
+  Replaced replaced;
+  replaced.attributes = stat_entry(dir_.get(), name_, path_);
+  if (!replaced.attributes || !S_ISREG(replaced.attributes->st_mode)) return replaced;
+  const UniqueFd fd(::openat(dir_.get(), name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  std::uint8_t header[kHeaderSize];
+  if (fd.get() >= 0 && ::pread(fd.get(), header, kHeaderSize, 0) == static_cast<ssize_t>(kHeaderSize))
+    replaced.generation = header_generation(header, kind_);
+  return replaced;
+}
+
+void SectionWriter::check_expected_generation(const Replaced& replaced) const {
+  if (!expected_generation_ || !replaced.attributes || replaced.generation == expected_generation_) return;
+  const std::string found = replaced.generation ? "generation " + std::to_string(*replaced.generation)
+                                                 : "no longer a readable " + std::string(kind_.name) + " file";
+  throw Error(Status::Conflict, path_ + " changed since it was opened (" + found + ", expected " +
+                                    std::to_string(*expected_generation_) + "): reopen it and apply the change again");
+}
+
 void SectionWriter::commit() {
   pad_to_alignment();
   const std::uint64_t table_offset = position_;
@@ -124,6 +133,10 @@ void SectionWriter::commit() {
   }
   write_raw(table.data(), table.size());
 
+  const Replaced replaced = inspect_replaced();
+  check_expected_generation(replaced);
+  const std::uint64_t generation = expected_generation_.value_or(replaced.generation.value_or(0)) + 1;
+
   std::uint8_t header[kHeaderSize] = {};
   std::memcpy(header, kind_.magic.data(), 8);
   put<std::uint16_t>(header + 8, kind_.major);
@@ -132,20 +145,18 @@ void SectionWriter::commit() {
   put<std::uint64_t>(header + 16, table_offset);
   put<std::uint64_t>(header + 24, position_);
   put<std::uint32_t>(header + 32, crc32c(table.data(), table.size()));
+  put<std::uint64_t>(header + kGenerationOffset, generation);
   put<std::uint32_t>(header + 60, crc32c(header, 60));
-  if (::pwrite(fd_, header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize))
+  if (::pwrite(fd_.get(), header, kHeaderSize, 0) != static_cast<ssize_t>(kHeaderSize))
     throw Error(Status::Io, path_ + ": header write failed (" + errno_text() + ")");
-  if (::fsync(fd_) != 0) throw Error(Status::Io, path_ + ": fsync failed (" + errno_text() + ")");
-  ::close(fd_);
-  fd_ = -1;
-  if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+  if (replaced.attributes && S_ISREG(replaced.attributes->st_mode)) copy_owner_and_mode(fd_.get(), *replaced.attributes, path_);
+  if (::fsync(fd_.get()) != 0) throw Error(Status::Io, path_ + ": fsync failed (" + errno_text() + ")");
+  fd_.reset();
+  if (::renameat(dir_.get(), temp_name_.c_str(), dir_.get(), name_.c_str()) != 0)
     throw Error(Status::Io, path_ + ": cannot rename " + temp_path_ + " over it (" + errno_text() + ")");
   committed_ = true;
-  const int dir = ::open(directory_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
+  generation_ = generation;
+  ::fsync(dir_.get());  // the rename is done; a failure here only weakens durability across a power cut
 }
 
 SectionReader::SectionReader(const std::string& path, const FileKind& kind)
@@ -162,6 +173,7 @@ SectionReader::SectionReader(const std::string& path, const FileKind& kind)
     throw Error(Status::Corrupt, path + ": not a libdomainsearch " + kind_name_ + " file (bad magic)");
   const auto major = get<std::uint16_t>(header + 8);
   minor_ = get<std::uint16_t>(header + 10);
+  generation_ = get<std::uint64_t>(header + kGenerationOffset);
   if (major > kind.major)
     throw Error(Status::FormatVersion, path + ": written by " + kind_name_ + " format v" + std::to_string(major) + "." +
                                            std::to_string(minor_) + ", this build reads v" + std::to_string(kind.major) + ".x");
