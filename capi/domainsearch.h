@@ -4,11 +4,20 @@
  *  - Typed opaque handles: ds_pipeline, ds_index, ds_results. Create with *_create/_open/_load, release
  *    with *_free; every *_free accepts NULL.
  *  - Every function that can fail returns a ds_status (0 = DS_OK). On failure nothing is written to the
- *    output parameters and ds_last_error() holds a message naming the file, key or value at fault; the
- *    message is thread-local and valid until the next call on the same thread. No C++ exception ever
- *    crosses this boundary.
- *  - Options structs start with struct_size; call the matching *_init() first so fields can be appended
- *    in later versions without breaking the ABI.
+ *    output parameters (the one exception: a cancelled ds_pipeline_index_* fills its report) and
+ *    ds_last_error() holds a message naming the file, key or value at fault; the message is
+ *    thread-local and valid until the next call on the same thread. No C++ exception ever crosses this
+ *    boundary; an allocation failure is DS_ERR_OUT_OF_MEMORY.
+ *  - Versioned structs (options and reports) start with `uint32_t struct_size`, the size in bytes of
+ *    the caller's struct; call the matching *_init() first, which sets it to sizeof and every field to
+ *    its default. Fields are only ever appended, so a program built against an older header passes a
+ *    shorter struct, and that is accepted: a field that does not lie entirely inside struct_size is
+ *    neither read nor written; an absent input field takes the default its *_init() gives (documented
+ *    at the field), an absent output field is simply not reported. The bytes past struct_size are never
+ *    touched. A struct_size below 4 (struct_size itself) is refused with DS_ERR_INVALID_ARGUMENT. A
+ *    longer struct (a program built against a newer header) is accepted as long as the input fields
+ *    this library does not know are zero, and refused with DS_ERR_INVALID_ARGUMENT otherwise; output
+ *    fields this library does not know are left as they are.
  *  - Hot paths write into caller-owned buffers; unused result slots are padded with DS_KEY_NONE and
  *    +infinity.
  *  - Strings are UTF-8; paths are UTF-8 file names.
@@ -51,7 +60,8 @@ typedef enum ds_status {
   DS_ERR_ALREADY_EXISTS = 11,
   DS_ERR_CANCELLED = 12,
   DS_ERR_INTERNAL = 13,
-  DS_ERR_OUT_OF_MEMORY = 14
+  DS_ERR_OUT_OF_MEMORY = 14,
+  DS_ERR_CONFLICT = 15 /* the file changed since it was opened (another writer saved it); reopen and retry */
 } ds_status;
 
 typedef enum ds_pixel_format { DS_GRAY8 = 0, DS_RGB8 = 1, DS_BGR8 = 2, DS_RGBA8 = 3, DS_BGRA8 = 4 } ds_pixel_format;
@@ -67,6 +77,8 @@ typedef int (*ds_key_filter_fn)(uint64_t key, void* user);
 
 /* ---- library */
 DS_API const char* ds_last_error(void);
+/** Short stable name of a status, e.g. "ImageDecode" for DS_ERR_IMAGE_DECODE; "Unknown" for a value
+ *  this library version does not define. Static storage. */
 DS_API const char* ds_status_name(ds_status status);
 DS_API const char* ds_version_string(void);
 DS_API uint32_t ds_abi_version(void);
@@ -81,16 +93,18 @@ typedef struct ds_image {
 } ds_image;
 
 /* ---- pipeline */
+/* Versioned input struct (see struct_size above); every field of ABI version 1 is optional. */
 typedef struct ds_pipeline_options {
-  uint32_t struct_size;
-  const char* config_path;        /* JSON configuration (examples/configs); NULL: defaults + the fields below */
-  const char* backbone_manifest;  /* overrides the configuration's when not NULL */
-  const char* segmenter_manifest; /* overrides the configuration's when not NULL */
-  const char* device;             /* "cpu", "cuda", "cuda:N", "auto"; NULL: the configuration's */
-  int threads;                    /* intra-op threads (process-wide); 0: all cores */
-  int localize;                   /* -1: the configuration's, 0: off, 1: on */
-  size_t k;                       /* results per query; 0: the configuration's */
+  uint32_t struct_size;           /* bytes of the caller's struct, at least 4 */
+  const char* config_path;        /* JSON configuration (examples/configs); NULL (default): built-in defaults */
+  const char* backbone_manifest;  /* overrides the configuration's when not NULL (default NULL) */
+  const char* segmenter_manifest; /* overrides the configuration's when not NULL (default NULL) */
+  const char* device;             /* "cpu", "cuda", "cuda:N", "auto"; NULL (default): the configuration's */
+  int threads;                    /* intra-op threads (process-wide); 0 (default): the configuration's */
+  int localize;                   /* -1 (default): the configuration's, 0: off, 1: on */
+  size_t k;                       /* results per query; 0 (default): the configuration's */
 } ds_pipeline_options;
+/** Sets struct_size to sizeof(ds_pipeline_options) and every field to its default. */
 DS_API void ds_pipeline_options_init(ds_pipeline_options* options);
 
 DS_API DS_NODISCARD ds_status ds_pipeline_create(const ds_pipeline_options* options, ds_pipeline** out);
@@ -101,14 +115,16 @@ DS_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, cons
 DS_API void ds_pipeline_free(ds_pipeline* pipeline);
 DS_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
 
+/* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_indexing_report {
-  uint32_t struct_size;
+  uint32_t struct_size; /* bytes of the caller's struct, at least 4 */
   size_t added;
   size_t skipped_existing;
   size_t failed;
   int cancelled;
   double seconds;
 } ds_indexing_report;
+/** Sets struct_size to sizeof(ds_indexing_report) and every field to 0. */
 DS_API void ds_indexing_report_init(ds_indexing_report* report);
 
 /** Indexes a CSV (columns path,label,category) or a folder (one sub-folder per category). Unreadable
@@ -125,25 +141,29 @@ DS_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint
                                                      const char* category, const char* label, int upsert);
 DS_API DS_NODISCARD ds_status ds_pipeline_remove(ds_pipeline* pipeline, uint64_t key);
 
+/* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_training_report {
-  uint32_t struct_size;
+  uint32_t struct_size; /* bytes of the caller's struct, at least 4 */
   size_t samples;
   int epochs;
   int best_epoch;
   float best_validation_accuracy;
   double seconds;
 } ds_training_report;
+/** Sets struct_size to sizeof(ds_training_report) and every field to 0. */
 DS_API void ds_training_report_init(ds_training_report* report);
 /** Trains the category head on the catalogue. `report` may be NULL. */
 DS_API DS_NODISCARD ds_status ds_pipeline_train(ds_pipeline* pipeline, ds_training_report* report);
 
+/* Versioned input struct (see struct_size above); every field of ABI version 1 is optional. */
 typedef struct ds_query_options {
-  uint32_t struct_size;
-  size_t k;             /* 0: the pipeline's */
-  const char* category; /* restrict to one category by name; NULL: the pipeline's category mode */
-  ds_key_filter_fn filter;
-  void* filter_user;
+  uint32_t struct_size;    /* bytes of the caller's struct, at least 4 */
+  size_t k;                /* results; 0 (default): the pipeline's */
+  const char* category;    /* restrict to one category by name; NULL (default): the pipeline's category mode */
+  ds_key_filter_fn filter; /* NULL (default): every key may appear */
+  void* filter_user;       /* passed to filter (default NULL) */
 } ds_query_options;
+/** Sets struct_size to sizeof(ds_query_options) and every field to its default. */
 DS_API void ds_query_options_init(ds_query_options* options);
 
 /** Queries; `options` may be NULL. The results handle is released with ds_results_free. */
@@ -204,14 +224,16 @@ DS_API DS_NODISCARD ds_status ds_index_search(const ds_index* index, const float
                                               void* filter_user, uint64_t* keys, float* distances, size_t* counts);
 
 /* ---- catalogue files */
+/* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_catalogue_info {
-  uint32_t struct_size;
+  uint32_t struct_size; /* bytes of the caller's struct, at least 4 */
   size_t items;
   int dimension;
   size_t categories;
   int has_category_head;
   uint64_t file_bytes;
 } ds_catalogue_info;
+/** Sets struct_size to sizeof(ds_catalogue_info) and every field to 0. */
 DS_API void ds_catalogue_info_init(ds_catalogue_info* info);
 /** What a catalogue file holds, without loading models. */
 DS_API DS_NODISCARD ds_status ds_catalogue_inspect(const char* path, ds_catalogue_info* info);

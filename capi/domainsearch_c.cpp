@@ -3,10 +3,14 @@
 #include "domainsearch.h"
 
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
@@ -26,7 +30,38 @@ struct ds_results {
 
 namespace {
 
+// ---- status codes: ds_status and domainsearch::Status are one list of stable values.
+static_assert(DS_OK == static_cast<int>(Status::Ok));
+static_assert(DS_ERR_INVALID_ARGUMENT == static_cast<int>(Status::InvalidArgument));
+static_assert(DS_ERR_IO == static_cast<int>(Status::Io));
+static_assert(DS_ERR_FORMAT_VERSION == static_cast<int>(Status::FormatVersion));
+static_assert(DS_ERR_CORRUPT == static_cast<int>(Status::Corrupt));
+static_assert(DS_ERR_MODEL_MISMATCH == static_cast<int>(Status::ModelMismatch));
+static_assert(DS_ERR_DEVICE_UNAVAILABLE == static_cast<int>(Status::DeviceUnavailable));
+static_assert(DS_ERR_IMAGE_DECODE == static_cast<int>(Status::ImageDecode));
+static_assert(DS_ERR_IMAGE_TOO_SMALL == static_cast<int>(Status::ImageTooSmall));
+static_assert(DS_ERR_IMAGE_TOO_LARGE == static_cast<int>(Status::ImageTooLarge));
+static_assert(DS_ERR_NOT_FOUND == static_cast<int>(Status::NotFound));
+static_assert(DS_ERR_ALREADY_EXISTS == static_cast<int>(Status::AlreadyExists));
+static_assert(DS_ERR_CANCELLED == static_cast<int>(Status::Cancelled));
+static_assert(DS_ERR_INTERNAL == static_cast<int>(Status::Internal));
+static_assert(DS_ERR_OUT_OF_MEMORY == static_cast<int>(Status::OutOfMemory));
+static_assert(DS_ERR_CONFLICT == static_cast<int>(Status::Conflict));
+
+ds_status to_c(Status status) noexcept { return static_cast<ds_status>(status); }  // equal values, see above
+Status to_cpp(ds_status status) noexcept { return static_cast<Status>(status); }
+
 thread_local std::string g_last_error;
+
+// Stores prefix + message as the thread's last error; if even that allocation fails the message is
+// left empty (the returned status still says what went wrong).
+void set_last_error(const char* prefix, const char* message) noexcept {
+  try {
+    g_last_error.assign(prefix).append(message);
+  } catch (...) {
+    g_last_error.clear();
+  }
+}
 
 template <typename F>
 ds_status ds_guard(F&& body) noexcept {
@@ -35,16 +70,16 @@ ds_status ds_guard(F&& body) noexcept {
     g_last_error.clear();
     return DS_OK;
   } catch (const Error& e) {
-    g_last_error = e.what();
-    return static_cast<ds_status>(e.status());
+    set_last_error("", e.what());
+    return to_c(e.status());
   } catch (const std::bad_alloc&) {
-    g_last_error = "out of memory";
+    set_last_error("", "out of memory");
     return DS_ERR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    g_last_error = std::string("internal error: ") + e.what();
+    set_last_error("internal error: ", e.what());
     return DS_ERR_INTERNAL;
   } catch (...) {
-    g_last_error = "internal error: unknown exception";
+    set_last_error("", "internal error: unknown exception");
     return DS_ERR_INTERNAL;
   }
 }
@@ -53,35 +88,150 @@ void require(bool ok, const char* what) {
   if (!ok) throw Error(Status::InvalidArgument, what);
 }
 
-template <typename T>
-void check_struct(const T* s, const char* name) {
-  require(s != nullptr, (std::string(name) + " is NULL").c_str());
-  if (s->struct_size < sizeof(std::uint32_t) || s->struct_size > sizeof(T))
-    throw Error(Status::InvalidArgument, std::string(name) + ".struct_size is " + std::to_string(s->struct_size) +
-                                             "; call its _init() function first");
+// ---- versioned structs (struct_size)
+//
+// A caller's struct may be an older, shorter version of this library's (or a newer, longer one). A
+// field belongs to the caller only if it lies entirely inside the caller's struct_size: inputs read
+// only those fields (the others keep the defaults of the struct's _init() function), outputs write
+// only those fields. The bytes past struct_size are the caller's business and never touched.
+
+struct Field {
+  std::size_t offset, size, align;
+  constexpr std::size_t end() const { return offset + size; }
+};
+#define DS_FIELD(S, f) Field{offsetof(S, f), sizeof(S::f), alignof(decltype(S::f))}
+
+// Per struct: its name (for messages), every field after struct_size in declaration order and, for
+// inputs, the _init() function that gives the defaults. A field appended to a struct must be appended
+// to its list too (checked below).
+template <typename S>
+struct Layout;
+
+template <>
+struct Layout<ds_pipeline_options> {
+  static constexpr const char* name = "ds_pipeline_options";
+  static constexpr auto init = ds_pipeline_options_init;
+  static constexpr Field fields[] = {DS_FIELD(ds_pipeline_options, config_path),  DS_FIELD(ds_pipeline_options, backbone_manifest),
+                                     DS_FIELD(ds_pipeline_options, segmenter_manifest), DS_FIELD(ds_pipeline_options, device),
+                                     DS_FIELD(ds_pipeline_options, threads),      DS_FIELD(ds_pipeline_options, localize),
+                                     DS_FIELD(ds_pipeline_options, k)};
+};
+template <>
+struct Layout<ds_query_options> {
+  static constexpr const char* name = "ds_query_options";
+  static constexpr auto init = ds_query_options_init;
+  static constexpr Field fields[] = {DS_FIELD(ds_query_options, k), DS_FIELD(ds_query_options, category),
+                                     DS_FIELD(ds_query_options, filter), DS_FIELD(ds_query_options, filter_user)};
+};
+template <>
+struct Layout<ds_indexing_report> {
+  static constexpr const char* name = "ds_indexing_report";
+  static constexpr Field fields[] = {DS_FIELD(ds_indexing_report, added), DS_FIELD(ds_indexing_report, skipped_existing),
+                                     DS_FIELD(ds_indexing_report, failed), DS_FIELD(ds_indexing_report, cancelled),
+                                     DS_FIELD(ds_indexing_report, seconds)};
+};
+template <>
+struct Layout<ds_training_report> {
+  static constexpr const char* name = "ds_training_report";
+  static constexpr Field fields[] = {DS_FIELD(ds_training_report, samples), DS_FIELD(ds_training_report, epochs),
+                                     DS_FIELD(ds_training_report, best_epoch),
+                                     DS_FIELD(ds_training_report, best_validation_accuracy), DS_FIELD(ds_training_report, seconds)};
+};
+template <>
+struct Layout<ds_catalogue_info> {
+  static constexpr const char* name = "ds_catalogue_info";
+  static constexpr Field fields[] = {DS_FIELD(ds_catalogue_info, items), DS_FIELD(ds_catalogue_info, dimension),
+                                     DS_FIELD(ds_catalogue_info, categories), DS_FIELD(ds_catalogue_info, has_category_head),
+                                     DS_FIELD(ds_catalogue_info, file_bytes)};
+};
+#undef DS_FIELD
+
+// True when the fields follow struct_size in order and only alignment padding lies between and after
+// them, so a field missing from the list (other than one hidden in padding) fails to compile.
+template <typename S>
+constexpr bool lists_every_field() {
+  std::size_t end = sizeof(std::uint32_t);
+  for (const Field& f : Layout<S>::fields) {
+    if (f.offset < end || f.offset - end >= f.align) return false;
+    end = f.end();
+  }
+  return sizeof(S) - end < alignof(S);
+}
+static_assert(lists_every_field<ds_pipeline_options>(), "Layout<ds_pipeline_options> misses a field");
+static_assert(lists_every_field<ds_query_options>(), "Layout<ds_query_options> misses a field");
+static_assert(lists_every_field<ds_indexing_report>(), "Layout<ds_indexing_report> misses a field");
+static_assert(lists_every_field<ds_training_report>(), "Layout<ds_training_report> misses a field");
+static_assert(lists_every_field<ds_catalogue_info>(), "Layout<ds_catalogue_info> misses a field");
+
+// The caller's struct_size; refuses NULL and sizes too small to hold struct_size itself.
+template <typename S>
+std::uint32_t struct_size(const S* caller) {
+  if (caller == nullptr) throw Error(Status::InvalidArgument, std::string(Layout<S>::name) + " is NULL");
+  std::uint32_t size = 0;
+  std::memcpy(&size, caller, sizeof size);
+  if (size < sizeof size)
+    throw Error(Status::InvalidArgument, std::string(Layout<S>::name) + ".struct_size is " + std::to_string(size) +
+                                             "; it must be at least " + std::to_string(sizeof size) + " (call " +
+                                             Layout<S>::name + "_init() first)");
+  return size;
+}
+
+// Copies the fields of S that lie entirely inside the first `size` bytes from `from` to `to`.
+template <typename S>
+void copy_fields(void* to, const void* from, std::size_t size) noexcept {
+  for (const Field& f : Layout<S>::fields)
+    if (f.end() <= size)
+      std::memcpy(static_cast<char*>(to) + f.offset, static_cast<const char*>(from) + f.offset, f.size);
+}
+
+// An input struct as this library's version of it: the caller's fields, the _init() defaults for the
+// rest. A newer caller's struct is accepted when the fields this library does not know are all zero
+// (their documented defaults), and refused otherwise, so a setting is never silently ignored.
+template <typename S>
+S read_struct(const S* caller) {
+  const std::uint32_t size = struct_size(caller);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(caller);
+  for (std::size_t i = sizeof(S); i < size; ++i)
+    if (bytes[i] != 0)
+      throw Error(Status::InvalidArgument, std::string(Layout<S>::name) + ".struct_size is " + std::to_string(size) +
+                                               " and byte " + std::to_string(i) + " is set, past the " +
+                                               std::to_string(sizeof(S)) + " bytes this library version knows");
+  S local;
+  Layout<S>::init(&local);
+  copy_fields<S>(&local, caller, size);
+  return local;
+}
+
+// Writes `value` into the caller's output struct: only the fields inside its struct_size (checked
+// beforehand with struct_size()), never struct_size itself.
+template <typename S>
+void write_struct(S* caller, const S& value) noexcept {
+  std::uint32_t size = 0;
+  std::memcpy(&size, caller, sizeof size);
+  copy_fields<S>(caller, &value, size);
 }
 
 std::string text(const char* s) { return s ? s : ""; }
 
-PipelineConfig make_config(const ds_pipeline_options* o) {
-  check_struct(o, "ds_pipeline_options");
-  PipelineConfig c = o->config_path ? PipelineConfig::load(o->config_path) : PipelineConfig{};
-  if (o->backbone_manifest) c.backbone_manifest = o->backbone_manifest;
-  if (o->segmenter_manifest) c.segmenter_manifest = o->segmenter_manifest;
-  if (o->device) c.runtime.device = o->device;
-  if (o->threads > 0) c.runtime.threads = o->threads;
-  if (o->localize >= 0) c.localize = o->localize != 0;
-  if (o->k > 0) c.k = o->k;
+PipelineConfig make_config(const ds_pipeline_options* options) {
+  const ds_pipeline_options o = read_struct(options);
+  PipelineConfig c = o.config_path ? PipelineConfig::load(o.config_path) : PipelineConfig{};
+  if (o.backbone_manifest) c.backbone_manifest = o.backbone_manifest;
+  if (o.segmenter_manifest) c.segmenter_manifest = o.segmenter_manifest;
+  if (o.device) c.runtime.device = o.device;
+  if (o.threads > 0) c.runtime.threads = o.threads;
+  if (o.localize >= 0) c.localize = o.localize != 0;
+  if (o.k > 0) c.k = o.k;
   return c;
 }
 
-QueryOptions make_query(const ds_query_options* o) {
+QueryOptions make_query(const ds_query_options* options) {
   QueryOptions q;
-  if (o == nullptr) return q;
-  check_struct(o, "ds_query_options");
-  if (o->k > 0) q.k = o->k;
-  q.category = text(o->category);
-  if (o->filter) q.filter = [f = o->filter, u = o->filter_user](std::uint64_t key) { return f(key, u) != 0; };
+  if (options == nullptr) return q;
+  const ds_query_options o = read_struct(options);
+  if (o.k > 0) q.k = o.k;
+  q.category = text(o.category);
+  if (o.filter) q.filter = [f = o.filter, u = o.filter_user](std::uint64_t key) { return f(key, u) != 0; };
   return q;
 }
 
@@ -96,14 +246,18 @@ ImageView make_view(const ds_image* image) {
   return ImageView{image->data, image->width, image->height, image->stride, static_cast<PixelFormat>(image->format)};
 }
 
-// Fills the caller's report (if any); a cancelled run becomes DS_ERR_CANCELLED with the report filled.
+// Fills the caller's report (if any, its struct_size checked before the work); a cancelled run
+// becomes DS_ERR_CANCELLED with the report filled.
 void finish_indexing(ds_indexing_report* report, const IndexingReport& r) {
   if (report) {
-    report->added = r.added;
-    report->skipped_existing = r.skipped_existing;
-    report->failed = r.failures.size();
-    report->cancelled = r.cancelled;
-    report->seconds = r.seconds;
+    ds_indexing_report filled;
+    ds_indexing_report_init(&filled);
+    filled.added = r.added;
+    filled.skipped_existing = r.skipped_existing;
+    filled.failed = r.failures.size();
+    filled.cancelled = r.cancelled;
+    filled.seconds = r.seconds;
+    write_struct(report, filled);
   }
   if (r.cancelled) throw Error(Status::Cancelled, "indexing cancelled by the progress callback after " + std::to_string(r.added) + " images");
 }
@@ -117,7 +271,7 @@ void output(ds_results** out, QueryResponse response) {
 extern "C" {
 
 const char* ds_last_error(void) { return g_last_error.c_str(); }
-const char* ds_status_name(ds_status status) { return domainsearch::status_name(static_cast<Status>(status)); }
+const char* ds_status_name(ds_status status) { return domainsearch::status_name(to_cpp(status)); }
 const char* ds_version_string(void) { return DS_VERSION_STRING; }
 uint32_t ds_abi_version(void) { return DS_ABI_VERSION; }
 
@@ -181,7 +335,7 @@ ds_status ds_pipeline_size(const ds_pipeline* p, size_t* out) {
 ds_status ds_pipeline_index_csv(ds_pipeline* p, const char* csv_path, ds_progress_fn progress, void* user, ds_indexing_report* report) {
   return ds_guard([&] {
     require(p != nullptr && csv_path != nullptr, "pipeline or csv_path is NULL");
-    if (report) check_struct(report, "ds_indexing_report");
+    if (report) struct_size(report);
     finish_indexing(report, p->pipeline.index_csv(csv_path, make_progress(progress, user)));
   });
 }
@@ -189,7 +343,7 @@ ds_status ds_pipeline_index_csv(ds_pipeline* p, const char* csv_path, ds_progres
 ds_status ds_pipeline_index_folder(ds_pipeline* p, const char* folder, ds_progress_fn progress, void* user, ds_indexing_report* report) {
   return ds_guard([&] {
     require(p != nullptr && folder != nullptr, "pipeline or folder is NULL");
-    if (report) check_struct(report, "ds_indexing_report");
+    if (report) struct_size(report);
     finish_indexing(report, p->pipeline.index_folder(folder, make_progress(progress, user)));
   });
 }
@@ -222,14 +376,17 @@ ds_status ds_pipeline_remove(ds_pipeline* p, uint64_t key) {
 ds_status ds_pipeline_train(ds_pipeline* p, ds_training_report* report) {
   return ds_guard([&] {
     require(p != nullptr, "pipeline is NULL");
-    if (report) check_struct(report, "ds_training_report");
+    if (report) struct_size(report);
     const TrainingReport t = p->pipeline.train_categories();
     if (report) {
-      report->samples = t.samples;
-      report->epochs = t.epochs;
-      report->best_epoch = t.best_epoch;
-      report->best_validation_accuracy = t.best_validation_accuracy;
-      report->seconds = t.seconds;
+      ds_training_report filled;
+      ds_training_report_init(&filled);
+      filled.samples = t.samples;
+      filled.epochs = t.epochs;
+      filled.best_epoch = t.best_epoch;
+      filled.best_validation_accuracy = t.best_validation_accuracy;
+      filled.seconds = t.seconds;
+      write_struct(report, filled);
     }
   });
 }
@@ -265,13 +422,17 @@ ds_status ds_pipeline_query_key(const ds_pipeline* p, uint64_t key, const ds_que
 ds_status ds_pipeline_query_files(const ds_pipeline* p, const char* const* paths, size_t count, const ds_query_options* options, ds_results** out) {
   return ds_guard([&] {
     require(p != nullptr && out != nullptr && (paths != nullptr || count == 0), "pipeline, paths or out is NULL");
+    const QueryOptions query = make_query(options);
     std::vector<Image> images;
     for (size_t i = 0; i < count; ++i) {
-      require(paths[i] != nullptr, "a path is NULL");
+      require(paths[i] != nullptr, ("paths[" + std::to_string(i) + "] is NULL").c_str());
       images.push_back(Image::decode_file(paths[i], p->pipeline.config().decode));
     }
-    std::vector<QueryResponse> responses = p->pipeline.query_batch(images, make_query(options));
-    for (size_t i = 0; i < count; ++i) out[i] = new ds_results{std::move(responses[i])};
+    std::vector<QueryResponse> responses = p->pipeline.query_batch(images, query);
+    std::vector<std::unique_ptr<ds_results>> handles;
+    handles.reserve(count);
+    for (QueryResponse& response : responses) handles.push_back(std::make_unique<ds_results>(ds_results{std::move(response)}));
+    for (size_t i = 0; i < handles.size(); ++i) out[i] = handles[i].release();  // publish only once nothing can fail
   });
 }
 
@@ -403,13 +564,16 @@ ds_status ds_index_search(const ds_index* index, const float* queries, size_t co
 ds_status ds_catalogue_inspect(const char* path, ds_catalogue_info* info) {
   return ds_guard([&] {
     require(path != nullptr, "path is NULL");
-    check_struct(info, "ds_catalogue_info");
+    struct_size(info);
     const CatalogueInfo c = Pipeline::inspect(path);
-    info->items = c.items;
-    info->dimension = c.dimension;
-    info->categories = c.categories.size();
-    info->has_category_head = c.has_category_head;
-    info->file_bytes = c.file_bytes;
+    ds_catalogue_info filled;
+    ds_catalogue_info_init(&filled);
+    filled.items = c.items;
+    filled.dimension = c.dimension;
+    filled.categories = c.categories.size();
+    filled.has_category_head = c.has_category_head;
+    filled.file_bytes = c.file_bytes;
+    write_struct(info, filled);
   });
 }
 

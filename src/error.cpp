@@ -20,6 +20,8 @@ const char* status_name(Status status) noexcept {
     case Status::AlreadyExists: return "AlreadyExists";
     case Status::Cancelled: return "Cancelled";
     case Status::Internal: return "Internal";
+    case Status::OutOfMemory: return "OutOfMemory";
+    case Status::Conflict: return "Conflict";
   }
   return "Unknown";
 }

@@ -26,6 +26,9 @@ enum class Status : int {
   AlreadyExists = 11,     ///< a key is already present where a new one was required
   Cancelled = 12,         ///< a progress callback asked to stop
   Internal = 13,          ///< a bug or an unexpected failure of a dependency
+  OutOfMemory = 14,       ///< an allocation failed (std::bad_alloc)
+  Conflict = 15,          ///< the file changed since it was opened (e.g. a save over a catalogue that
+                          ///< another writer changed); reopen and retry
 };
 
 /// Short stable name of a status, e.g. "ImageDecode".

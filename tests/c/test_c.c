@@ -112,6 +112,45 @@ static void test_index(const char* dir) {
   EXPECT(ds_index_load(path, &index), DS_ERR_IO);
 }
 
+/* A failing batch query writes none of its outputs: a missing file, an undecodable one or a NULL
+ * path among good ones, and options the library refuses. */
+static void test_query_files_failure(ds_pipeline* p, const char* good, const char* dir) {
+  int sentinel[3];
+  ds_results* out[3];
+  const char* paths[3];
+  char missing[512], garbage[512];
+  ds_query_options q;
+  int bad, i;
+  FILE* f;
+  snprintf(missing, sizeof missing, "%s/missing.ppm", dir);
+  snprintf(garbage, sizeof garbage, "%s/garbage.ppm", dir);
+  f = fopen(garbage, "wb");
+  CHECK(f != NULL);
+  if (f) fputs("not an image", f), fclose(f);
+  ds_query_options_init(&q);
+  q.struct_size = 2;
+  for (bad = 0; bad < 4; ++bad) {
+    for (i = 0; i < 3; ++i) paths[i] = good, out[i] = (ds_results*)&sentinel[i];
+    if (bad < 3) paths[1] = bad == 0 ? missing : bad == 1 ? garbage : NULL;
+    CHECK(ds_pipeline_query_files(p, paths, 3, bad == 3 ? &q : NULL, out) != DS_OK);
+    CHECK(strlen(ds_last_error()) > 0);
+    for (i = 0; i < 3; ++i) CHECK(out[i] == (ds_results*)&sentinel[i]);
+  }
+}
+
+/* Every ds_status value has its own name; a value this library does not define is "Unknown". */
+static void test_status_names(void) {
+  int s, t;
+  for (s = DS_OK; s <= DS_ERR_CONFLICT; ++s) {
+    const char* name = ds_status_name((ds_status)s);
+    CHECK(name != NULL && strlen(name) > 0 && strcmp(name, "Unknown") != 0);
+    for (t = DS_OK; t < s; ++t) CHECK(strcmp(name, ds_status_name((ds_status)t)) != 0);
+  }
+  CHECK(strcmp(ds_status_name(DS_ERR_OUT_OF_MEMORY), "OutOfMemory") == 0);
+  CHECK(strcmp(ds_status_name(DS_ERR_CONFLICT), "Conflict") == 0);
+  CHECK(strcmp(ds_status_name((ds_status)(DS_ERR_CONFLICT + 1)), "Unknown") == 0);
+}
+
 static void test_pipeline(const char* models, const char* dir) {
   ds_pipeline_options options;
   ds_pipeline* p = NULL;
@@ -211,6 +250,7 @@ static void test_pipeline(const char* models, const char* dir) {
   CHECK(ds_results_count(batch[0]) == ds_results_count(batch[1]));
   ds_results_free(batch[0]);
   ds_results_free(batch[1]);
+  test_query_files_failure(p, ppm, dir);
   snprintf(path, sizeof path, "%s/missing.png", dir);
   EXPECT(ds_pipeline_query_file(p, path, NULL, &results), DS_ERR_IO);
   EXPECT(ds_pipeline_query_bytes(p, (const uint8_t*)"garbage", 7, NULL, &results), DS_ERR_IMAGE_DECODE);
@@ -263,6 +303,7 @@ int main(int argc, char** argv) {
   CHECK(ds_abi_version() == DS_ABI_VERSION);
   CHECK(strlen(ds_version_string()) >= 5);
   CHECK(strcmp(ds_status_name(DS_ERR_CORRUPT), "Corrupt") == 0);
+  test_status_names();
   ds_pipeline_free(NULL);
   ds_index_free(NULL);
   ds_results_free(NULL);

@@ -13,6 +13,7 @@ MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 pytestmark = pytest.mark.skipif(not LIB_PATH or not MODELS, reason="DS_LIBRARY and DS_TEST_MODEL_DIR not set")
 
 DS_OK, DS_ERR_INVALID_ARGUMENT, DS_ERR_IO, DS_ERR_IMAGE_DECODE, DS_ERR_NOT_FOUND, DS_ERR_ALREADY_EXISTS = 0, 1, 2, 7, 10, 11
+DS_ERR_OUT_OF_MEMORY, DS_ERR_CONFLICT = 14, 15
 DS_RGB8 = 1
 DS_KEY_NONE = 2**64 - 1
 
@@ -21,6 +22,11 @@ class PipelineOptions(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("config_path", C.c_char_p), ("backbone_manifest", C.c_char_p),
                 ("segmenter_manifest", C.c_char_p), ("device", C.c_char_p), ("threads", C.c_int),
                 ("localize", C.c_int), ("k", C.c_size_t)]
+
+
+class ShortQueryOptions(C.Structure):
+    """A ds_query_options as a caller that knows only its first field passes it: it ends before `category`."""
+    _fields_ = [("struct_size", C.c_uint32), ("k", C.c_size_t)]
 
 
 class Image(C.Structure):
@@ -84,6 +90,21 @@ def test_version(lib):
     assert lib.ds_abi_version() == 1
     assert lib.ds_version_string().count(b".") == 2
     assert lib.ds_status_name(DS_ERR_NOT_FOUND) == b"NotFound"
+    assert lib.ds_status_name(DS_ERR_OUT_OF_MEMORY) == b"OutOfMemory"
+    assert lib.ds_status_name(DS_ERR_CONFLICT) == b"Conflict"
+
+
+def test_a_shorter_struct_is_read_only_up_to_its_struct_size(lib, pipeline):
+    options = ShortQueryOptions(C.sizeof(ShortQueryOptions), 2)
+    results = C.c_void_p()
+    assert lib.ds_pipeline_query_key(pipeline, 3, C.byref(options), C.byref(results)) == DS_OK, lib.ds_last_error()
+    try:
+        assert lib.ds_results_count(results) == 2
+    finally:
+        lib.ds_results_free(results)
+    options.struct_size = 3
+    assert lib.ds_pipeline_query_key(pipeline, 3, C.byref(options), C.byref(results)) == DS_ERR_INVALID_ARGUMENT
+    assert b"ds_query_options.struct_size" in lib.ds_last_error()
 
 
 def test_query_pixels_finds_the_same_image(lib, pipeline):
