@@ -50,6 +50,14 @@ FeatureExtractor::FeatureExtractor(const ModelManifest& backbone, const RuntimeO
   impl_->dimension = static_cast<int>(probe.dim(1));
 }
 
+FeatureExtractor::FeatureExtractor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+FeatureExtractor FeatureExtractor::with_parameters(const std::vector<ParameterTensor>& parameters, const std::string& fingerprint) const {
+  auto impl = std::make_unique<Impl>(*impl_);
+  impl->runner = impl_->runner->with_parameters(parameters, fingerprint);
+  return FeatureExtractor(std::move(impl));
+}
+
 FeatureExtractor::~FeatureExtractor() = default;
 FeatureExtractor::FeatureExtractor(FeatureExtractor&&) noexcept = default;
 FeatureExtractor& FeatureExtractor::operator=(FeatureExtractor&&) noexcept = default;

@@ -70,6 +70,10 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
     m.feature_dim = j.value("feature_dim", 0);
     m.labels_file = resolve(j.value("labels", ""), base_dir);
     m.quantized_engine = j.value("quantized_engine", "");
+    m.stages = j.value("stages", 0);
+    if (m.stages < 0 || m.stages > 1000) throw Error(Status::InvalidArgument, "manifest: stages must be in 0..1000, got " + std::to_string(m.stages));
+    if (m.stages > 0 && m.format != ModelFormat::TorchScript)
+      throw Error(Status::InvalidArgument, "manifest: stages (a fine-tunable backbone) applies to TorchScript models only");
     if (!m.quantized_engine.empty() && m.format != ModelFormat::TorchScript)
       throw Error(Status::InvalidArgument, "manifest: quantized_engine applies to TorchScript models only");
   } catch (const json::exception& e) {
@@ -106,24 +110,48 @@ std::vector<std::string> ModelManifest::read_labels() const {
   return labels;
 }
 
+namespace {
+
+// Incremental SHA-256 with lowercase hex output.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) throw Error(Status::Internal, "SHA-256 unavailable");
+  }
+  void update(const void* data, std::size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_.get(), digest, &len);
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) (out += digits[digest[i] >> 4]) += digits[digest[i] & 15];
+    return out;
+  }
+
+ private:
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+};
+
+}  // namespace
+
 std::string sha256_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(Status::Io, path + ": cannot open (" + std::strerror(errno) + ")");
-  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw Error(Status::Internal, "SHA-256 unavailable");
+  Sha256 sha;
   std::vector<char> buf(1 << 20);
   while (f) {
     f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(f.gcount()));
+    sha.update(buf.data(), static_cast<std::size_t>(f.gcount()));
   }
   if (f.bad()) throw Error(Status::Io, path + ": read error");
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) (out += hex[digest[i] >> 4]) += hex[digest[i] & 15];
-  return out;
+  return sha.hex();
+}
+
+std::string sha256_bytes(const void* data, std::size_t size) {
+  Sha256 sha;
+  sha.update(data, size);
+  return sha.hex();
 }
 
 }  // namespace domainsearch

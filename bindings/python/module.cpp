@@ -63,6 +63,25 @@ ProgressFn python_progress(const py::object& callback) {
   };
 }
 
+// progress(dict) for training: stage, epoch, epochs, done, total, loss, eta_seconds; False cancels.
+TrainingProgressFn python_training_progress(const py::object& callback) {
+  return [callback](const TrainingProgress& t) {
+    py::gil_scoped_acquire acquire;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    if (callback.is_none()) return true;
+    const py::object keep_going = callback(py::dict("stage"_a = t.stage, "epoch"_a = t.epoch, "epochs"_a = t.epochs, "done"_a = t.done,
+                                                    "total"_a = t.total, "loss"_a = t.loss, "eta_seconds"_a = t.eta_seconds));
+    return keep_going.is_none() || keep_going.cast<bool>();
+  };
+}
+
+py::dict fine_tuning_dict(const FineTuningReport& r) {
+  return py::dict("photos"_a = r.photos, "views"_a = r.views, "items"_a = r.items, "skipped"_a = r.skipped, "final_loss"_a = r.final_loss,
+                  "temperature"_a = r.temperature, "calibration_accuracy"_a = r.calibration_accuracy, "cache_seconds"_a = r.cache_seconds,
+                  "training_seconds"_a = r.training_seconds, "reembedding_seconds"_a = r.reembedding_seconds, "cache_bytes"_a = r.cache_bytes,
+                  "cache_spilled"_a = r.cache_spilled);
+}
+
 // Runs an indexing call without the GIL and reports it as a dict.
 py::dict run_indexing(const py::object& progress, const std::function<IndexingReport(const ProgressFn&)>& work) {
   const ProgressFn fn = python_progress(progress);
@@ -120,6 +139,19 @@ PYBIND11_MODULE(_domainsearch, m) {
     }
   });
 
+  py::class_<FineTuningOptions>(m, "FineTuningOptions", "How the backbone is fine-tuned; see include/domainsearch/fine_tuning.hpp.")
+      .def(py::init<>())
+      .def_readwrite("enabled", &FineTuningOptions::enabled)
+      .def_readwrite("first_stage", &FineTuningOptions::first_stage)
+      .def_readwrite("epochs", &FineTuningOptions::epochs)
+      .def_readwrite("views", &FineTuningOptions::views)
+      .def_readwrite("batch_size", &FineTuningOptions::batch_size)
+      .def_readwrite("backbone_learning_rate", &FineTuningOptions::backbone_learning_rate)
+      .def_readwrite("classifier_learning_rate", &FineTuningOptions::classifier_learning_rate)
+      .def_readwrite("label_smoothing", &FineTuningOptions::label_smoothing)
+      .def_readwrite("calibration_fraction", &FineTuningOptions::calibration_fraction)
+      .def_readwrite("seed", &FineTuningOptions::seed);
+
   py::class_<PipelineConfig>(m, "PipelineConfig", "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp.")
       .def(py::init<>())
       .def_static("load", &PipelineConfig::load, py::arg("path"), "Reads a JSON configuration file.")
@@ -129,6 +161,7 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_readwrite("k", &PipelineConfig::k)
       .def_readwrite("batch_size", &PipelineConfig::batch_size)
       .def_readwrite("training_views", &PipelineConfig::training_views)
+      .def_readwrite("fine_tuning", &PipelineConfig::fine_tuning)
       .def_readwrite("adapt_embedding", &PipelineConfig::adapt_embedding)
       .def_readwrite("one_result_per_label", &PipelineConfig::one_result_per_label)
       .def_readwrite("soft_threshold", &PipelineConfig::soft_threshold)
@@ -220,15 +253,31 @@ PYBIND11_MODULE(_domainsearch, m) {
         p.upsert(key, im, category, label);
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
       .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>())
-      .def("train_categories", [](Pipeline& p) {
+      .def("train_categories", [](Pipeline& p, const py::object& progress) {
+        const TrainingProgressFn fn = python_training_progress(progress);
         TrainingReport t;
         {
           py::gil_scoped_release release;
-          t = p.train_categories();
+          t = p.train_categories(fn);
         }
         return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "best_epoch"_a = t.best_epoch,
                         "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
-      })
+      }, py::arg("progress") = py::none(), "Trains what config says (fine-tuning when config.fine_tuning.enabled); see fine_tune for progress.")
+      .def("fine_tune", [](Pipeline& p, const std::vector<std::tuple<std::string, std::string, std::string>>& photos, const py::object& progress) {
+        std::vector<CatalogueEntry> entries;
+        for (const auto& [path, label, category] : photos) entries.push_back({path, label, category, std::nullopt});
+        const TrainingProgressFn fn = python_training_progress(progress);
+        FineTuningReport r;
+        {
+          py::gil_scoped_release release;
+          r = p.fine_tune(entries, fn);
+        }
+        return fine_tuning_dict(r);
+      }, py::arg("photos") = std::vector<std::tuple<std::string, std::string, std::string>>{}, py::arg("progress") = py::none(),
+         "Fine-tunes the backbone on (path, label, category) photos, or on the catalogue's own when empty, and re-embeds the\n"
+         "catalogue. progress(dict(stage, epoch, epochs, done, total, loss, eta_seconds)) may return False to cancel (the\n"
+         "catalogue is then unchanged); Ctrl-C raises KeyboardInterrupt, also leaving it unchanged.")
+      .def_property_readonly("is_fine_tuned", &Pipeline::is_fine_tuned)
       .def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
         const Image im = to_image(image);
         py::gil_scoped_release release;

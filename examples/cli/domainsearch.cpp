@@ -9,6 +9,7 @@
 // Exit codes: 0 ok, 1 a library error (message on stderr), 2 bad usage, 130 interrupted (Ctrl-C; the
 // catalogue on disk stays valid and holds what was indexed before the interruption).
 #include <domainsearch/error.hpp>
+#include <domainsearch/catalogue_lock.hpp>
 #include <domainsearch/evaluation.hpp>
 #include <domainsearch/pipeline.hpp>
 #include <domainsearch/version.hpp>
@@ -46,14 +47,16 @@ const std::map<std::string, std::string> kHelp = {
     {"index", "domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]\n"
               "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
               "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
-              "  Trains the category head afterwards unless --no-train. Ctrl-C stops cleanly, keeping what was indexed."},
+              "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed."},
     {"add", "domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
             "  Adds one image (key defaults to a hash of PATH). --upsert replaces an existing key."},
     {"remove", "domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item."},
     {"train", "domainsearch train --config C.json --catalogue CAT [--csv PHOTOS.csv]\n"
-              "  (Re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the catalogue's\n"
-              "  embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the catalogue's), e.g.\n"
-              "  shop photos for a catalogue of one studio image per item."},
+              "  With \"fine_tuning\": {\"enabled\": true}, fine-tunes the backbone on the catalogue's photos (or on PHOTOS.csv)\n"
+              "  and re-embeds the catalogue, showing stage, epoch, loss and ETA; Ctrl-C cancels and leaves CAT as it was.\n"
+              "  Otherwise (re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the\n"
+              "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
+              "  catalogue's), e.g. shop photos for a catalogue of one studio image per item."},
     {"query", "domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
               "  Finds the catalogue items most like each IMAGE. Prints a table (or JSON with --json); --html writes a\n"
               "  self-contained visual report."},
@@ -131,6 +134,28 @@ ProgressFn progress_bar(std::string what) {
   };
 }
 
+// Training progress on stderr (stage, epoch, loss, ETA); returns false after Ctrl-C.
+TrainingProgressFn training_progress() {
+  return [](const TrainingProgress& t) {
+    const int width = 30, filled = t.total ? static_cast<int>(width * t.done / t.total) : width;
+    std::string line = t.stage;
+    if (t.epoch > 0) line += " epoch " + std::to_string(t.epoch) + "/" + std::to_string(t.epochs);
+    std::fprintf(stderr, "\r%-26s [%s%s] %zu/%zu", line.c_str(), std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), t.done, t.total);
+    if (t.epoch > 0) std::fprintf(stderr, "  loss %.3f", static_cast<double>(t.loss));
+    if (t.eta_seconds >= 0) std::fprintf(stderr, "  ETA %dm%02ds ", static_cast<int>(t.eta_seconds) / 60, static_cast<int>(t.eta_seconds) % 60);
+    if (t.done == t.total) std::fprintf(stderr, "\n");
+    return !g_interrupted.load();
+  };
+}
+
+void print_fine_tuning(const Pipeline& p, const FineTuningReport& r) {
+  std::printf("fine-tuned the backbone from stage %d on %zu photos (%zu cached views, %zu items, %zu unreadable): cache %.1f s (%.0f MiB%s), "
+              "training %.1f s (final loss %.3f), re-embedding %.1f s; temperature %.2f, held-out item accuracy %.3f\n",
+              p.config().fine_tuning.first_stage, r.photos, r.views, r.items, r.skipped, r.cache_seconds, r.cache_bytes / 1048576.0,
+              r.cache_spilled ? ", in a temporary file" : "", r.training_seconds, static_cast<double>(r.final_loss), r.reembedding_seconds,
+              static_cast<double>(r.temperature), static_cast<double>(r.calibration_accuracy));
+}
+
 PipelineConfig config_of(const Args& a) { return PipelineConfig::load(a.need("config")); }
 
 Pipeline open_or_create(const Args& a) {
@@ -144,49 +169,10 @@ void print_training(const Pipeline& p, const TrainingReport& t) {
   if (p.has_embedding_adaptation()) std::printf("searches run in the catalogue-adapted embedding (trained on the item labels)\n");
 }
 
-int cmd_index(const Args& a) {
-  Pipeline p = open_or_create(a);
-  const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
-                                                  : p.index_folder(a.need("folder"), progress_bar("indexing"));
-  if (r.cancelled) std::fprintf(stderr, "\ninterrupted: saving the %zu items indexed so far\n", r.added);
-  for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
-  std::printf("indexed %zu new images in %.1f s (%.1f img/s); %zu already present, %zu failed; catalogue holds %zu items in %zu categories\n",
-              r.added, r.seconds, r.seconds > 0 ? r.added / r.seconds : 0.0, r.skipped_existing, r.failures.size(), p.index().size(),
-              p.index().category_count());
-  if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
-    const TrainingReport t = p.train_categories();
-    print_training(p, t);
-  }
-  p.save(a.need("catalogue"));
-  std::printf("saved %s\n", a.need("catalogue").c_str());
-  return r.cancelled ? 130 : 0;
-}
-
-int cmd_add(const Args& a) {
-  Pipeline p = open_or_create(a);
-  const std::string& path = a.need("image");
-  const std::uint64_t key = a.options.count("key") ? std::stoull(a.need("key")) : Pipeline::key_for_path(path);
-  const Image image = Image::decode_file(path, p.config().decode);
-  if (a.has("upsert")) p.upsert(key, image, a.need("category"), a.get("label", path), path);
-  else p.add(key, image, a.need("category"), a.get("label", path), path);
-  p.save(a.need("catalogue"));
-  std::printf("added key %llu; catalogue holds %zu items\n", static_cast<unsigned long long>(key), p.index().size());
-  return 0;
-}
-
-int cmd_remove(const Args& a) {
-  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
-  p.remove(std::stoull(a.need("key")));
-  p.save(a.need("catalogue"));
-  std::printf("removed key %s; catalogue holds %zu items\n", a.need("key").c_str(), p.index().size());
-  return 0;
-}
-
-// Decodes and analyses the photos of a CSV for training; unreadable ones are reported and skipped.
-TrainingReport train_on_photos(Pipeline& p, const std::string& csv) {
+// Decodes and analyses training photos; unreadable ones are reported and skipped.
+TrainingReport train_on_photos(Pipeline& p, const std::vector<CatalogueEntry>& entries) {
   std::vector<ImageAnalysis> analyses;
   std::vector<std::string> categories, labels;
-  const std::vector<CatalogueEntry> entries = read_catalogue_csv(csv);
   const ProgressFn progress = progress_bar("analysing training photos");
   for (std::size_t i = 0; i < entries.size(); ++i) {
     try {
@@ -201,11 +187,57 @@ TrainingReport train_on_photos(Pipeline& p, const std::string& csv) {
   return p.train_categories(analyses, categories, labels);
 }
 
-int cmd_train(const Args& a) {
-  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
-  const TrainingReport t = a.options.count("csv") ? train_on_photos(p, a.need("csv")) : p.train_categories();
+// Trains what the configuration asks for: fine-tuning (on `photos`, or the catalogue's own), or the
+// category head (and adaptation) on the catalogue's embeddings.
+void train(Pipeline& p, const std::vector<CatalogueEntry>& photos = {}) {
+  if (p.config().fine_tuning.enabled) return print_fine_tuning(p, p.fine_tune(photos, training_progress()));
+  print_training(p, photos.empty() ? p.train_categories() : train_on_photos(p, photos));
+}
+
+int cmd_index(const Args& a) {
+  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  Pipeline p = open_or_create(a);
+  const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
+                                                  : p.index_folder(a.need("folder"), progress_bar("indexing"));
+  if (r.cancelled) std::fprintf(stderr, "\ninterrupted: saving the %zu items indexed so far\n", r.added);
+  for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+  std::printf("indexed %zu new images in %.1f s (%.1f img/s); %zu already present, %zu failed; catalogue holds %zu items in %zu categories\n",
+              r.added, r.seconds, r.seconds > 0 ? r.added / r.seconds : 0.0, r.skipped_existing, r.failures.size(), p.index().size(),
+              p.index().category_count());
+  if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) train(p);
   p.save(a.need("catalogue"));
-  print_training(p, t);
+  std::printf("saved %s\n", a.need("catalogue").c_str());
+  return r.cancelled ? 130 : 0;
+}
+
+int cmd_add(const Args& a) {
+  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  Pipeline p = open_or_create(a);
+  const std::string& path = a.need("image");
+  const std::uint64_t key = a.options.count("key") ? std::stoull(a.need("key")) : Pipeline::key_for_path(path);
+  const Image image = Image::decode_file(path, p.config().decode);
+  if (a.has("upsert")) p.upsert(key, image, a.need("category"), a.get("label", path), path);
+  else p.add(key, image, a.need("category"), a.get("label", path), path);
+  p.save(a.need("catalogue"));
+  std::printf("added key %llu; catalogue holds %zu items\n", static_cast<unsigned long long>(key), p.index().size());
+  return 0;
+}
+
+int cmd_remove(const Args& a) {
+  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  p.remove(std::stoull(a.need("key")));
+  p.save(a.need("catalogue"));
+  std::printf("removed key %s; catalogue holds %zu items\n", a.need("key").c_str(), p.index().size());
+  return 0;
+}
+
+int cmd_train(const Args& a) {
+  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  train(p, a.options.count("csv") ? read_catalogue_csv(a.need("csv")) : std::vector<CatalogueEntry>{});
+  p.save(a.need("catalogue"));
+  std::printf("saved %s\n", a.need("catalogue").c_str());
   return 0;
 }
 
@@ -278,9 +310,9 @@ int cmd_query(const Args& a) {
 int cmd_inspect(const Args& a) {
   const CatalogueInfo info = Pipeline::inspect(a.need("catalogue"));
   if (a.has("json")) {
-    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"has_embedding_adaptation\":%s,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
+    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"has_embedding_adaptation\":%s,\"fine_tuned_first_stage\":%d,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
                 "\"embedding\":%s,\"categories\":{",
-                info.items, info.dimension, info.has_category_head ? "true" : "false", info.has_embedding_adaptation ? "true" : "false", json_string(info.backbone_sha256).c_str(),
+                info.items, info.dimension, info.has_category_head ? "true" : "false", info.has_embedding_adaptation ? "true" : "false", info.fine_tuned_first_stage, json_string(info.backbone_sha256).c_str(),
                 json_string(info.segmenter_sha256).c_str(), static_cast<unsigned long long>(info.file_bytes), info.embedding_settings_json.c_str());
     for (std::size_t i = 0; i < info.categories.size(); ++i)
       std::printf("%s%s:%zu", i ? "," : "", json_string(info.categories[i].first).c_str(), info.categories[i].second);
@@ -290,6 +322,9 @@ int cmd_inspect(const Args& a) {
   std::printf("%s: %zu items, %d-d embeddings, %zu categories, category head: %s, adapted embedding: %s, %.1f MiB\n", a.need("catalogue").c_str(),
               info.items, info.dimension, info.categories.size(), info.has_category_head ? "yes" : "no", info.has_embedding_adaptation ? "yes" : "no",
               info.file_bytes / 1048576.0);
+  if (info.has_fine_tuned_backbone)
+    std::printf("fine-tuned backbone: stages %d.. (%zu parameter tensors), item classifier over %zu items, temperature %.2f\n",
+                info.fine_tuned_first_stage, info.fine_tuned_parameters.size(), info.fine_tuned_items.size(), static_cast<double>(info.fine_tuned_temperature));
   std::printf("backbone sha256 %s\nsegmenter sha256 %s\nembedding settings %s\n", info.backbone_sha256.c_str(),
               info.segmenter_sha256.empty() ? "(no localisation)" : info.segmenter_sha256.c_str(), info.embedding_settings_json.c_str());
   for (const auto& [name, count] : info.categories) std::printf("  %-24s %zu\n", name.c_str(), count);

@@ -79,6 +79,9 @@ DS_API EvaluationVariant configured_variant(const PipelineConfig& base);
 /// 0.9, 0.99); grayscale input; raw (not L2-normalised) embeddings; the catalogue-adapted embedding with
 /// category off and soft; one result per item; and, when base names a segmenter,
 /// localisation with category off, soft, soft + IoU rerank (the paper) and soft + fused rerank.
+/// With base.fine_tuning.enabled the network is trained once (on EvaluationOptions::head_training, else
+/// on the catalogue) and the variants only change what is done with its outputs: category off / hard /
+/// soft 0.5, 0.9, 0.99, and one result per item.
 DS_API std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base);
 
 /// "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou per-item=off": a variant's settings in one line.

@@ -36,7 +36,7 @@ class DS_API FeatureExtractor {
 
   int dimension() const noexcept;
   const FeatureExtractorOptions& options() const noexcept;
-  const std::string& fingerprint() const noexcept;  ///< SHA-256 of the model file
+  const std::string& fingerprint() const noexcept;  ///< SHA-256 of the model file (or of it and the fine-tuned weights)
   std::string device() const;
 
   /// The embedding of one image: dimension() floats.
@@ -44,9 +44,15 @@ class DS_API FeatureExtractor {
   /// Embeddings of many images, row-major images.size() x dimension(), in batches of batch_size.
   std::vector<float> extract_batch(const std::vector<Image>& images) const;
 
+  /// The same backbone with the named parameters replaced (fine-tuned weights, see fine_tuning.hpp);
+  /// `fingerprint` becomes its fingerprint(). Throws InvalidArgument for an ONNX backbone,
+  /// ModelMismatch for an unknown parameter name or a wrong shape.
+  FeatureExtractor with_parameters(const std::vector<ParameterTensor>& parameters, const std::string& fingerprint) const;
+
   struct Impl;
 
  private:
+  explicit FeatureExtractor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -16,12 +16,15 @@
 //     "outputs": {"features": 0, "logits": 1},  // role -> tuple index, or output name for ONNX
 //     "feature_dim": 1280,                      // optional; checked at load
 //     "labels": "imagenet_labels.txt",          // optional
-//     "quantized_engine": "onednn"              // int8 models only (tools/quantize_model.py writes it)
+//     "quantized_engine": "onednn",             // int8 models only (tools/quantize_model.py writes it)
+//     "stages": 19                              // fine-tunable backbone (fine_tuning.hpp): exports
+//                                               //  normalize/stages/pool_and_classify over 19 stages
 //   }
 // Pixel values enter as 0..255; the network input is ((x * scale) - mean) / std per channel
 // (for max_mean_std: (x / max(x) - mean) / std, max over the whole image).
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <vector>
 #include <string>
@@ -60,6 +63,9 @@ struct DS_API ModelManifest {
   /// whole process (LibTorch keeps one), fails with DeviceUnavailable when this LibTorch lacks it, and
   /// is CPU-only (a "cuda" device is refused).
   std::string quantized_engine;
+  /// Fine-tunable TorchScript backbones: how many stages its exported stages(y, start, stop) method
+  /// runs (see fine_tuning.hpp); 0 = not fine-tunable.
+  int stages = 0;
 
   /// Reads a manifest file; relative paths in it resolve against its folder. Throws Io, or
   /// InvalidArgument naming the field at fault.
@@ -80,7 +86,16 @@ struct RuntimeOptions {
                                ///< profiling executor optimises a graph only after its first runs
 };
 
+/// A named float32 parameter of a network (e.g. fine-tuned weights), row-major.
+struct ParameterTensor {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  std::vector<float> values;
+};
+
 /// SHA-256 of a file as lowercase hex. Throws Io.
 DS_API std::string sha256_file(const std::string& path);
+/// SHA-256 of a buffer as lowercase hex.
+DS_API std::string sha256_bytes(const void* data, std::size_t size);
 
 }  // namespace domainsearch

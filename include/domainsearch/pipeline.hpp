@@ -6,7 +6,8 @@
 // were made with) saves and loads as one file.
 //
 // Thread-safety: query*() may run from many threads at once on one Pipeline; add/upsert/remove/
-// index_*/train_categories are exclusive with each other and wait for running queries.
+// index_*/train_categories/fine_tune are exclusive with each other (one writer at a time, for the
+// whole change) and never block queries except while installing their result.
 // Errors: domainsearch::Error; a failed call leaves the catalogue as it was.
 
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include "domainsearch/category_predictor.hpp"
 #include "domainsearch/export.hpp"
 #include "domainsearch/feature_extractor.hpp"
+#include "domainsearch/fine_tuning.hpp"
 #include "domainsearch/image.hpp"
 #include "domainsearch/index.hpp"
 #include "domainsearch/localizer.hpp"
@@ -73,6 +75,9 @@ struct DS_API PipelineConfig {
     o.hidden2 = 256;
     return o;
   }();
+  /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
+  /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
+  FineTuningOptions fine_tuning;
 
   /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
   static PipelineConfig load(const std::string& path);
@@ -153,6 +158,11 @@ struct CatalogueInfo {
   std::vector<std::pair<std::string, std::size_t>> categories;  ///< name, item count
   bool has_category_head = false;
   bool has_embedding_adaptation = false;
+  bool has_fine_tuned_backbone = false;
+  int fine_tuned_first_stage = -1;                 ///< first trained stage (-1 without fine-tuning)
+  std::vector<std::string> fine_tuned_parameters;  ///< names of the backbone parameters it replaces
+  std::vector<std::string> fine_tuned_items;       ///< the item labels its classifier separates
+  float fine_tuned_temperature = 0.0f;
   std::string backbone_sha256;
   std::string segmenter_sha256;  ///< empty when built without localisation
   std::string embedding_settings_json;
@@ -200,8 +210,10 @@ class DS_API Pipeline {
   /// Trains the category head on the catalogue's embeddings (config().training), plus
   /// config().training_views augmented views of each item indexed from a file; with
   /// config().adapt_embedding, first the catalogue-adapted embedding on the items' labels (the catalogue
-  /// is then re-projected). Queries keep running meanwhile; the new models replace the old at the end.
-  TrainingReport train_categories();
+  /// is then re-projected). With config().fine_tuning.enabled it calls fine_tune() instead (progress
+  /// is only reported then). Queries keep running meanwhile; the new models replace the old at the
+  /// end, all together: a failed or cancelled training leaves the catalogue as it was.
+  TrainingReport train_categories(const TrainingProgressFn& progress = {});
   /// Trains on the given analyses instead (e.g. shop photos of the items of an iconic-image catalogue).
   /// categories[i] names analyses[i]'s category and must be one of the catalogue's (NotFound otherwise);
   /// labels[i] its item label (needed with config().adapt_embedding, ignored otherwise); embeddings must
@@ -210,6 +222,17 @@ class DS_API Pipeline {
                                   const std::vector<std::string>& labels = {});
   /// Whether searches run in a catalogue-adapted embedding (see PipelineConfig::adapt_embedding).
   bool has_embedding_adaptation() const;
+  /// Fine-tunes the backbone (config().fine_tuning, fine_tuning.hpp) on `photos` (path, label = item,
+  /// category), or on the catalogue's own items when `photos` is empty, then re-embeds every catalogue
+  /// item from its source file with the fine-tuned network and installs network, classifier and
+  /// embeddings at once. Items added later are embedded by the fine-tuned network; a catalogue saved
+  /// afterwards stores its weights. Throws InvalidArgument (backbone not fine-tunable, an item added
+  /// from pixels and so not re-embeddable, fewer than 2 item labels), Cancelled, Io/ImageDecode for a
+  /// catalogue item whose file cannot be read any more; any failure leaves the catalogue as it was.
+  /// Queries keep running on the old model meanwhile.
+  FineTuningReport fine_tune(const std::vector<CatalogueEntry>& photos = {}, const TrainingProgressFn& progress = {});
+  /// Whether the catalogue's embeddings come from a fine-tuned backbone.
+  bool is_fine_tuned() const;
 
   // ---- precomputed analyses
   /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.

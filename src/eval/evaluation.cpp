@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <tuple>
@@ -42,6 +43,9 @@ class Evaluation {
   }
 
   VariantEvaluation run(const EvaluationVariant& v) {
+    if (base_.fine_tuning.enabled && !same_embedding(v, configured_variant(base_)))
+      throw Error(Status::InvalidArgument, "evaluate: with fine_tuning enabled the network is trained once, so variant \"" + v.name +
+                                               "\" may change only the category mode, soft threshold, reranking and one result per item");
     const AnalysisSet& set = analyses(v.localize, v.grayscale);
     Instance& inst = instance(v, set);
     QueryOptions q;
@@ -147,7 +151,9 @@ class Evaluation {
     auto it = analyses_.find(key);
     if (it != analyses_.end()) return it->second;
     const auto start = Clock::now();
-    const Pipeline analyzer(config_for(localize, grayscale, false));
+    std::optional<Pipeline> plain;
+    if (!base_.fine_tuning.enabled) plain.emplace(config_for(localize, grayscale, false));
+    const Pipeline& analyzer = plain ? *plain : fine_tuned();
     const std::string setting = std::string(localize ? "localised" : "whole image") + (grayscale ? ", grayscale" : ", colour");
     AnalysisSet set;
     set.catalogue = analyze(analyzer, catalogue_, "analysing the catalogue (" + setting + ")");
@@ -162,7 +168,8 @@ class Evaluation {
     auto it = instances_.find(key);
     if (it != instances_.end()) return it->second;
     Instance inst;
-    inst.pipeline = std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding));
+    inst.pipeline = base_.fine_tuning.enabled ? std::move(fine_tuned_)
+                                              : std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding));
     for (std::size_t i = 0; i < catalogue_.size(); ++i) {
       if (!set.catalogue[i]) continue;
       const CatalogueEntry& e = catalogue_[i];
@@ -171,7 +178,7 @@ class Evaluation {
       ++inst.relevant_total[e.label];
     }
     if (inst.pipeline->index().size() == 0) throw Error(Status::NotFound, "evaluate: no catalogue image could be analysed");
-    train_head(inst, set, v.l2_normalize);
+    if (!base_.fine_tuning.enabled) train_head(inst, set, v.l2_normalize);
     return instances_.emplace(key, std::move(inst)).first->second;
   }
 
@@ -194,6 +201,25 @@ class Evaluation {
     report_.training_seconds += seconds_since(start);
   }
 
+  // The base configuration's pipeline, fine-tuned on the head-training photos (else the catalogue's),
+  // its catalogue still empty: it analyses every image, then becomes the one instance.
+  const Pipeline& fine_tuned() {
+    if (fine_tuned_) return *fine_tuned_;
+    const auto start = Clock::now();
+    auto p = std::make_unique<Pipeline>(base_);
+    p->fine_tune(options_.head_training.empty() ? catalogue_ : options_.head_training, [this](const TrainingProgress& t) {
+      const std::string stage = "fine-tuning (" + t.stage + (t.epoch ? ", epoch " + std::to_string(t.epoch) + "/" + std::to_string(t.epochs) : "") + ")";
+      return !options_.progress || options_.progress(stage, t.done, t.total);
+    });
+    report_.training_seconds += seconds_since(start);
+    fine_tuned_ = std::move(p);
+    return *fine_tuned_;
+  }
+
+  static bool same_embedding(const EvaluationVariant& a, const EvaluationVariant& b) {
+    return a.localize == b.localize && a.grayscale == b.grayscale && a.l2_normalize == b.l2_normalize && a.adapt_embedding == b.adapt_embedding;
+  }
+
   const PipelineConfig& base_;
   const std::vector<CatalogueEntry>& catalogue_;
   const std::vector<CatalogueEntry>& queries_;
@@ -202,6 +228,7 @@ class Evaluation {
   std::set<std::string> failed_paths_;
   std::map<std::pair<bool, bool>, AnalysisSet> analyses_;
   std::map<std::tuple<bool, bool, bool, bool>, Instance> instances_;
+  std::unique_ptr<Pipeline> fine_tuned_;
 };
 
 }  // namespace
@@ -218,6 +245,33 @@ EvaluationReport evaluate(const PipelineConfig& base, const std::vector<Catalogu
   for (const EvaluationVariant& v : variants) report.variants.push_back(evaluation.run(v));
   return report;
 }
+
+namespace {
+
+// With a fine-tuned network only what is done with its outputs can vary.
+std::vector<EvaluationVariant> fine_tuned_variants(const EvaluationVariant& configured) {
+  std::vector<EvaluationVariant> out = {configured};
+  EvaluationVariant v = configured;
+  v.rerank = RerankMode::Off, v.one_result_per_label = false;
+  const auto add = [&](std::string name) {
+    v.name = std::move(name);
+    out.push_back(v);
+  };
+  v.category_mode = CategoryMode::Off, add("fine-tuned, category off");
+  v.category_mode = CategoryMode::PredictedHard, add("fine-tuned, category hard");
+  v.category_mode = CategoryMode::PredictedSoft;
+  for (float t : {0.5f, 0.9f, 0.99f}) {
+    v.soft_threshold = t;
+    char name[64];
+    std::snprintf(name, sizeof name, "fine-tuned, category soft %.2f", static_cast<double>(t));
+    add(name);
+  }
+  v.category_mode = CategoryMode::Off, v.one_result_per_label = true, add("fine-tuned, category off, one result per item");
+  v.category_mode = CategoryMode::PredictedSoft, v.soft_threshold = 0.99f, add("fine-tuned, soft 0.99, one result per item");
+  return out;
+}
+
+}  // namespace
 
 EvaluationVariant configured_variant(const PipelineConfig& base) {
   return {"configured", base.localize, base.features.grayscale, base.features.l2_normalize, base.adapt_embedding, base.category_mode, base.soft_threshold,
@@ -236,6 +290,7 @@ std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
     v.name = std::move(name);
     if (!same_settings(v, out.front())) out.push_back(v);
   };
+  if (base.fine_tuning.enabled) return fine_tuned_variants(out.front());
   EvaluationVariant v = whole;
   v.category_mode = CategoryMode::Off, add("whole image, category off", v);
   v.category_mode = CategoryMode::PredictedHard, add("whole image, category hard", v);

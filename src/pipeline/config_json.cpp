@@ -49,6 +49,24 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
+void apply_fine_tuning(const json& f, FineTuningOptions& o) {
+  check_keys(f, "fine_tuning", {"enabled", "first_stage", "epochs", "views", "batch_size", "backbone_learning_rate", "classifier_learning_rate",
+                                "weight_decay", "label_smoothing", "classifier_scale", "calibration_fraction", "cache_memory_mb", "seed"});
+  o.enabled = f.value("enabled", o.enabled);
+  o.first_stage = f.value("first_stage", o.first_stage);
+  o.epochs = f.value("epochs", o.epochs);
+  o.views = f.value("views", o.views);
+  o.batch_size = f.value("batch_size", o.batch_size);
+  o.backbone_learning_rate = f.value("backbone_learning_rate", o.backbone_learning_rate);
+  o.classifier_learning_rate = f.value("classifier_learning_rate", o.classifier_learning_rate);
+  o.weight_decay = f.value("weight_decay", o.weight_decay);
+  o.label_smoothing = f.value("label_smoothing", o.label_smoothing);
+  o.classifier_scale = f.value("classifier_scale", o.classifier_scale);
+  o.calibration_fraction = f.value("calibration_fraction", o.calibration_fraction);
+  o.cache_memory_bytes = f.value("cache_memory_mb", o.cache_memory_bytes >> 20) << 20;
+  o.seed = f.value("seed", o.seed);
+}
+
 }  // namespace
 
 const char* category_mode_name(CategoryMode mode) { return enum_name(mode, kCategory); }
@@ -101,7 +119,8 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   try {
     check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                         "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
-                                        "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label"});
+                                        "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
+                                        "fine_tuning"});
     c.backbone_manifest = resolve(j.value("backbone", ""), base_dir);
     c.segmenter_manifest = resolve(j.value("segmenter", ""), base_dir);
     c.runtime.device = j.value("device", c.runtime.device);
@@ -136,6 +155,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
       c.training.hidden2 = t.value("hidden2", c.training.hidden2);
       c.training.dropout = t.value("dropout", c.training.dropout);
     }
+    if (j.contains("fine_tuning")) apply_fine_tuning(j["fine_tuning"], c.fine_tuning);
   } catch (const json::exception& e) {
     throw Error(Status::InvalidArgument, std::string("config: ") + e.what());
   }

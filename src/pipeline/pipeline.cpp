@@ -16,10 +16,13 @@
 
 #include "domainsearch/error.hpp"
 #include "index/index_io.hpp"
+#include "io/file_safety.hpp"
 #include "io/section_file.hpp"
 #include "pipeline/augment.hpp"
 #include "pipeline/config_json.hpp"
 #include "pipeline/csv.hpp"
+#include "training/backbone_trainer.hpp"
+#include "training/fine_tuned_model.hpp"
 
 namespace domainsearch {
 namespace {
@@ -53,6 +56,12 @@ void write_json_section(detail::SectionWriter& w, detail::SectionTag tag, const 
   w.add_section(tag, text.data(), text.size());
 }
 
+// Whether two paths name the file a save would replace (links resolved, paths made absolute).
+bool same_file_path(const std::string& a, const std::string& b) {
+  const auto target = [](const std::string& p) { return fs::absolute(detail::resolve_link_chain(p)).lexically_normal(); };
+  return target(a) == target(b);
+}
+
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -64,14 +73,24 @@ bool is_image_file(const fs::path& p) {
 
 struct Pipeline::Impl {
   PipelineConfig config;
-  std::unique_ptr<FeatureExtractor> extractor;
+  ModelManifest backbone;
+  // The backbone as loaded from its file, and the one that embeds (fine-tuned, or the same). A query
+  // takes a snapshot of `extractor` (under `mutex`), so fine-tuning can replace it while queries run.
+  std::shared_ptr<const FeatureExtractor> file_extractor, extractor;
   std::unique_ptr<Localizer> localizer;
   std::unique_ptr<Index> index;
   std::optional<CategoryPredictor> head;
   std::optional<CategoryPredictor> adaptation;  // item classifier whose last hidden layer is the search space
   std::unique_ptr<Index> adapted;               // the catalogue in that space (derived: rebuilt on load/training)
+  std::optional<detail::FineTunedModel> fine_tuned;  // the fine-tuned stages and item classifier
+  std::vector<std::uint8_t> fine_tuned_bytes;        // its serialisation (the FTUN section)
   std::unordered_map<std::uint64_t, std::string> sources;
-  mutable std::shared_mutex mutex;  // over index + head + sources as one catalogue
+  mutable std::shared_mutex mutex;  // over index + models + sources as one catalogue
+  std::mutex writer;                // held by every writer for its whole change (writers never interleave)
+  // The file this catalogue was opened from or last saved to, and that file's generation then: a save
+  // over it expects that generation (Conflict when another writer changed the file meanwhile).
+  std::string file_path;
+  std::uint64_t file_generation = 0;
 
   explicit Impl(PipelineConfig c) : config(std::move(c)) {
     if (config.backbone_manifest.empty()) throw Error(Status::InvalidArgument, "Pipeline: config.backbone_manifest is required");
@@ -81,13 +100,24 @@ struct Pipeline::Impl {
     if (config.batch_size < 1) throw Error(Status::InvalidArgument, "Pipeline: batch_size must be at least 1");
     if (config.runtime.threads == 0) config.runtime.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     config.features.batch_size = config.batch_size;
-    extractor = std::make_unique<FeatureExtractor>(ModelManifest::load(config.backbone_manifest), config.runtime, config.features);
+    backbone = ModelManifest::load(config.backbone_manifest);
+    file_extractor = extractor = std::make_shared<FeatureExtractor>(backbone, config.runtime, config.features);
     if (config.localize)
       localizer = std::make_unique<Localizer>(ModelManifest::load(config.segmenter_manifest), config.runtime, config.localizer);
     index = std::make_unique<Index>(extractor->dimension());
   }
 
+  std::shared_ptr<const FeatureExtractor> current_extractor() const {
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    return extractor;
+  }
+
+  // Caller holds `writer` (so the extractor cannot change) or passes a snapshot.
   std::vector<ImageAnalysis> analyze(const std::vector<Image>& images, StageTimings* timings = nullptr) const {
+    return analyze(*current_extractor(), images, timings);
+  }
+
+  std::vector<ImageAnalysis> analyze(const FeatureExtractor& embedder, const std::vector<Image>& images, StageTimings* timings = nullptr) const {
     std::vector<ImageAnalysis> out(images.size());
     const auto t0 = Clock::now();
     std::vector<Image> inputs;
@@ -100,8 +130,8 @@ struct Pipeline::Impl {
       }
     }
     const auto t1 = Clock::now();
-    const std::vector<float> rows = extractor->extract_batch(localizer ? inputs : images);
-    const std::size_t d = static_cast<std::size_t>(extractor->dimension());
+    const std::vector<float> rows = embedder.extract_batch(localizer ? inputs : images);
+    const std::size_t d = static_cast<std::size_t>(embedder.dimension());
     for (std::size_t i = 0; i < images.size(); ++i) out[i].embedding.assign(rows.begin() + i * d, rows.begin() + (i + 1) * d);
     if (timings) {
       timings->localize_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
@@ -130,22 +160,17 @@ struct Pipeline::Impl {
     return out;
   }
 
-  // Trains the adaptation on rows x labelled by item label, and re-projects the catalogue.
-  void train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) {
+  // Trains the adaptation on rows x labelled by item label, and projects the catalogue with it.
+  // Caller holds `writer`; nothing is installed.
+  std::pair<CategoryPredictor, std::unique_ptr<Index>> train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) const {
     std::unordered_map<std::string, std::int32_t> ids;
     std::vector<std::int32_t> y;
     for (const std::string& label : labels) y.push_back(ids.emplace(label, static_cast<std::int32_t>(ids.size())).first->second);
     if (ids.size() < 2) throw Error(Status::InvalidArgument, "the catalogue-adapted embedding needs at least 2 item labels to learn from");
     CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index->dimension(), y.data(), static_cast<int>(ids.size()),
                                                          config.adaptation_training);
-    std::unique_ptr<Index> projected;
-    {
-      std::shared_lock<std::shared_mutex> lock(mutex);
-      projected = project(trained);
-    }
-    std::unique_lock<std::shared_mutex> lock(mutex);
-    adaptation = std::move(trained);
-    adapted = std::move(projected);
+    std::unique_ptr<Index> projected = project(trained);
+    return {std::move(trained), std::move(projected)};
   }
 
   void check_dimension(const ImageAnalysis& a, const char* what) const {
@@ -154,14 +179,19 @@ struct Pipeline::Impl {
                                                " floats, the catalogue's have " + std::to_string(index->dimension()));
   }
 
-  // Trains a head on rows x (labels y: category ids) and installs it.
-  TrainingReport train_head(const std::vector<float>& x, const std::vector<std::int32_t>& y) {
+  // Trains the head on rows x (labels y: category ids) and, with config.adapt_embedding, the adaptation
+  // (labels: item labels), then installs both at once: a failure leaves the catalogue as it was.
+  // Caller holds `writer`.
+  TrainingReport train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels) {
     const int categories = static_cast<int>(index->category_count());
     if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
+    std::optional<std::pair<CategoryPredictor, std::unique_ptr<Index>>> adapted_now;
+    if (config.adapt_embedding) adapted_now = train_adaptation(x, labels);
     TrainingReport report;
     CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index->dimension(), y.data(), categories, config.training, &report);
     std::unique_lock<std::shared_mutex> lock(mutex);
     head = std::move(trained);
+    if (adapted_now) adaptation = std::move(adapted_now->first), adapted = std::move(adapted_now->second);
     return report;
   }
 
@@ -180,11 +210,90 @@ struct Pipeline::Impl {
     else sources[key] = source;
   }
 
+  bool has_categoriser() const { return head || fine_tuned; }
+
+  // The `top` most probable categories of the catalogue: the fine-tuned item classifier's probabilities
+  // summed per category when there is one, else the category head's.
+  std::vector<CategoryScore> predict_categories(const float* embedding, std::size_t top) const {
+    if (!fine_tuned) return head->predict(embedding, top);
+    const std::vector<std::string> names = index->category_names();
+    std::vector<CategoryScore> out;
+    for (const auto& [name, p] : fine_tuned->category_probabilities(embedding, static_cast<std::size_t>(index->dimension()))) {
+      const auto it = std::find(names.begin(), names.end(), name);
+      if (it != names.end()) out.push_back({static_cast<std::int32_t>(it - names.begin()), p});
+      if (out.size() == top) break;
+    }
+    return out;
+  }
+
+  // The backbone with fine-tuned weights; its fingerprint covers the backbone file and the weights.
+  std::shared_ptr<const FeatureExtractor> fine_tuned_extractor(const detail::FineTunedModel& model, const std::vector<std::uint8_t>& bytes) const {
+    const std::string both = file_extractor->fingerprint() + sha256_bytes(bytes.data(), bytes.size());
+    return std::make_shared<const FeatureExtractor>(file_extractor->with_parameters(model.parameters, sha256_bytes(both.data(), both.size())));
+  }
+
+  // Caller holds the unique lock, or owns *this.
+  void install_fine_tuned(std::shared_ptr<const FeatureExtractor> embedder, detail::FineTunedModel model, std::vector<std::uint8_t> bytes) {
+    extractor = std::move(embedder);
+    fine_tuned = std::move(model);
+    fine_tuned_bytes = std::move(bytes);
+    head.reset(), adaptation.reset(), adapted.reset();  // trained on the old embeddings
+  }
+
+  // The catalogue's items as training photos (their source files). Caller holds `writer`.
+  std::vector<CatalogueEntry> catalogue_photos() const {
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    std::vector<CatalogueEntry> out;
+    for (std::uint64_t key : index->keys()) {
+      const IndexItem item = index->get_metadata(key);
+      const auto src = sources.find(key);
+      if (src == sources.end())
+        throw Error(Status::InvalidArgument, "fine-tuning re-embeds every item from its image, but item " + std::to_string(key) +
+                                                 " was added from pixels, not a file: remove it or add it again from a file");
+      out.push_back({src->second, item.label, index->category_name(item.category), key});
+    }
+    return out;
+  }
+
+  // The catalogue's items embedded by `embedder` (from their source files), category ids as in `index`.
+  Index reembedded(const FeatureExtractor& embedder, const std::vector<CatalogueEntry>& items, const TrainingProgressFn& progress) const {
+    Index out(embedder.dimension());
+    for (const std::string& name : index->category_names()) out.add_category(name);
+    TrainingProgress p{"re-embedding", 0, 0, 0, items.size(), 0.0f, -1};
+    const auto start = Clock::now();
+    for (const CatalogueEntry& e : items) {
+      const ImageAnalysis a = analyze(embedder, {Image::decode_file(e.path, config.decode)}).front();
+      out.add(*e.key, index->category_id(e.category), a.embedding.data(), e.label, a.contour ? &*a.contour : nullptr);
+      ++p.done;
+      p.eta_seconds = std::chrono::duration<double>(Clock::now() - start).count() / double(p.done) * double(items.size() - p.done);
+      if (progress && !progress(p)) throw Error(Status::Cancelled, "fine-tuning cancelled while re-embedding: the catalogue is unchanged");
+    }
+    return out;
+  }
+
+  // Trains, re-embeds the catalogue, then installs model and embeddings at once. Caller holds `writer`.
+  FineTuningReport fine_tune(const std::vector<CatalogueEntry>& photos, const TrainingProgressFn& progress) {
+    const std::vector<CatalogueEntry> items = catalogue_photos();
+    if (photos.empty() && items.empty()) throw Error(Status::InvalidArgument, "fine-tuning: the catalogue is empty and no training photos were given");
+    FineTuningReport report;
+    const detail::FineTuningJob job{&backbone, config.runtime, config.fine_tuning, config.decode, config.features.grayscale, photos.empty() ? items : photos};
+    detail::FineTunedModel model = detail::fine_tune_backbone(job, progress, report);
+    std::vector<std::uint8_t> bytes = model.serialize();
+    std::shared_ptr<const FeatureExtractor> embedder = fine_tuned_extractor(model, bytes);
+    const auto start = Clock::now();
+    Index embedded = reembedded(*embedder, items, progress);
+    report.reembedding_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::unique_lock<std::shared_mutex> lock(mutex);
+    *index = std::move(embedded);
+    install_fine_tuned(std::move(embedder), std::move(model), std::move(bytes));
+    return report;
+  }
+
   std::vector<std::int32_t> categories_to_search(const float* embedding, const QueryOptions& options,
                                                  std::optional<std::int32_t> own_category, QueryResponse& response) const {
     if (!options.category.empty()) return {index->category_id(options.category)};
-    if (head) {
-      for (const CategoryScore& s : head->predict(embedding, 5))
+    if (has_categoriser()) {
+      for (const CategoryScore& s : predict_categories(embedding, 5))
         response.predicted.push_back({index->category_name(s.category), s.probability});
     }
     const CategoryMode mode = options.category_mode.value_or(config.category_mode);
@@ -196,13 +305,13 @@ struct Pipeline::Impl {
     }
     if (own_category) return {*own_category};
     if (index->category_count() == 1) return {};
-    if (!head)
+    if (!has_categoriser())
       throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
                                            "(domainsearch train), or use category mode \"off\"");
     const std::size_t limit = mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config.max_categories, 1));
     std::vector<std::int32_t> chosen;
     float mass = 0;
-    for (const CategoryScore& s : head->predict(embedding, limit)) {
+    for (const CategoryScore& s : predict_categories(embedding, limit)) {
       chosen.push_back(s.category);
       mass += s.probability;
       if (mass >= options.soft_threshold.value_or(config.soft_threshold)) break;
@@ -293,24 +402,42 @@ struct Pipeline::Impl {
   }
 
   // Embeds a batch; if the batch fails as a whole, embeds image by image so one bad image is isolated.
+  // Caller holds `writer`.
   void embed_and_store(const std::vector<CatalogueEntry>& entries, DecodedBatch& batch, IndexingReport& report) {
-    std::vector<ImageAnalysis> embedded;
-    try {
-      embedded = analyze(batch.images);
-    } catch (const Error&) {
-      embedded.clear();
-    }
+    std::vector<std::string> errors;
+    const std::vector<std::optional<ImageAnalysis>> embedded = analyze_isolated(batch.images, errors);
     std::unique_lock<std::shared_mutex> lock(mutex);
     for (std::size_t i = 0; i < batch.images.size(); ++i) {
       const CatalogueEntry& e = entries[batch.entry_index[i]];
       try {
-        const ImageAnalysis one = embedded.empty() ? analyze({batch.images[i]}).front() : embedded[i];
-        store(e.key.value_or(key_for_path(e.path)), one, e.category, e.label, e.path, false);
+        if (!embedded[i]) throw Error(Status::Internal, errors[i]);
+        store(e.key.value_or(key_for_path(e.path)), *embedded[i], e.category, e.label, e.path, false);
         ++report.added;
       } catch (const Error& err) {
         report.failures.push_back({e.path, err.what()});
       }
     }
+  }
+
+  // Analyses a batch in one pass; when that fails, image by image, so one bad image is isolated
+  // (errors[i] says why images[i] has no analysis).
+  std::vector<std::optional<ImageAnalysis>> analyze_isolated(const std::vector<Image>& images, std::vector<std::string>& errors) const {
+    std::vector<std::optional<ImageAnalysis>> out(images.size());
+    errors.assign(images.size(), {});
+    try {
+      std::vector<ImageAnalysis> all = analyze(images);
+      for (std::size_t i = 0; i < images.size(); ++i) out[i] = std::move(all[i]);
+      return out;
+    } catch (const Error&) {
+    }
+    for (std::size_t i = 0; i < images.size(); ++i) {
+      try {
+        out[i] = analyze({images[i]}).front();
+      } catch (const Error& e) {
+        errors[i] = e.what();
+      }
+    }
+    return out;
   }
 };
 
@@ -339,7 +466,7 @@ const Index& Pipeline::index() const noexcept { return *impl_->index; }
 
 bool Pipeline::has_category_head() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mutex);
-  return impl_->head.has_value();
+  return impl_->has_categoriser();
 }
 
 bool Pipeline::has_embedding_adaptation() const {
@@ -354,15 +481,18 @@ std::uint64_t Pipeline::key_for_path(const std::string& path) noexcept {
 }
 
 void Pipeline::save(const std::string& path) const {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   std::shared_lock<std::shared_mutex> lock(impl_->mutex);
-  const Impl& m = *impl_;
+  Impl& m = *impl_;
   json conf = {{"embedding", detail::embedding_settings(m.config)},
-               {"backbone_sha256", m.extractor->fingerprint()},
+               {"backbone_sha256", m.file_extractor->fingerprint()},
                {"segmenter_sha256", m.localizer ? m.localizer->fingerprint() : ""},
                {"dimension", m.extractor->dimension()}};
+  if (m.fine_tuned) conf["fine_tuned_sha256"] = sha256_bytes(m.fine_tuned_bytes.data(), m.fine_tuned_bytes.size());
   json srcs = json::array();
   for (const auto& [key, source] : m.sources) srcs.push_back({key, source});
-  detail::SectionWriter writer(path, kCatalogueKind);
+  const bool same_file = !m.file_path.empty() && same_file_path(path, m.file_path);
+  detail::SectionWriter writer(path, kCatalogueKind, same_file ? std::optional<std::uint64_t>(m.file_generation) : std::nullopt);
   write_json_section(writer, detail::tag("CONF"), conf);
   write_json_section(writer, detail::tag("SRCS"), srcs);
   if (m.head) {
@@ -373,8 +503,11 @@ void Pipeline::save(const std::string& path) const {
     const std::vector<std::uint8_t> adaptation = m.adaptation->serialize();
     writer.add_section(detail::tag("ADPT"), adaptation.data(), adaptation.size());
   }
+  if (m.fine_tuned) writer.add_section(detail::tag("FTUN"), m.fine_tuned_bytes.data(), m.fine_tuned_bytes.size());
   detail::IndexIo::write(*m.index, writer);
   writer.commit();
+  m.file_path = path;
+  m.file_generation = writer.generation();
 }
 
 Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config) {
@@ -391,13 +524,23 @@ Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config
       throw Error(Status::ModelMismatch, catalogue_path + ": built with a " + what + " of SHA-256 " + expected.substr(0, 16) +
                                              "..., but the configured one is " + actual.substr(0, 16) + "...; its embeddings would not be comparable");
   };
-  check("backbone", conf.value("backbone_sha256", ""), impl->extractor->fingerprint());
+  check("backbone", conf.value("backbone_sha256", ""), impl->file_extractor->fingerprint());
+  if (reader.has(detail::tag("FTUN"))) {
+    std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
+    if (sha256_bytes(bytes.data(), bytes.size()) != conf.value("fine_tuned_sha256", ""))
+      throw Error(Status::Corrupt, catalogue_path + ": the fine-tuned weights (FTUN) do not match the fingerprint recorded in CONF");
+    detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
+    std::shared_ptr<const FeatureExtractor> embedder = impl->fine_tuned_extractor(model, bytes);
+    impl->install_fine_tuned(std::move(embedder), std::move(model), std::move(bytes));
+  }
   if (impl->localizer) check("segmenter", conf.value("segmenter_sha256", ""), impl->localizer->fingerprint());
   Index index = detail::IndexIo::read(reader);
   if (index.dimension() != impl->extractor->dimension())
     throw Error(Status::ModelMismatch, catalogue_path + ": stores " + std::to_string(index.dimension()) + "-d embeddings, the backbone makes " +
                                            std::to_string(impl->extractor->dimension()));
   impl->index = std::make_unique<Index>(std::move(index));
+  impl->file_path = catalogue_path;
+  impl->file_generation = reader.generation();
   if (reader.has(detail::tag("HEAD"))) {
     const auto bytes = reader.read(detail::tag("HEAD"), reader.length(detail::tag("HEAD")));
     impl->head = CategoryPredictor::deserialize(bytes.data(), bytes.size());
@@ -426,6 +569,15 @@ CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
     info.categories.emplace_back(index.category_name(static_cast<std::int32_t>(c)), index.size(static_cast<std::int32_t>(c)));
   info.has_category_head = reader.has(detail::tag("HEAD"));
   info.has_embedding_adaptation = reader.has(detail::tag("ADPT"));
+  info.has_fine_tuned_backbone = reader.has(detail::tag("FTUN"));
+  if (info.has_fine_tuned_backbone) {
+    const std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
+    const detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
+    info.fine_tuned_first_stage = model.first_stage;
+    for (const ParameterTensor& p : model.parameters) info.fine_tuned_parameters.push_back(p.name);
+    info.fine_tuned_items = model.item_labels;
+    info.fine_tuned_temperature = model.temperature;
+  }
   info.backbone_sha256 = conf.value("backbone_sha256", "");
   info.segmenter_sha256 = conf.value("segmenter_sha256", "");
   info.embedding_settings_json = conf.value("embedding", json::object()).dump();
@@ -436,6 +588,7 @@ CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
 // ---------------------------------------------------------------- offline
 
 IndexingReport Pipeline::index_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   const auto start = Clock::now();
   IndexingReport report;
   std::vector<std::size_t> todo;
@@ -483,6 +636,7 @@ IndexingReport Pipeline::index_folder(const std::string& folder, const ProgressF
 }
 
 void Pipeline::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
@@ -490,19 +644,32 @@ void Pipeline::add(std::uint64_t key, const Image& image, const std::string& cat
 }
 
 void Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->store(key, e, category, label, source, true);
 }
 
 void Pipeline::remove(std::uint64_t key) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->index->remove(key);
   if (impl_->adapted) impl_->adapted->remove(key);
   impl_->sources.erase(key);
 }
 
-TrainingReport Pipeline::train_categories() {
+TrainingReport Pipeline::train_categories(const TrainingProgressFn& progress) {
+  if (impl_->config.fine_tuning.enabled) {
+    const FineTuningReport f = fine_tune({}, progress);
+    TrainingReport r;
+    r.samples = f.views;
+    r.epochs = r.best_epoch = impl_->config.fine_tuning.epochs;
+    r.best_validation_accuracy = f.calibration_accuracy;
+    r.best_validation_loss = f.final_loss;
+    r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
+    return r;
+  }
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   std::vector<float> x;
   std::vector<std::int32_t> y;
   std::vector<std::string> labels;
@@ -531,8 +698,7 @@ TrainingReport Pipeline::train_categories() {
         // A source that has become unreadable since indexing only loses its augmented views.
       }
     }
-  if (impl_->config.adapt_embedding) impl_->train_adaptation(x, labels);
-  return impl_->train_head(x, y);
+  return impl_->train_head_and_adaptation(x, y, labels);
 }
 
 TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
@@ -540,6 +706,7 @@ TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& anal
   if (analyses.size() != categories.size() || (impl_->config.adapt_embedding && analyses.size() != labels.size()))
     throw Error(Status::InvalidArgument, "train_categories: " + std::to_string(analyses.size()) + " analyses but " + std::to_string(categories.size()) +
                                              " categories and " + std::to_string(labels.size()) + " labels");
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   std::vector<float> x;
   std::vector<std::int32_t> y;
   {
@@ -550,8 +717,17 @@ TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& anal
       y.push_back(impl_->index->category_id(categories[i]));
     }
   }
-  if (impl_->config.adapt_embedding) impl_->train_adaptation(x, labels);
-  return impl_->train_head(x, y);
+  return impl_->train_head_and_adaptation(x, y, labels);
+}
+
+FineTuningReport Pipeline::fine_tune(const std::vector<CatalogueEntry>& photos, const TrainingProgressFn& progress) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
+  return impl_->fine_tune(photos, progress);
+}
+
+bool Pipeline::is_fine_tuned() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  return impl_->fine_tuned.has_value();
 }
 
 // ---------------------------------------------------------------- precomputed analyses
@@ -570,6 +746,7 @@ std::vector<ImageAnalysis> Pipeline::analyze(const std::vector<Image>& images) c
 
 void Pipeline::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
                             const std::string& source) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->check_dimension(analysis, "add_analyzed");
   if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
@@ -625,8 +802,16 @@ QueryResponse Pipeline::query_key(std::uint64_t key, const QueryOptions& options
 std::vector<QueryResponse> Pipeline::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
   const auto t = Clock::now();
   StageTimings stages;
-  std::vector<ImageAnalysis> embedded = impl_->analyze(images, &stages);
-  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  std::vector<ImageAnalysis> embedded;
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex, std::defer_lock);
+  // Embedded and searched with one model: when fine-tuning replaced it meanwhile, embed again.
+  for (std::shared_ptr<const FeatureExtractor> model;;) {
+    model = impl_->current_extractor();
+    embedded = impl_->analyze(*model, images, &stages);
+    lock.lock();
+    if (impl_->extractor == model) break;
+    lock.unlock();
+  }
   std::vector<QueryResponse> out(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     out[i].timings.localize_ms = stages.localize_ms / static_cast<double>(images.size());

@@ -28,6 +28,10 @@ class ModelRunner {
   virtual std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& roles) const = 0;
   /// The device it runs on, e.g. "cpu" or "cuda:0" (what "auto" resolved to).
   virtual std::string device() const = 0;
+  /// The same network with the named parameters replaced (fine-tuned weights); `fingerprint` names
+  /// the result. Throws InvalidArgument for a backend that cannot take them, ModelMismatch for an
+  /// unknown parameter name or a wrong shape.
+  virtual std::shared_ptr<const ModelRunner> with_parameters(const std::vector<ParameterTensor>& parameters, std::string fingerprint) const = 0;
   const ModelManifest& manifest() const noexcept { return manifest_; }
   /// SHA-256 of the model file, recorded in catalogues.
   const std::string& fingerprint() const noexcept { return fingerprint_; }

@@ -48,6 +48,10 @@ class OnnxRunner final : public ModelRunner {
 
   std::string device() const override { return "cpu"; }
 
+  std::shared_ptr<const ModelRunner> with_parameters(const std::vector<ParameterTensor>&, std::string) const override {
+    throw Error(Status::InvalidArgument, manifest().file + ": an ONNX model cannot take fine-tuned weights (use its TorchScript form)");
+  }
+
  private:
   std::string output_name(const std::string& role) const {
     const OutputRef& ref = manifest().output(role);

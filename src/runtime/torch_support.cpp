@@ -2,6 +2,8 @@
 
 #include <ATen/Parallel.h>
 
+#include <map>
+
 #include "domainsearch/error.hpp"
 
 namespace domainsearch::detail {
@@ -41,6 +43,27 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+void load_parameters(const torch::jit::Module& module, const std::vector<ParameterTensor>& parameters, const std::string& model) {
+  std::map<std::string, torch::Tensor> by_name;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) by_name.emplace(p.name, p.value);
+  torch::NoGradGuard no_grad;
+  for (const ParameterTensor& p : parameters) {
+    const auto it = by_name.find(p.name);
+    if (it == by_name.end()) throw Error(Status::ModelMismatch, model + ": has no parameter \"" + p.name + "\"");
+    const std::vector<std::int64_t> shape(it->second.sizes().begin(), it->second.sizes().end());
+    if (shape != p.shape || static_cast<std::int64_t>(p.values.size()) != it->second.numel())
+      throw Error(Status::ModelMismatch, model + ": parameter \"" + p.name + "\" is " + shape_text(shape) + ", the fine-tuned weights are " +
+                                             shape_text(p.shape));
+    // A new tensor, not an in-place copy: a clone()d module may share its tensors with the original.
+    const torch::Tensor value = torch::tensor(p.values).reshape(p.shape).to(it->second.device(), it->second.scalar_type());
+    torch::jit::Module owner = module;
+    std::string name = p.name;
+    for (std::size_t dot; (dot = name.find('.')) != std::string::npos; name = name.substr(dot + 1))
+      owner = owner.attr(name.substr(0, dot)).toModule();
+    owner.setattr(name, value);
+  }
 }
 
 }  // namespace domainsearch::detail

@@ -18,5 +18,8 @@ void apply_torch_threads(int threads);
 /// Copies a tensor (any device, any float type) into a CPU float32 Tensor.
 Tensor to_tensor(const torch::Tensor& t);
 std::string shape_text(const std::vector<std::int64_t>& shape);
+/// Sets each ParameterTensor as the module's parameter of that name (recursively named, e.g.
+/// "stage14_dw_w"). Throws ModelMismatch naming `model` for an unknown name or a shape that differs.
+void load_parameters(const torch::jit::Module& module, const std::vector<ParameterTensor>& parameters, const std::string& model);
 
 }  // namespace domainsearch::detail

@@ -65,6 +65,8 @@ class TorchScriptRunner final : public ModelRunner {
     module_.eval();
   }
 
+  TorchScriptRunner(const TorchScriptRunner&) = delete;
+
   std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& roles) const override {
     const std::string model = manifest().file;
     c10::InferenceMode guard;
@@ -82,7 +84,17 @@ class TorchScriptRunner final : public ModelRunner {
 
   std::string device() const override { return device_.str(); }
 
+  std::shared_ptr<const ModelRunner> with_parameters(const std::vector<ParameterTensor>& parameters, std::string fingerprint) const override {
+    return std::shared_ptr<const ModelRunner>(new TorchScriptRunner(*this, parameters, std::move(fingerprint)));
+  }
+
  private:
+  // A deep copy of `base` with the given parameters replaced.
+  TorchScriptRunner(const TorchScriptRunner& base, const std::vector<ParameterTensor>& parameters, std::string fingerprint)
+      : ModelRunner(base.manifest(), std::move(fingerprint)), device_(base.device_), module_(base.module_.clone()) {
+    load_parameters(module_, parameters, manifest().file);
+  }
+
   torch::Device device_;
   torch::jit::Module module_;
 };

@@ -59,6 +59,16 @@ contains "eval precision plot" "$WORK/m_precision.svg" "<polyline"
 contains "eval confusion plot" "$WORK/m_confusion.svg" "category confusion"
 check "eval missing column" 1 "$CLI" eval --config "$CONFIG" --catalogue-csv "$WORK/items.csv" --queries-csv "$WORK/items.csv" --label-column sku
 contains "eval names the column" "$WORK/err" "sku"
+# Concurrent writers (separate processes) into one catalogue: every reported add is stored.
+cp "$CAT" "$WORK/conc.dscat"
+for i in 1 2 3 4 5 6; do
+  "$CLI" add --config "$CONFIG" --catalogue "$WORK/conc.dscat" --image "$QUERY" --category Extra --key $((1000 + i)) --label "c$i" > "$WORK/add$i.out" 2>&1 &
+done
+wait
+added=$(cat "$WORK"/add?.out | grep -c "added key")
+check "concurrent adds" 0 "$CLI" inspect --catalogue "$WORK/conc.dscat" --json
+contains "six concurrent adds reported" <(echo "added=$added") "added=6"
+contains "six concurrent adds stored" "$WORK/out" '"items":20'
 printf 'garbage' > "$WORK/corrupt.dscat"
 check "corrupt catalogue" 1 "$CLI" inspect --catalogue "$WORK/corrupt.dscat"
 

@@ -157,3 +157,24 @@ def test_ctrl_c_stops_long_indexing(tmp_path):
         p.index_csv(csv_path, progress=press_ctrl_c)
     assert 2 <= len(p) < 6  # what was indexed before the interrupt stays; the process lives
     assert p.query(picture(0)).results[0].key == p.key_for_path(str(tmp_path / "0.png"))
+
+
+def test_fine_tune_with_progress_and_cancel(tmp_path):
+    config = make_config()
+    config.backbone_manifest = os.path.join(MODELS, "trainable.json")
+    config.fine_tuning.enabled = True
+    config.fine_tuning.first_stage = 2
+    config.fine_tuning.epochs = 2
+    config.fine_tuning.batch_size = 4
+    p = ds.Pipeline(config)
+    csv = write_catalogue(tmp_path, 6)
+    p.index_csv(csv)
+    with pytest.raises(ds.Error) as cancelled:
+        p.fine_tune(progress=lambda t: t["stage"] != "training")
+    assert cancelled.value.status == "Cancelled" and not p.is_fine_tuned
+    seen = []
+    report = p.train_categories(progress=lambda t: seen.append((t["stage"], t["epoch"])))
+    assert p.is_fine_tuned and report["epochs"] == 2
+    assert ("training", 2) in seen and ("re-embedding", 0) in seen
+    photos = [(str(tmp_path / f"{i}.png"), f"item {i}", "boxes") for i in range(6)]
+    assert p.fine_tune(photos)["items"] == 6

@@ -34,6 +34,41 @@ def forward(self, x):
                         R"(, "feature_dim": )" + std::to_string(channels));
 }
 
+std::string write_trainable_backbone(const std::string& dir, int seed, int input_size) {
+  torch::manual_seed(seed);
+  torch::jit::Module m("TrainableBackbone");
+  m.register_parameter("stage0_conv_w", torch::randn({8, 3, 3, 3}) * 0.5, false);
+  m.register_parameter("stage0_conv_b", torch::zeros({8}), false);
+  m.register_parameter("stage1_conv_w", torch::randn({8, 8, 3, 3}) * 0.2, false);
+  m.register_parameter("stage1_conv_b", torch::zeros({8}), false);
+  m.register_parameter("stage2_conv_w", torch::randn({16, 8, 1, 1}) * 0.3, false);
+  m.register_parameter("stage2_conv_b", torch::full({16}, 0.1), false);
+  m.register_parameter("classifier_w", torch::randn({5, 16}), false);
+  m.define(R"(
+def normalize(self, x):
+    return x * 1.0
+
+def stages(self, y, start: int, stop: int):
+    if start <= 0 and stop > 0:
+        y = torch.relu(torch.conv2d(y, self.stage0_conv_w, self.stage0_conv_b, [2, 2], [1, 1]))
+    if start <= 1 and stop > 1:
+        y = torch.relu(torch.conv2d(y, self.stage1_conv_w, self.stage1_conv_b, [1, 1], [1, 1]))
+    if start <= 2 and stop > 2:
+        y = torch.relu(torch.conv2d(y, self.stage2_conv_w, self.stage2_conv_b))
+    return y
+
+def pool_and_classify(self, y):
+    f = torch.mean(y, [2, 3])
+    return (f, torch.matmul(f, torch.t(self.classifier_w)))
+
+def forward(self, x):
+    return self.pool_and_classify(self.stages(self.normalize(x), 0, 3))
+)");
+  const std::string file = "trainable_backbone_" + std::to_string(seed) + ".pt";
+  m.save(dir + "/" + file);
+  return write_manifest(dir, file, R"({"features": 0, "logits": 1})", input_size, R"(, "feature_dim": 16, "stages": 3)");
+}
+
 std::string write_dark_object_segmenter(const std::string& dir, int input_size) {
   torch::jit::Module m("DarkObjectSegmenter");
   m.register_parameter("w", torch::full({1, 3, 1, 1}, -10.0f / 3.0f), false);
@@ -91,6 +126,8 @@ TEST_CASE("write tiny models for the C and Python tests", "[.write-test-models]"
   std::filesystem::copy_file(dstest::write_tiny_backbone(dir, 16, 0, 32), std::string(dir) + "/backbone.json",
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::copy_file(dstest::write_dark_object_segmenter(dir, 32), std::string(dir) + "/segmenter.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dstest::write_trainable_backbone(dir), std::string(dir) + "/trainable.json",
                              std::filesystem::copy_options::overwrite_existing);
   // A tiny catalogue folder (one sub-folder per category) and a configuration for the examples' tests.
   for (int i = 0; i < 4; ++i)

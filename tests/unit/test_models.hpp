@@ -9,6 +9,11 @@ namespace dstest {
 /// Manifest roles: "features" -> the given output (0 = map, 1 = pooled), "logits" -> 2.
 std::string write_tiny_backbone(const std::string& dir, int channels, int features_output = 0, int input_size = 32);
 
+/// A fine-tunable backbone (fine_tuning.hpp) of 3 stages: conv 3->8 stride 2, conv 8->8, conv 1x1 8->16,
+/// each with ReLU; parameters stage<k>_conv_w/_b; returns (pooled features [N,16], logits [N,5]).
+/// Manifest: "stages": 3. Different seeds give different weights (and files).
+std::string write_trainable_backbone(const std::string& dir, int seed = 7, int input_size = 32);
+
 /// A segmenter of the U2-Net contract: input x/255-0.5, output a tuple of sigmoid maps [N,1,H,W];
 /// dark pixels are salient: s = sigmoid(-10 * mean_c(x)). Manifest role "mask" -> output 0.
 std::string write_dark_object_segmenter(const std::string& dir, int input_size = 64);

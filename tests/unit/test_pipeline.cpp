@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "../../examples/cli/html_report.hpp"
+#include "domainsearch/catalogue_lock.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "test_catalogue.hpp"
@@ -324,4 +325,29 @@ TEST_CASE("the HTML report embeds the queries and references every result", "[pi
   CHECK(html.find("data:image/jpeg;base64,") != std::string::npos);
   for (const ReportQuery& q : queries)
     for (const QueryResult& r : q.response.results) CHECK(html.find("data-key=\"" + std::to_string(r.key) + "\"") != std::string::npos);
+}
+
+TEST_CASE("a save over a catalogue another writer changed fails with Conflict / the lock serialises writers", "[pipeline][conflict]") {
+  Catalogue cat;
+  const std::string file = cat.dir.file("shared.dscat");
+  {
+    Pipeline p(cat.config);
+    p.index_entries({cat.entries[0], cat.entries[1]});
+    p.save(file);
+  }
+  Pipeline a = Pipeline::open(file, cat.config), b = Pipeline::open(file, cat.config);
+  a.add(1, Image::decode_file(cat.entries[2].path), "round", "a");
+  b.add(2, Image::decode_file(cat.entries[3].path), "round", "b");
+  a.save(file);
+  const std::vector<std::uint8_t> after_a = dstest::read_bytes(file);
+  CHECK(status_of([&] { b.save(file); }) == Status::Conflict);
+  CHECK(dstest::read_bytes(file) == after_a);  // nothing a stored is lost
+  a.add(3, Image::decode_file(cat.entries[4].path), "round", "a2");
+  a.save(file);  // a's own later save expects its own last generation
+  b.save(cat.dir.file("elsewhere.dscat"));  // another path is not guarded
+  CHECK(Pipeline::open(file, cat.config).index().size() == 4);
+
+  // The writer lock: a second holder waits (here: gives up after its timeout with Conflict).
+  const CatalogueLock held(file);
+  CHECK(status_of([&] { CatalogueLock(file, std::chrono::milliseconds(50)); }) == Status::Conflict);
 }

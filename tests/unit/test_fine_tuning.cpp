@@ -1,0 +1,204 @@
+// Fine-tuning the backbone (fine_tuning.hpp) with a tiny generated fine-tunable backbone.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "domainsearch/error.hpp"
+#include "domainsearch/pipeline.hpp"
+#include "test_catalogue.hpp"
+#include "test_models.hpp"
+#include "test_util.hpp"
+
+using namespace domainsearch;
+using dstest::Catalogue;
+using dstest::status_of;
+
+namespace {
+
+// The shared test catalogue with a fine-tunable backbone and a short, fast recipe.
+PipelineConfig fine_tuning_config(const Catalogue& cat, int first_stage = 2) {
+  PipelineConfig c = cat.config;
+  c.backbone_manifest = dstest::write_trainable_backbone(cat.dir.path().string());
+  c.fine_tuning.enabled = true;
+  c.fine_tuning.first_stage = first_stage;
+  c.fine_tuning.epochs = 3;
+  c.fine_tuning.views = 1;
+  c.fine_tuning.batch_size = 8;
+  c.fine_tuning.classifier_learning_rate = 0.05f;
+  c.fine_tuning.backbone_learning_rate = 0.01f;
+  return c;
+}
+
+std::vector<float> embedding_of(const Pipeline& p, std::uint64_t key) { return p.index().get(key).embedding; }
+
+std::vector<std::uint64_t> result_keys(const QueryResponse& r) {
+  std::vector<std::uint64_t> keys;
+  for (const QueryResult& x : r.results) keys.push_back(x.key);
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("fine-tuning trains the chosen stages / re-embeds the catalogue / reports progress", "[fine-tuning]") {
+  Catalogue cat;
+  for (int first_stage : {2, 1}) {
+    Pipeline p(fine_tuning_config(cat, first_stage));
+    p.index_entries(cat.entries);
+    const std::uint64_t key = Pipeline::key_for_path(cat.entries[0].path);
+    const std::vector<float> before = embedding_of(p, key);
+    std::set<std::string> stages;
+    std::set<int> epochs;
+    float last_loss = -1;
+    const FineTuningReport r = p.fine_tune({}, [&](const TrainingProgress& t) {
+      stages.insert(t.stage);
+      if (t.stage == "training") epochs.insert(t.epoch), last_loss = t.loss;
+      CHECK(t.done <= t.total);
+      return true;
+    });
+    CHECK(p.is_fine_tuned());
+    CHECK(p.has_category_head());
+    CHECK(r.photos == 12);
+    CHECK(r.items == 12);
+    CHECK(r.views == 24);  // one photo per item: nothing held out for calibration, 1 + 1 view each
+    CHECK(std::isfinite(r.final_loss));
+    CHECK(last_loss == Approx(r.final_loss));
+    // (no "calibrating": with one photo per item none is held out)
+    CHECK(stages == std::set<std::string>{"caching", "training", "re-embedding"});
+    CHECK(epochs == std::set<int>{1, 2, 3});
+    CHECK(embedding_of(p, key) != before);
+    CHECK(p.index().size() == 12);
+
+    // Only the parameters of stages >= first_stage are replaced.
+    const std::string file = cat.dir.file("ft.dscat");
+    p.save(file);
+    const CatalogueInfo info = Pipeline::inspect(file);
+    CHECK(info.has_fine_tuned_backbone);
+    CHECK(info.fine_tuned_first_stage == first_stage);
+    std::set<std::string> trained(info.fine_tuned_parameters.begin(), info.fine_tuned_parameters.end());
+    std::set<std::string> expected = {"stage2_conv_w", "stage2_conv_b"};
+    if (first_stage == 1) expected.insert({"stage1_conv_w", "stage1_conv_b"});
+    CHECK(trained == expected);
+    CHECK(info.fine_tuned_items.size() == 12);
+  }
+}
+
+TEST_CASE("a fine-tuned catalogue reopens identically / embeds new items with the fine-tuned network / refuses another backbone", "[fine-tuning]") {
+  Catalogue cat;
+  PipelineConfig config = fine_tuning_config(cat);
+  config.category_mode = CategoryMode::PredictedSoft;
+  std::vector<CatalogueEntry> first(cat.entries.begin(), cat.entries.end() - 2);
+  Pipeline p(config);
+  p.index_entries(first);
+  p.train_categories();  // fine_tuning.enabled: fine-tunes
+  REQUIRE(p.is_fine_tuned());
+
+  // An item added after training is embedded by the fine-tuned network: the same as re-embedding it
+  // from scratch in a reopened catalogue, and not what the file's network makes of it.
+  const CatalogueEntry& late = cat.entries.back();
+  const Image late_image = Image::decode_file(late.path);
+  p.add(1234, late_image, late.category, late.label, late.path);
+  CHECK(p.analyze({late_image}).front().embedding == embedding_of(p, 1234));
+  CHECK(Pipeline(config).analyze({late_image}).front().embedding != embedding_of(p, 1234));
+
+  const std::string file = cat.dir.file("ft.dscat");
+  p.save(file);
+  const Pipeline reopened = Pipeline::open(file, config);
+  CHECK(reopened.is_fine_tuned());
+  for (const CatalogueEntry& e : cat.entries) {
+    const QueryResponse a = p.query_file(e.path), b = reopened.query_file(e.path);
+    CHECK(result_keys(a) == result_keys(b));
+    REQUIRE(a.predicted.size() == b.predicted.size());
+    for (std::size_t i = 0; i < a.predicted.size(); ++i) {
+      CHECK(a.predicted[i].category == b.predicted[i].category);
+      CHECK(a.predicted[i].probability == Approx(b.predicted[i].probability));
+    }
+  }
+  CHECK(reopened.analyze({late_image}).front().embedding == embedding_of(p, 1234));
+
+  // Another backbone file (same shapes, other weights) is refused.
+  PipelineConfig other = config;
+  other.backbone_manifest = dstest::write_trainable_backbone(cat.dir.path().string(), 99);
+  CHECK(status_of([&] { Pipeline::open(file, other); }) == Status::ModelMismatch);
+}
+
+TEST_CASE("cancelled or failed fine-tuning leaves the catalogue as it was", "[fine-tuning]") {
+  Catalogue cat;
+  Pipeline p(fine_tuning_config(cat));
+  p.index_entries(cat.entries);
+  const std::uint64_t key = Pipeline::key_for_path(cat.entries[3].path);
+  const std::vector<float> before = embedding_of(p, key);
+  for (const char* stop_in : {"caching", "training", "re-embedding"}) {
+    CHECK(status_of([&] {
+            p.fine_tune({}, [&](const TrainingProgress& t) { return !(t.stage == stop_in && t.done >= 1); });
+          }) == Status::Cancelled);
+    CHECK_FALSE(p.is_fine_tuned());
+    CHECK(embedding_of(p, key) == before);
+    CHECK(p.index().size() == 12);
+  }
+
+  // An item added from pixels cannot be re-embedded: refused up front, nothing changes.
+  p.add(77, Image::decode_file(cat.entries[0].path), "round", "pixels");
+  CHECK(status_of([&] { p.fine_tune(); }) == Status::InvalidArgument);
+  CHECK_FALSE(p.is_fine_tuned());
+  p.remove(77);
+
+  // Training on other photos: fewer than 2 item labels is refused.
+  CHECK(status_of([&] { p.fine_tune({cat.entries[0]}); }) == Status::InvalidArgument);
+
+  // A backbone that exports no stages cannot be fine-tuned.
+  PipelineConfig frozen = fine_tuning_config(cat);
+  frozen.backbone_manifest = cat.config.backbone_manifest;
+  Pipeline q(frozen);
+  q.index_entries(cat.entries);
+  CHECK(status_of([&] { q.fine_tune(); }) == Status::InvalidArgument);
+
+  // Out-of-range options name the key.
+  PipelineConfig bad = fine_tuning_config(cat);
+  bad.fine_tuning.first_stage = 3;  // the tiny backbone has stages 0..2: nothing left to train
+  Pipeline r(bad);
+  r.index_entries(cat.entries);
+  try {
+    r.fine_tune();
+    FAIL("fine_tune accepted first_stage 3 of 3 stages");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("first_stage") != std::string::npos);
+  }
+}
+
+TEST_CASE("fine-tuning on other photos trains an item classifier that names their categories", "[fine-tuning]") {
+  Catalogue cat;
+  PipelineConfig config = fine_tuning_config(cat);
+  config.fine_tuning.epochs = 40;
+  config.category_mode = CategoryMode::PredictedHard;
+  Pipeline p(config);
+  // Train on the photos first (empty catalogue), then index: the catalogue is embedded by the
+  // fine-tuned network from the start.
+  p.fine_tune(cat.entries);
+  REQUIRE(p.is_fine_tuned());
+  p.index_entries(cat.entries);
+  std::size_t right = 0;
+  for (const CatalogueEntry& e : cat.entries) {
+    const QueryResponse r = p.query_file(e.path);
+    REQUIRE_FALSE(r.predicted.empty());
+    float total = 0;
+    for (const NamedCategoryScore& s : r.predicted) total += s.probability;
+    CHECK(total <= 1.0001f);
+    right += r.predicted.front().category == e.category;
+  }
+  CHECK(right >= 10);  // of 12: round vs square from 12 training photos
+}
+
+TEST_CASE("fine-tuning and inference on a CUDA device", "[fine-tuning][cuda]") {
+  Catalogue cat;
+  PipelineConfig config = fine_tuning_config(cat);
+  config.runtime.device = "cuda";
+  std::optional<Pipeline> p;
+  if (status_of([&] { p.emplace(config); }) == Status::DeviceUnavailable) {
+    WARN("no CUDA device in this LibTorch build or machine: skipped (tools/gpu_check.sh runs it on a GPU)");
+    return;
+  }
+  p->index_entries(cat.entries);
+  p->fine_tune();
+  REQUIRE(p->is_fine_tuned());
+  for (const CatalogueEntry& e : cat.entries) CHECK(p->query_file(e.path).results.front().key == Pipeline::key_for_path(e.path));
+}
