@@ -6,10 +6,13 @@
 //  - 16-bit samples are scaled to 8 bits; grayscale is replicated to three channels;
 //  - accepted formats: JPEG, PNG, BMP, WebP, TIFF, PNM (recognised by their magic bytes; others are refused
 //    before any decoder runs);
-//  - images above DecodeLimits::max_pixels or with a side below DecodeLimits::min_side are refused.
+//  - the image size is read from the format's header before any pixel is allocated; images above
+//    DecodeLimits::max_pixels or with a side below DecodeLimits::min_side are refused, and so is an image
+//    whose header does not give its size (it is never decoded to find out).
 // Every failure throws domainsearch::Error (ImageDecode, ImageTooSmall, ImageTooLarge, Io,
-// InvalidArgument) whose message names the source. Thread-safety: the functions are reentrant;
-// an Image is a plain value.
+// InvalidArgument) whose message names the source; no other exception type escapes (an allocation
+// failure while decoding is ImageTooLarge). Thread-safety: the functions are reentrant; an Image is a
+// plain value.
 
 #include <cstddef>
 #include <cstdint>
@@ -36,11 +39,15 @@ struct ImageView {
   PixelFormat format = PixelFormat::RGB8;
 };
 
-/// Size limits checked on every image, before the pixels are decoded where the format allows
-/// (PNG and JPEG headers are probed), so a decompression bomb is refused without allocating it.
+/// Size limits checked on every image. The pixel limits are checked against the size the header
+/// declares, before any pixel is allocated (so a decompression bomb costs no memory), and again on the
+/// decoded image.
 struct DecodeLimits {
   std::uint64_t max_pixels = 50'000'000;  ///< width * height above this -> ImageTooLarge
   int min_side = 16;                      ///< min(width, height) below this -> ImageTooSmall
+  /// decode_file: a file of more bytes is refused (ImageTooLarge) before it is read. decode_bytes does
+  /// not apply it: its caller already holds the bytes.
+  std::uint64_t max_file_bytes = 256ull << 20;
 };
 
 /// An owned 8-bit RGB image, rows tightly packed (stride = 3 * width).
@@ -50,7 +57,10 @@ class DS_API Image {
   /// A white image of the given size. Throws InvalidArgument for non-positive sizes.
   Image(int width, int height);
 
-  /// Decodes a file (JPEG, PNG, BMP, WebP, TIFF... whatever OpenCV reads). `path` is UTF-8.
+  /// Decodes a file in one of the accepted formats. `path` is UTF-8 and must name a regular file:
+  /// a directory, FIFO, device or socket is refused with InvalidArgument without being read (a FIFO
+  /// is never waited on); a missing or unreadable file is Io; a file over limits.max_file_bytes is
+  /// ImageTooLarge.
   static Image decode_file(const std::string& path, const DecodeLimits& limits = {});
   /// Decodes an encoded image held in memory. `source` names it in error messages.
   static Image decode_bytes(const std::uint8_t* data, std::size_t size, const DecodeLimits& limits = {},

@@ -1,11 +1,26 @@
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <opencv2/imgcodecs.hpp>
+#include <string>
+#include <tuple>
+#include <vector>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/image.hpp"
 #include "test_util.hpp"
 
 using namespace domainsearch;
+using Catch::Matchers::Contains;
 using dstest::status_of;
 
 namespace {
@@ -24,6 +39,222 @@ cv::Mat two_colour_bgr(int w, int h) {
 }
 
 const std::uint8_t* pixel(const Image& im, int x, int y) { return im.data() + y * im.stride() + x * 3; }
+
+// ---- Crafted files. Each builder writes a format's header declaring width x height; pixel data follows
+// only where a test decodes the result.
+
+using Bytes = std::vector<std::uint8_t>;
+
+void put(Bytes& out, std::uint32_t value, int n, bool big_endian = false) {
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * (big_endian ? n - 1 - i : i))));
+}
+void put(Bytes& out, const std::string& text) { out.insert(out.end(), text.begin(), text.end()); }
+
+Bytes png_header(std::uint32_t width, std::uint32_t height) {
+  Bytes b;
+  put(b, "\x89PNG\r\n\x1a\n");
+  put(b, 13, 4, true);
+  put(b, "IHDR");
+  put(b, width, 4, true);
+  put(b, height, 4, true);
+  put(b, std::string("\x08\x02\0\0\0" "\0\0\0\0", 9));  // 8-bit RGB, CRC not checked before the size
+  return b;
+}
+
+// Offset of the SOF0 marker in a well-formed JPEG (marker segments back to back from offset 2).
+std::size_t sof0_offset(const Bytes& jpeg) {
+  std::size_t pos = 2;
+  while (jpeg.at(pos + 1) != 0xC0) pos += 2 + (jpeg.at(pos + 2) << 8 | jpeg.at(pos + 3));
+  return pos;
+}
+
+// An OpenCV-encoded JPEG (SOI, APP0, DQT, SOF0, ...) with its frame header declaring width x height,
+// `after_app0` inserted after the APP0 segment and `before_sof` just before the SOF marker.
+Bytes jpeg_variant(int width, int height, const Bytes& after_app0, const Bytes& before_sof) {
+  Bytes b = encode(two_colour_bgr(40, 24), ".jpg");
+  REQUIRE(b[3] == 0xE0);
+  const std::size_t sof = sof0_offset(b);
+  b[sof + 5] = static_cast<std::uint8_t>(height >> 8);
+  b[sof + 6] = static_cast<std::uint8_t>(height);
+  b[sof + 7] = static_cast<std::uint8_t>(width >> 8);
+  b[sof + 8] = static_cast<std::uint8_t>(width);
+  b.insert(b.begin() + static_cast<long>(sof), before_sof.begin(), before_sof.end());
+  const std::size_t app0_end = 4 + (b[4] << 8 | b[5]);
+  b.insert(b.begin() + static_cast<long>(app0_end), after_app0.begin(), after_app0.end());
+  return b;
+}
+
+// RIFF/WEBP holding one chunk.
+Bytes webp(const std::string& fourcc, const Bytes& payload) {
+  Bytes b;
+  put(b, "RIFF");
+  put(b, static_cast<std::uint32_t>(12 + payload.size()), 4);
+  put(b, "WEBP" + fourcc);
+  put(b, static_cast<std::uint32_t>(payload.size()), 4);
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+Bytes webp_vp8x(std::uint32_t width, std::uint32_t height) {
+  Bytes p(4, 0);  // flags, reserved
+  put(p, width - 1, 3);
+  put(p, height - 1, 3);
+  return webp("VP8X", p);
+}
+Bytes webp_vp8l(std::uint32_t width, std::uint32_t height) {
+  Bytes p = {0x2F};
+  put(p, (width - 1) | (height - 1) << 14, 4);
+  p.resize(32, 0);
+  return webp("VP8L", p);
+}
+Bytes webp_vp8(std::uint32_t width, std::uint32_t height) {
+  Bytes p;
+  put(p, 1 << 4 | 10 << 5, 3);  // key frame, version 0, shown, first partition of 10 bytes
+  put(p, 0x2A019D, 3);          // start code
+  put(p, width, 2);
+  put(p, height, 2);
+  p.resize(32, 0);
+  return webp("VP8 ", p);
+}
+
+// An uncompressed 8-bit grayscale TIFF, one strip of value-128 pixels (omitted when `with_pixels` is
+// false); ImageWidth/ImageLength are written as `dimension_type` (3 SHORT, 4 LONG, 9 SLONG).
+Bytes tiff(bool big_endian, std::uint32_t width, std::uint32_t height, std::uint16_t dimension_type, bool with_pixels) {
+  struct Entry { std::uint16_t tag, type; std::uint32_t value; };
+  const std::uint32_t pixels_at = 8 + 2 + 9 * 12 + 4;
+  const Entry entries[] = {{256, dimension_type, width}, {257, dimension_type, height}, {258, 3, 8}, {259, 3, 1},
+                           {262, 3, 1}, {273, 4, pixels_at}, {277, 3, 1}, {278, 4, height}, {279, 4, width * height}};
+  Bytes b;
+  put(b, big_endian ? "MM" : "II");
+  put(b, 42, 2, big_endian);
+  put(b, 8, 4, big_endian);
+  put(b, 9, 2, big_endian);
+  for (const Entry& e : entries) {
+    put(b, e.tag, 2, big_endian);
+    put(b, e.type, 2, big_endian);
+    put(b, 1, 4, big_endian);
+    const int n = e.type == 3 ? 2 : 4;  // a SHORT sits in the first 2 bytes of the 4-byte value field
+    put(b, e.value, n, big_endian);
+    put(b, 0, 4 - n, big_endian);
+  }
+  put(b, 0, 4, big_endian);  // no next IFD
+  if (with_pixels) b.resize(b.size() + std::size_t{width} * height, 128);
+  return b;
+}
+
+// A 24-bit BMP with a BITMAPINFOHEADER (negative height: rows top-down) or, if `core`, a
+// BITMAPCOREHEADER; `with_pixels` adds the (zero) pixel rows.
+Bytes bmp(std::int32_t width, std::int32_t height, bool core, bool with_pixels) {
+  const std::uint32_t info_size = core ? 12 : 40;
+  const std::size_t row = (static_cast<std::size_t>(width) * 3 + 3) / 4 * 4;
+  const std::size_t pixels = with_pixels ? row * static_cast<std::size_t>(std::abs(height)) : 16;
+  Bytes b;
+  put(b, "BM");
+  put(b, static_cast<std::uint32_t>(14 + info_size + pixels), 4);
+  put(b, 0, 4);
+  put(b, 14 + info_size, 4);
+  put(b, info_size, 4);
+  put(b, static_cast<std::uint32_t>(width), core ? 2 : 4);
+  put(b, static_cast<std::uint32_t>(height), core ? 2 : 4);
+  put(b, 1, 2);   // planes
+  put(b, 24, 2);  // bits per pixel
+  if (!core) b.resize(b.size() + 24, 0);  // no compression, default resolution and palette
+  b.resize(b.size() + pixels, 0);
+  return b;
+}
+
+// A PNM: its ASCII header `header` then a little pixel data.
+Bytes pnm(const std::string& header) {
+  Bytes b;
+  put(b, header);
+  b.resize(b.size() + 256, 0x80);
+  return b;
+}
+
+// ---- A child process for hostile input.
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DS_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DS_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+
+// How a call run by outcome_in_child() ended.
+struct ChildOutcome {
+  std::string how;  // "Error", "no error", "other exception", or "killed by signal N"
+  Status status = Status::Ok;
+  std::string message;
+};
+
+std::uint64_t vm_size_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  return 0;
+}
+
+// Runs `call` in a forked child and reports how it ended. The child is killed after 20 s (SIGALRM), so
+// a call that hangs fails the test instead of hanging it, and its address space is capped at its size at
+// the fork plus 100 MiB (RLIMIT_AS). That cap is the memory bound of these tests: every crafted image here
+// decodes to at least 12000 x 12000 bytes (144 MB), so a decoder that starts to allocate the pixels fails
+// with an out-of-memory error instead of being refused from the header. Virtual size rather than peak RSS,
+// because OpenCV allocates the whole image before the decoder writes (and touches) any of it. Sanitizer
+// builds skip the cap: their shadow memory does not mix with RLIMIT_AS.
+ChildOutcome outcome_in_child(const std::function<void()>& call) {
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    ::alarm(20);
+#ifndef DS_TEST_UNDER_SANITIZER
+    const rlim_t cap = vm_size_bytes() + (100u << 20);
+    const rlimit limit{cap, cap};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
+#endif
+    std::string report;
+    try {
+      call();
+      report = "no error\n";
+    } catch (const Error& e) {
+      report = "Error\n" + std::to_string(static_cast<int>(e.status())) + "\n" + e.what();
+    } catch (const std::exception& e) {
+      report = std::string("other exception\n0\n") + e.what();
+    }
+    const bool sent = ::write(pipe_fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string report;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;)
+    if (n > 0) report.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int wait_status = 0;
+  REQUIRE(::waitpid(child, &wait_status, 0) == child);
+  if (WIFSIGNALED(wait_status)) return {"killed by signal " + std::to_string(WTERMSIG(wait_status)), Status::Ok, ""};
+  REQUIRE(WEXITSTATUS(wait_status) == 0);
+  ChildOutcome outcome;
+  const std::size_t first = report.find('\n'), second = report.find('\n', first + 1);
+  outcome.how = report.substr(0, first);
+  if (second != std::string::npos) {
+    outcome.status = static_cast<Status>(std::stoi(report.substr(first + 1, second - first - 1)));
+    outcome.message = report.substr(second + 1);
+  }
+  return outcome;
+}
+
+// Checks that `call`, run by outcome_in_child(), throws an Error with `status` whose message contains
+// each of `fragments`.
+void check_refused_in_child(const std::function<void()>& call, Status status, const std::vector<std::string>& fragments) {
+  const ChildOutcome outcome = outcome_in_child(call);
+  INFO(outcome.how << ": " << outcome.message);
+  REQUIRE(outcome.how == "Error");
+  CHECK(status_name(outcome.status) == std::string(status_name(status)));
+  for (const std::string& f : fragments) CHECK_THAT(outcome.message, Contains(f));
+}
 
 }  // namespace
 
@@ -79,7 +310,7 @@ TEST_CASE("corrupt / truncated / empty and non-image input is refused with a nam
     CHECK(status_of([] { Image::decode_file("/nonexistent/dir/photo.jpg"); }) == Status::Io);
   }
   SECTION("formats outside the accepted set never reach a decoder (found by fuzzing: OpenCV passed them to GDAL)") {
-    for (const std::string header : {std::string("NITF02.10") + std::string(300, '0'), std::string("GIF89a") + std::string(64, '\0'),
+    for (const std::string& header : {std::string("NITF02.10") + std::string(300, '0'), std::string("GIF89a") + std::string(64, '\0'),
                                      std::string("\x00\x00\x01\x00") + std::string(64, '\1')}) {
       try {
         Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(header.data()), header.size(), {}, "upload.bin");
@@ -97,8 +328,7 @@ TEST_CASE("size limits: tiny images and decompression bombs", "[image]") {
   CHECK(status_of([&] { Image::decode_bytes(one.data(), one.size()); }) == Status::ImageTooSmall);
 
   // A PNG header declaring 100000 x 100000 pixels: refused from the header, nothing allocated.
-  std::vector<std::uint8_t> bomb = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-                                    0, 0x01, 0x86, 0xA0, 0, 0x01, 0x86, 0xA0, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  const Bytes bomb = png_header(100000, 100000);
   CHECK(status_of([&] { Image::decode_bytes(bomb.data(), bomb.size()); }) == Status::ImageTooLarge);
 
   const auto normal = encode(two_colour_bgr(64, 48), ".png");
@@ -180,4 +410,144 @@ TEST_CASE("raw pixels in every format / with padded strides", "[image]") {
   CHECK(status_of([&] { Image::from_pixels(ImageView{nullptr, 20, 20, 60, PixelFormat::RGB8}); }) == Status::InvalidArgument);
   CHECK(status_of([&] { Image::from_pixels(ImageView{buf.data(), 20, 20, 59, PixelFormat::RGB8}); }) == Status::InvalidArgument);
   CHECK(status_of([&] { Image::from_pixels(ImageView{buf.data(), 4, 4, 12, PixelFormat::RGB8}); }) == Status::ImageTooSmall);
+}
+
+TEST_CASE("a header declaring 12000 x 12000 is refused in every format before any pixel is allocated", "[image][hostile]") {
+  const Bytes fill = {0xFF, 0xFF, 0xFF};
+  const std::vector<std::pair<std::string, Bytes>> bombs = {
+      {"PNG", png_header(12000, 12000)},
+      {"JPEG", jpeg_variant(12000, 12000, {}, {})},
+      {"JPEG, a stray byte after APP0", jpeg_variant(12000, 12000, {0x00}, {})},
+      {"JPEG, stray bytes, a stuffed FF 00 and fill bytes before SOF", jpeg_variant(12000, 12000, {0x12, 0xFF, 0x00, 0x34}, fill)},
+      {"WebP VP8X", webp_vp8x(12000, 12000)},
+      {"WebP VP8L", webp_vp8l(12000, 12000)},
+      {"WebP VP8", webp_vp8(12000, 12000)},
+      {"TIFF little-endian, SHORT sides", tiff(false, 12000, 12000, 3, false)},
+      {"TIFF big-endian, LONG sides", tiff(true, 12000, 12000, 4, false)},
+      {"BMP info header", bmp(12000, 12000, false, false)},
+      {"BMP info header, top-down", bmp(12000, -12000, false, false)},
+      {"BMP core header", bmp(12000, 12000, true, false)},
+      {"PNM P6 with comments", pnm("P6\n# made by a scanner\n12000 # width\n12000\n255\n")},
+      {"PNM P5", pnm("P5 12000 12000 255\n")},
+      {"PNM P4", pnm("P4\n12000 12000\n")},
+      {"PNM P1", pnm("P1\n12000 12000\n")},
+  };
+  for (const auto& [name, bytes] : bombs) {
+    INFO(name << " (" << bytes.size() << " bytes)");
+    check_refused_in_child([&] { Image::decode_bytes(bytes.data(), bytes.size(), {}, "bomb.img"); }, Status::ImageTooLarge,
+                           {"bomb.img", "12000x12000", "over the limit"});
+  }
+}
+
+TEST_CASE("an image whose header does not give its size is refused, not decoded to find out", "[image][hostile]") {
+  Bytes no_sof = jpeg_variant(40, 24, {}, {});
+  no_sof[sof0_offset(no_sof) + 1] = 0xDA;  // the frame header becomes a scan: SOS before any SOF
+  Bytes png_no_ihdr = png_header(40, 24);
+  png_no_ihdr[12] = 'i';
+  const std::vector<std::tuple<std::string, Bytes, std::string>> cases = {
+      {"JPEG", no_sof, "before the frame header"},
+      {"JPEG", Bytes{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F'}, "truncated"},
+      {"PNG", png_no_ihdr, "IHDR"},
+      {"PNG", png_header(0, 24), "width or height of 0"},
+      {"WebP", webp("ALPH", Bytes(16, 0)), "VP8"},
+      {"TIFF", tiff(false, 40, 24, 9, true), "neither SHORT nor LONG"},
+      {"BMP", [] { Bytes b = bmp(40, 24, false, true); b[14] = 20; return b; }(), "info header size 20"},
+      {"PNM", pnm("P6 40 x 24 255\n"), "unexpected byte"},
+  };
+  for (const auto& [format, bytes, reason] : cases) {
+    INFO(format << ": " << reason);
+    try {
+      Image::decode_bytes(bytes.data(), bytes.size(), {}, "odd.img");
+      FAIL("decoded");
+    } catch (const Error& e) {
+      CHECK(e.status() == Status::ImageDecode);
+      CHECK_THAT(e.what(), Contains("odd.img") && Contains(format + " header") && Contains(reason));
+    }
+  }
+}
+
+TEST_CASE("small images of every format decode with their true size", "[image]") {
+  dstest::ScratchDir dir;
+  const cv::Mat colour = two_colour_bgr(40, 24);
+  const cv::Mat gray(24, 40, CV_8UC1, cv::Scalar(77));
+  const cv::Mat bgra(24, 40, CV_8UC4, cv::Scalar(255, 0, 0, 200));
+  // file name (its extension picks the format), image, imwrite parameters
+  const std::vector<std::tuple<std::string, cv::Mat, std::vector<int>>> written = {
+      {"a.jpg", colour, {}},
+      {"a.png", colour, {}},
+      {"a.bmp", colour, {}},
+      {"lossy.webp", colour, {cv::IMWRITE_WEBP_QUALITY, 90}},     // VP8
+      {"lossless.webp", colour, {cv::IMWRITE_WEBP_QUALITY, 101}}, // VP8L
+      {"alpha.webp", bgra, {cv::IMWRITE_WEBP_QUALITY, 90}},       // VP8X + ALPH + VP8
+      {"a.tiff", colour, {}},
+      {"a.ppm", colour, {}},
+      {"ascii.ppm", colour, {cv::IMWRITE_PXM_BINARY, 0}},
+      {"a.pgm", gray, {}},
+      {"a.pbm", gray, {}},
+  };
+  for (const auto& [name, image, params] : written) {
+    INFO(name);
+    REQUIRE(cv::imwrite(dir.file(name), image, params));
+    const Image decoded = Image::decode_file(dir.file(name));
+    CHECK(decoded.width() == 40);
+    CHECK(decoded.height() == 24);
+  }
+  const auto webp_chunk = [&](const std::string& name) {
+    const Bytes b = dstest::read_bytes(dir.file(name));
+    return std::string(b.begin() + 12, b.begin() + 16);
+  };
+  CHECK(webp_chunk("lossy.webp") == "VP8 ");
+  CHECK(webp_chunk("lossless.webp") == "VP8L");
+  CHECK(webp_chunk("alpha.webp") == "VP8X");
+
+  const std::vector<std::pair<std::string, Bytes>> crafted = {
+      {"big-endian TIFF, LONG sides", tiff(true, 40, 24, 4, true)},
+      {"little-endian TIFF, SHORT sides", tiff(false, 40, 24, 3, true)},
+      {"top-down BMP", bmp(40, -24, false, true)},
+      {"BMP with a core header", bmp(40, 24, true, true)},
+      {"JPEG with stray bytes, a stuffed FF 00 and fill bytes before SOF", jpeg_variant(40, 24, {0x12, 0xFF, 0x00, 0x34}, {0xFF, 0xFF})},
+  };
+  for (const auto& [name, bytes] : crafted) {
+    INFO(name);
+    const Image decoded = Image::decode_bytes(bytes.data(), bytes.size());
+    CHECK(decoded.width() == 40);
+    CHECK(decoded.height() == 24);
+  }
+  const Bytes mm = tiff(true, 40, 24, 4, true);
+  CHECK(pixel(Image::decode_bytes(mm.data(), mm.size()), 39, 23)[1] == 128);
+}
+
+TEST_CASE("decode_file reads regular files only, and at most max_file_bytes", "[image][hostile]") {
+  dstest::ScratchDir dir;
+  SECTION("/dev/zero is refused without being read") {
+    check_refused_in_child([] { Image::decode_file("/dev/zero"); }, Status::InvalidArgument, {"/dev/zero", "character device"});
+  }
+  SECTION("a FIFO is refused at once, without waiting for a writer") {
+    const std::string fifo = dir.file("pipe.jpg");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    check_refused_in_child([&] { Image::decode_file(fifo); }, Status::InvalidArgument, {fifo, "FIFO"});
+  }
+  SECTION("a directory") {
+    const std::string folder = dir.file("photos.jpg");
+    std::filesystem::create_directory(folder);
+    check_refused_in_child([&] { Image::decode_file(folder); }, Status::InvalidArgument, {folder, "directory"});
+  }
+  SECTION("a file over the byte cap is refused before it is read") {
+    const std::string big = dir.file("huge.png");
+    dstest::write_bytes(big, png_header(40, 24));
+    std::filesystem::resize_file(big, (256u << 20) + 1);  // sparse: one byte over the default cap
+    check_refused_in_child([&] { Image::decode_file(big); }, Status::ImageTooLarge, {big, "max_file_bytes"});
+    DecodeLimits tight;
+    tight.max_file_bytes = 100;
+    const std::string small = dir.file("small.png");
+    REQUIRE(cv::imwrite(small, two_colour_bgr(64, 48)));
+    REQUIRE(std::filesystem::file_size(small) > 100);
+    CHECK(status_of([&] { Image::decode_file(small, tight); }) == Status::ImageTooLarge);
+    CHECK(Image::decode_file(small).width() == 64);
+  }
+  SECTION("a symbolic link to an image is followed") {
+    REQUIRE(cv::imwrite(dir.file("real.png"), two_colour_bgr(64, 48)));
+    std::filesystem::create_symlink(dir.file("real.png"), dir.file("link.png"));
+    CHECK(Image::decode_file(dir.file("link.png")).width() == 64);
+  }
 }
