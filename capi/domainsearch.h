@@ -152,8 +152,33 @@ typedef struct ds_training_report {
 } ds_training_report;
 /** Sets struct_size to sizeof(ds_training_report) and every field to 0. */
 DS_API void ds_training_report_init(ds_training_report* report);
-/** Trains the category head on the catalogue. `report` may be NULL. */
+/** Trains what the configuration asks for: the category head on the catalogue, or, when its
+ *  "fine_tuning" is enabled, the backbone (ds_pipeline_fine_tune on the catalogue's photos, no
+ *  progress). `report` may be NULL. */
 DS_API DS_NODISCARD ds_status ds_pipeline_train(ds_pipeline* pipeline, ds_training_report* report);
+
+/* Where fine-tuning stands; owned by the library, valid during the callback only (fields may be appended). */
+typedef struct ds_training_progress {
+  const char* stage;  /* "caching", "training", "calibrating" or "re-embedding" */
+  int epoch;          /* 1-based while training, else 0 */
+  int epochs;
+  size_t done, total; /* photos (caching, re-embedding) or batches of the epoch (training) */
+  float loss;         /* running mean of the epoch's training loss */
+  double eta_seconds; /* of the current stage; -1 when unknown */
+} ds_training_progress;
+/* Return nonzero to go on, 0 to cancel (DS_ERR_CANCELLED; the catalogue is left as it was). */
+typedef int (*ds_training_progress_fn)(const ds_training_progress* progress, void* user);
+
+/** Fine-tunes the backbone (include/domainsearch/fine_tuning.hpp) on the photos of a CSV (columns
+ *  path,label,category; paths relative to the CSV), or on the catalogue's own photos when csv_path is
+ *  NULL, then re-embeds the catalogue. In `report`: samples = cached views, epochs = best_epoch = the
+ *  epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos, seconds =
+ *  all stages. DS_ERR_INVALID_ARGUMENT when the backbone is not fine-tunable; any failure leaves the
+ *  catalogue as it was. `progress` and `report` may be NULL. */
+DS_API DS_NODISCARD ds_status ds_pipeline_fine_tune(ds_pipeline* pipeline, const char* csv_path, ds_training_progress_fn progress,
+                                                    void* user, ds_training_report* report);
+/** *out = 1 when the catalogue's embeddings come from a fine-tuned backbone, else 0. */
+DS_API DS_NODISCARD ds_status ds_pipeline_is_fine_tuned(const ds_pipeline* pipeline, int* out);
 
 /* Versioned input struct (see struct_size above); every field of ABI version 1 is optional. */
 typedef struct ds_query_options {

@@ -373,21 +373,51 @@ ds_status ds_pipeline_remove(ds_pipeline* p, uint64_t key) {
   });
 }
 
+namespace {
+
+void finish_training(ds_training_report* report, const TrainingReport& t) {
+  if (!report) return;
+  ds_training_report filled;
+  ds_training_report_init(&filled);
+  filled.samples = t.samples;
+  filled.epochs = t.epochs;
+  filled.best_epoch = t.best_epoch;
+  filled.best_validation_accuracy = t.best_validation_accuracy;
+  filled.seconds = t.seconds;
+  write_struct(report, filled);
+}
+
+TrainingProgressFn make_training_progress(ds_training_progress_fn progress, void* user) {
+  if (!progress) return {};
+  return [progress, user](const TrainingProgress& t) {
+    const ds_training_progress now{t.stage.c_str(), t.epoch, t.epochs, t.done, t.total, t.loss, t.eta_seconds};
+    return progress(&now, user) != 0;
+  };
+}
+
+}  // namespace
+
 ds_status ds_pipeline_train(ds_pipeline* p, ds_training_report* report) {
   return ds_guard([&] {
     require(p != nullptr, "pipeline is NULL");
     if (report) struct_size(report);
-    const TrainingReport t = p->pipeline.train_categories();
-    if (report) {
-      ds_training_report filled;
-      ds_training_report_init(&filled);
-      filled.samples = t.samples;
-      filled.epochs = t.epochs;
-      filled.best_epoch = t.best_epoch;
-      filled.best_validation_accuracy = t.best_validation_accuracy;
-      filled.seconds = t.seconds;
-      write_struct(report, filled);
-    }
+    finish_training(report, p->pipeline.train_categories());
+  });
+}
+
+ds_status ds_pipeline_fine_tune(ds_pipeline* p, const char* csv_path, ds_training_progress_fn progress, void* user, ds_training_report* report) {
+  return ds_guard([&] {
+    require(p != nullptr, "pipeline is NULL");
+    if (report) struct_size(report);
+    const std::vector<CatalogueEntry> photos = csv_path ? read_catalogue_csv(csv_path) : std::vector<CatalogueEntry>{};
+    finish_training(report, training_summary(p->pipeline.fine_tune(photos, make_training_progress(progress, user))));
+  });
+}
+
+ds_status ds_pipeline_is_fine_tuned(const ds_pipeline* p, int* out) {
+  return ds_guard([&] {
+    require(p != nullptr && out != nullptr, "pipeline or out is NULL");
+    *out = p->pipeline.is_fine_tuned() ? 1 : 0;
   });
 }
 

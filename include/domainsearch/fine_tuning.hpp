@@ -63,6 +63,7 @@ struct FineTuningReport {
   std::size_t views = 0;         ///< cached trunk outputs (photos x (1 + views), less the calibration photos' views)
   std::size_t items = 0;         ///< item labels the classifier separates
   std::size_t skipped = 0;       ///< unreadable photos
+  int epochs = 0;                ///< epochs run
   float final_loss = 0.0f;       ///< mean training loss of the last epoch
   float temperature = 1.0f;      ///< fitted softmax temperature
   float calibration_accuracy = 0.0f;  ///< item top-1 on the held-out photos

@@ -175,6 +175,11 @@ struct CatalogueInfo {
 DS_API std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column = "label",
                                                       const std::string& category_column = "category");
 
+/// A fine-tuning report in TrainingReport's terms: samples = cached views, epochs = best_epoch = the
+/// epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos,
+/// best_validation_loss = the last epoch's training loss, seconds = all stages.
+DS_API TrainingReport training_summary(const FineTuningReport& report);
+
 /// Progress of long work: return false to cancel (what is done so far stays).
 using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 

@@ -443,6 +443,16 @@ struct Pipeline::Impl {
 
 // ---------------------------------------------------------------- construction, persistence
 
+TrainingReport training_summary(const FineTuningReport& f) {
+  TrainingReport r;
+  r.samples = f.views;
+  r.epochs = r.best_epoch = f.epochs;
+  r.best_validation_accuracy = f.calibration_accuracy;
+  r.best_validation_loss = f.final_loss;
+  r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
+  return r;
+}
+
 std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column, const std::string& category_column) {
   const detail::CsvTable table = detail::read_csv(csv_path);
   const std::size_t path_col = table.column("path"), label_col = table.column(label_column), category_col = table.column(category_column);
@@ -659,16 +669,7 @@ void Pipeline::remove(std::uint64_t key) {
 }
 
 TrainingReport Pipeline::train_categories(const TrainingProgressFn& progress) {
-  if (impl_->config.fine_tuning.enabled) {
-    const FineTuningReport f = fine_tune({}, progress);
-    TrainingReport r;
-    r.samples = f.views;
-    r.epochs = r.best_epoch = impl_->config.fine_tuning.epochs;
-    r.best_validation_accuracy = f.calibration_accuracy;
-    r.best_validation_loss = f.final_loss;
-    r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
-    return r;
-  }
+  if (impl_->config.fine_tuning.enabled) return training_summary(fine_tune({}, progress));
   const std::lock_guard<std::mutex> writing(impl_->writer);
   std::vector<float> x;
   std::vector<std::int32_t> y;

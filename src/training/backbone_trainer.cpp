@@ -315,7 +315,7 @@ class BackboneTrainer {
     const auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(o_.label_smoothing);
     std::size_t step = 0;
     std::vector<std::size_t> order = training_rows_;
-    for (int epoch = 1; epoch <= o_.epochs; ++epoch) {
+    for (int epoch = 1; epoch <= o_.epochs; ++epoch, ++report_.epochs) {
       std::shuffle(order.begin(), order.end(), rng_);
       progress_.start("training", per_epoch, epoch, o_.epochs);
       double loss_sum = 0;

@@ -295,6 +295,58 @@ static void test_pipeline(const char* models, const char* dir) {
   ds_pipeline_free(p);
 }
 
+/* Counts progress calls per stage; cancels in `stop_in` when given. */
+typedef struct training_watch {
+  const char* stop_in;
+  int caching, training, reembedding, last_epoch;
+} training_watch;
+
+static int watch_training(const ds_training_progress* t, void* user) {
+  training_watch* w = (training_watch*)user;
+  if (strcmp(t->stage, "caching") == 0) ++w->caching;
+  if (strcmp(t->stage, "training") == 0) ++w->training, w->last_epoch = t->epoch;
+  if (strcmp(t->stage, "re-embedding") == 0) ++w->reembedding;
+  CHECK(t->done <= t->total);
+  return !(w->stop_in && strcmp(t->stage, w->stop_in) == 0);
+}
+
+/* Fine-tuning the tiny trainable backbone through the C ABI: progress, cancel, report. */
+static void test_fine_tuning(const char* models, const char* dir) {
+  char config[512], folder[512];
+  FILE* f;
+  ds_pipeline_options options;
+  ds_pipeline* p = NULL;
+  ds_training_report report;
+  training_watch watch = {"training", 0, 0, 0, 0};
+  int tuned = -1;
+  snprintf(config, sizeof config, "%s/fine_tuning.json", dir);
+  f = fopen(config, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fprintf(f, "{\"backbone\": \"%s/trainable.json\", \"threads\": 1, \"category_mode\": \"off\", "
+             "\"fine_tuning\": {\"enabled\": true, \"first_stage\": 2, \"epochs\": 2, \"batch_size\": 4}}", models);
+  fclose(f);
+  ds_pipeline_options_init(&options);
+  options.config_path = config;
+  EXPECT(ds_pipeline_create(&options, &p), DS_OK);
+  if (!p) return;
+  snprintf(folder, sizeof folder, "%s/tree", models);
+  EXPECT(ds_pipeline_index_folder(p, folder, NULL, NULL, NULL), DS_OK);
+  ds_training_report_init(&report);
+  EXPECT(ds_pipeline_fine_tune(p, NULL, watch_training, &watch, &report), DS_ERR_CANCELLED);
+  CHECK(report.epochs == 0); /* outputs only on success */
+  EXPECT(ds_pipeline_is_fine_tuned(p, &tuned), DS_OK);
+  CHECK(tuned == 0);
+  watch.stop_in = NULL;
+  watch.caching = watch.training = watch.reembedding = 0;
+  EXPECT(ds_pipeline_fine_tune(p, NULL, watch_training, &watch, &report), DS_OK);
+  CHECK(watch.caching == 8 && watch.reembedding == 8 && watch.training > 0 && watch.last_epoch == 2);
+  CHECK(report.epochs == 2 && report.samples == 24); /* 8 photos x (1 + 2 default views) */
+  EXPECT(ds_pipeline_is_fine_tuned(p, &tuned), DS_OK);
+  CHECK(tuned == 1);
+  ds_pipeline_free(p);
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: test_c MODEL_DIR SCRATCH_DIR\n");
@@ -310,6 +362,7 @@ int main(int argc, char** argv) {
   CHECK(ds_results_count(NULL) == 0);
   test_index(argv[2]);
   test_pipeline(argv[1], argv[2]);
+  test_fine_tuning(argv[1], argv[2]);
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
