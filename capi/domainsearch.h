@@ -140,6 +140,10 @@ DS_API DS_NODISCARD ds_status ds_pipeline_add_file(ds_pipeline* pipeline, uint64
 DS_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint64_t key, const ds_image* image,
                                                      const char* category, const char* label, int upsert);
 DS_API DS_NODISCARD ds_status ds_pipeline_remove(ds_pipeline* pipeline, uint64_t key);
+/** *count = how many of the catalogue's categories the trained category model cannot predict (added
+ *  since it was trained: check after an add). Queries in the predicted category modes search those
+ *  categories too until the model is trained again. 0 without a trained model. */
+DS_API DS_NODISCARD ds_status ds_pipeline_untrained_categories(const ds_pipeline* pipeline, size_t* count);
 
 /* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_training_report {

@@ -366,6 +366,13 @@ ds_status ds_pipeline_add_pixels(ds_pipeline* p, uint64_t key, const ds_image* i
   });
 }
 
+ds_status ds_pipeline_untrained_categories(const ds_pipeline* p, size_t* count) {
+  return ds_guard([&] {
+    require(p != nullptr && count != nullptr, "pipeline or count is NULL");
+    *count = p->pipeline.untrained_categories().size();
+  });
+}
+
 ds_status ds_pipeline_remove(ds_pipeline* p, uint64_t key) {
   return ds_guard([&] {
     require(p != nullptr, "pipeline is NULL");

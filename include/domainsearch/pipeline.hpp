@@ -180,6 +180,13 @@ DS_API std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_pat
 /// best_validation_loss = the last epoch's training loss, seconds = all stages.
 DS_API TrainingReport training_summary(const FineTuningReport& report);
 
+/// What an add tells besides success.
+struct AddOutcome {
+  /// The item's category is unknown to the trained category model (added after training): queries in
+  /// the predicted category modes search that category too, until the model is trained again.
+  bool untrained_category = false;
+};
+
 /// Progress of long work: return false to cancel (what is done so far stays).
 using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 
@@ -207,10 +214,10 @@ class DS_API Pipeline {
   IndexingReport index_csv(const std::string& csv_path, const ProgressFn& progress = {});
   /// Indexes a folder tree: each sub-folder is a category, each image in it an item labelled by its file stem.
   IndexingReport index_folder(const std::string& folder, const ProgressFn& progress = {});
-  void add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
-           const std::string& source = {});
-  void upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
-              const std::string& source = {});
+  AddOutcome add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
+                 const std::string& source = {});
+  AddOutcome upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label = {},
+                    const std::string& source = {});
   void remove(std::uint64_t key);
   /// Trains the category head on the catalogue's embeddings (config().training), plus
   /// config().training_views augmented views of each item indexed from a file; with
@@ -238,14 +245,17 @@ class DS_API Pipeline {
   FineTuningReport fine_tune(const std::vector<CatalogueEntry>& photos = {}, const TrainingProgressFn& progress = {});
   /// Whether the catalogue's embeddings come from a fine-tuned backbone.
   bool is_fine_tuned() const;
+  /// Categories the trained category model cannot predict (added since it was trained); the predicted
+  /// category modes always search them. Empty without a model.
+  std::vector<std::string> untrained_categories() const;
 
   // ---- precomputed analyses
   /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.
   std::vector<ImageAnalysis> analyze(const std::vector<Image>& images) const;
   /// Stores an analysis made by analyze() of a pipeline with the same models and embedding settings.
   /// Throws AlreadyExists for a present key, InvalidArgument for a wrong embedding dimension.
-  void add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label = {},
-                    const std::string& source = {});
+  AddOutcome add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label = {},
+                          const std::string& source = {});
   /// Searches for an analysis made by analyze() (categorise, search, rerank).
   QueryResponse query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options = {}) const;
 

@@ -196,8 +196,8 @@ struct Pipeline::Impl {
   }
 
   // Caller holds the unique lock.
-  void store(std::uint64_t key, const ImageAnalysis& e, const std::string& category, const std::string& label,
-             const std::string& source, bool replace) {
+  AddOutcome store(std::uint64_t key, const ImageAnalysis& e, const std::string& category, const std::string& label,
+                   const std::string& source, bool replace) {
     const std::int32_t c = index->add_category(category);
     const ContourMask* mask = e.contour ? &*e.contour : nullptr;
     if (replace) index->upsert(key, c, e.embedding.data(), label, mask);
@@ -208,6 +208,7 @@ struct Pipeline::Impl {
     }
     if (source.empty()) sources.erase(key);
     else sources[key] = source;
+    return {untrained(c)};
   }
 
   bool has_categoriser() const { return head || fine_tuned; }
@@ -316,7 +317,20 @@ struct Pipeline::Impl {
       mass += s.probability;
       if (mass >= options.soft_threshold.value_or(config.soft_threshold)) break;
     }
+    // Categories the model cannot predict yet are always searched, so their items stay findable.
+    for (std::int32_t c = 0; c < static_cast<std::int32_t>(index->category_count()); ++c)
+      if (untrained(c) && std::find(chosen.begin(), chosen.end(), c) == chosen.end()) chosen.push_back(c);
     return chosen;
+  }
+
+  // Whether the trained category model (head or fine-tuned classifier) cannot predict category c:
+  // it was added after training. False without a model.
+  bool untrained(std::int32_t c) const {
+    if (fine_tuned) {
+      const std::string name = index->category_name(c);
+      return std::find(fine_tuned->item_categories.begin(), fine_tuned->item_categories.end(), name) == fine_tuned->item_categories.end();
+    }
+    return head && c >= head->category_count();
   }
 
   void search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
@@ -645,19 +659,19 @@ IndexingReport Pipeline::index_folder(const std::string& folder, const ProgressF
   return index_entries(entries, progress);
 }
 
-void Pipeline::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+AddOutcome Pipeline::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
   const std::lock_guard<std::mutex> writing(impl_->writer);
   const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
-  impl_->store(key, e, category, label, source, false);
+  return impl_->store(key, e, category, label, source, false);
 }
 
-void Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
+AddOutcome Pipeline::upsert(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source) {
   const std::lock_guard<std::mutex> writing(impl_->writer);
   const ImageAnalysis e = impl_->analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
-  impl_->store(key, e, category, label, source, true);
+  return impl_->store(key, e, category, label, source, true);
 }
 
 void Pipeline::remove(std::uint64_t key) {
@@ -726,6 +740,14 @@ FineTuningReport Pipeline::fine_tune(const std::vector<CatalogueEntry>& photos, 
   return impl_->fine_tune(photos, progress);
 }
 
+std::vector<std::string> Pipeline::untrained_categories() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  std::vector<std::string> out;
+  for (std::int32_t c = 0; c < static_cast<std::int32_t>(impl_->index->category_count()); ++c)
+    if (impl_->untrained(c)) out.push_back(impl_->index->category_name(c));
+  return out;
+}
+
 bool Pipeline::is_fine_tuned() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mutex);
   return impl_->fine_tuned.has_value();
@@ -745,13 +767,13 @@ std::vector<ImageAnalysis> Pipeline::analyze(const std::vector<Image>& images) c
   return out;
 }
 
-void Pipeline::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
+AddOutcome Pipeline::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
                             const std::string& source) {
   const std::lock_guard<std::mutex> writing(impl_->writer);
   std::unique_lock<std::shared_mutex> lock(impl_->mutex);
   impl_->check_dimension(analysis, "add_analyzed");
   if (impl_->index->contains(key)) throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the catalogue (use upsert)");
-  impl_->store(key, analysis, category, label, source, false);
+  return impl_->store(key, analysis, category, label, source, false);
 }
 
 QueryResponse Pipeline::query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options) const {

@@ -275,6 +275,14 @@ static void test_pipeline(const char* models, const char* dir) {
   EXPECT(ds_catalogue_inspect(ppm, &info), DS_ERR_CORRUPT);
   EXPECT(ds_pipeline_open(ppm, &options, &reopened), DS_ERR_CORRUPT);
 
+  /* An item of a category the head was not trained on is counted (and searched: tests/unit). */
+  EXPECT(ds_pipeline_untrained_categories(p, &size), DS_OK);
+  CHECK(size == 0);
+  EXPECT(ds_pipeline_add_file(p, 51, ppm, "brand new", "new", 0), DS_OK);
+  EXPECT(ds_pipeline_untrained_categories(p, &size), DS_OK);
+  CHECK(size == 1);
+  EXPECT(ds_pipeline_remove(p, 51), DS_OK);
+
   /* A folder catalogue, cancelled by the progress callback after two images. */
   snprintf(folder, sizeof folder, "%s/tree", dir);
   mkdir(folder, 0755);

@@ -351,3 +351,25 @@ TEST_CASE("a save over a catalogue another writer changed fails with Conflict / 
   const CatalogueLock held(file);
   CHECK(status_of([&] { CatalogueLock(file, std::chrono::milliseconds(50)); }) == Status::Conflict);
 }
+
+TEST_CASE("an item of a category the model was not trained on warns and stays findable", "[pipeline][categories]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.category_mode = CategoryMode::PredictedHard;
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  p.train_categories();
+  CHECK(p.untrained_categories().empty());
+  const Image photo = Image::decode_file(cat.entries[5].path);
+  CHECK_FALSE(p.add(500, photo, "round", "known category").untrained_category);
+  const AddOutcome added = p.add(501, photo, "new shelf", "new item");
+  CHECK(added.untrained_category);
+  CHECK(p.untrained_categories() == std::vector<std::string>{"new shelf"});
+  QueryOptions own_key_excluded;
+  own_key_excluded.filter = [](std::uint64_t key) { return key != 500; };
+  const QueryResponse r = p.query(photo, own_key_excluded);
+  CHECK(std::find(r.searched.begin(), r.searched.end(), "new shelf") != r.searched.end());
+  CHECK(r.results.front().key == 501);  // the identical photo, found although the head cannot predict its category
+  p.train_categories();
+  CHECK(p.untrained_categories().empty());
+}
