@@ -51,6 +51,17 @@ json read_json_section(const detail::SectionReader& r, detail::SectionTag tag) {
   }
 }
 
+// Runs f, which reads a catalogue's JSON sections: content of the wrong type (with valid checksums) is
+// Corrupt naming the file, not a raw JSON exception.
+template <typename F>
+auto with_json_checked(const std::string& path, F f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const json::exception& e) {
+    throw Error(Status::Corrupt, path + ": a catalogue section holds unexpected JSON (" + e.what() + ")");
+  }
+}
+
 void write_json_section(detail::SectionWriter& w, detail::SectionTag tag, const json& j) {
   const std::string text = j.dump();
   w.add_section(tag, text.data(), text.size());
@@ -535,78 +546,82 @@ void Pipeline::save(const std::string& path) const {
 }
 
 Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config) {
-  const detail::SectionReader reader(catalogue_path, kCatalogueKind);
-  const json conf = read_json_section(reader, detail::tag("CONF"));
-  try {
-    detail::apply_embedding_settings(conf.at("embedding"), config);
-  } catch (const json::exception& e) {
-    throw Error(Status::Corrupt, catalogue_path + ": malformed CONF section (" + e.what() + ")");
-  }
-  auto impl = std::make_unique<Impl>(std::move(config));
-  const auto check = [&](const char* what, const std::string& expected, const std::string& actual) {
-    if (expected != actual)
-      throw Error(Status::ModelMismatch, catalogue_path + ": built with a " + what + " of SHA-256 " + expected.substr(0, 16) +
-                                             "..., but the configured one is " + actual.substr(0, 16) + "...; its embeddings would not be comparable");
-  };
-  check("backbone", conf.value("backbone_sha256", ""), impl->file_extractor->fingerprint());
-  if (reader.has(detail::tag("FTUN"))) {
-    std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
-    if (sha256_bytes(bytes.data(), bytes.size()) != conf.value("fine_tuned_sha256", ""))
-      throw Error(Status::Corrupt, catalogue_path + ": the fine-tuned weights (FTUN) do not match the fingerprint recorded in CONF");
-    detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
-    std::shared_ptr<const FeatureExtractor> embedder = impl->fine_tuned_extractor(model, bytes);
-    impl->install_fine_tuned(std::move(embedder), std::move(model), std::move(bytes));
-  }
-  if (impl->localizer) check("segmenter", conf.value("segmenter_sha256", ""), impl->localizer->fingerprint());
-  Index index = detail::IndexIo::read(reader);
-  if (index.dimension() != impl->extractor->dimension())
-    throw Error(Status::ModelMismatch, catalogue_path + ": stores " + std::to_string(index.dimension()) + "-d embeddings, the backbone makes " +
-                                           std::to_string(impl->extractor->dimension()));
-  impl->index = std::make_unique<Index>(std::move(index));
-  impl->file_path = catalogue_path;
-  impl->file_generation = reader.generation();
-  if (reader.has(detail::tag("HEAD"))) {
-    const auto bytes = reader.read(detail::tag("HEAD"), reader.length(detail::tag("HEAD")));
-    impl->head = CategoryPredictor::deserialize(bytes.data(), bytes.size());
-    if (impl->head->dimension() != impl->extractor->dimension())
-      throw Error(Status::Corrupt, catalogue_path + ": category head dimension disagrees with the embeddings");
-  }
-  if (reader.has(detail::tag("ADPT"))) {
-    const auto bytes = reader.read(detail::tag("ADPT"), reader.length(detail::tag("ADPT")));
-    impl->adaptation = CategoryPredictor::deserialize(bytes.data(), bytes.size());
-    if (impl->adaptation->dimension() != impl->extractor->dimension())
-      throw Error(Status::Corrupt, catalogue_path + ": embedding adaptation dimension disagrees with the embeddings");
-    impl->adapted = impl->project(*impl->adaptation);
-  }
-  for (const json& pair : read_json_section(reader, detail::tag("SRCS"))) impl->sources[pair.at(0).get<std::uint64_t>()] = pair.at(1).get<std::string>();
-  return Pipeline(std::move(impl));
+  return with_json_checked(catalogue_path, [&] {
+    const detail::SectionReader reader(catalogue_path, kCatalogueKind);
+    const json conf = read_json_section(reader, detail::tag("CONF"));
+    try {
+      detail::apply_embedding_settings(conf.at("embedding"), config);
+    } catch (const std::exception& e) {  // missing, or settings this build cannot take: not a catalogue it wrote
+      throw Error(Status::Corrupt, catalogue_path + ": malformed CONF section (" + e.what() + ")");
+    }
+    auto impl = std::make_unique<Impl>(std::move(config));
+    const auto check = [&](const char* what, const std::string& expected, const std::string& actual) {
+      if (expected != actual)
+        throw Error(Status::ModelMismatch, catalogue_path + ": built with a " + what + " of SHA-256 " + expected.substr(0, 16) +
+                                               "..., but the configured one is " + actual.substr(0, 16) + "...; its embeddings would not be comparable");
+    };
+    check("backbone", conf.value("backbone_sha256", ""), impl->file_extractor->fingerprint());
+    if (reader.has(detail::tag("FTUN"))) {
+      std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
+      if (sha256_bytes(bytes.data(), bytes.size()) != conf.value("fine_tuned_sha256", ""))
+        throw Error(Status::Corrupt, catalogue_path + ": the fine-tuned weights (FTUN) do not match the fingerprint recorded in CONF");
+      detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
+      std::shared_ptr<const FeatureExtractor> embedder = impl->fine_tuned_extractor(model, bytes);
+      impl->install_fine_tuned(std::move(embedder), std::move(model), std::move(bytes));
+    }
+    if (impl->localizer) check("segmenter", conf.value("segmenter_sha256", ""), impl->localizer->fingerprint());
+    Index index = detail::IndexIo::read(reader);
+    if (index.dimension() != impl->extractor->dimension())
+      throw Error(Status::ModelMismatch, catalogue_path + ": stores " + std::to_string(index.dimension()) + "-d embeddings, the backbone makes " +
+                                             std::to_string(impl->extractor->dimension()));
+    impl->index = std::make_unique<Index>(std::move(index));
+    impl->file_path = catalogue_path;
+    impl->file_generation = reader.generation();
+    if (reader.has(detail::tag("HEAD"))) {
+      const auto bytes = reader.read(detail::tag("HEAD"), reader.length(detail::tag("HEAD")));
+      impl->head = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+      if (impl->head->dimension() != impl->extractor->dimension())
+        throw Error(Status::Corrupt, catalogue_path + ": category head dimension disagrees with the embeddings");
+    }
+    if (reader.has(detail::tag("ADPT"))) {
+      const auto bytes = reader.read(detail::tag("ADPT"), reader.length(detail::tag("ADPT")));
+      impl->adaptation = CategoryPredictor::deserialize(bytes.data(), bytes.size());
+      if (impl->adaptation->dimension() != impl->extractor->dimension())
+        throw Error(Status::Corrupt, catalogue_path + ": embedding adaptation dimension disagrees with the embeddings");
+      impl->adapted = impl->project(*impl->adaptation);
+    }
+    for (const json& pair : read_json_section(reader, detail::tag("SRCS"))) impl->sources[pair.at(0).get<std::uint64_t>()] = pair.at(1).get<std::string>();
+    return Pipeline(std::move(impl));
+  });
 }
 
 CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
-  const detail::SectionReader reader(catalogue_path, kCatalogueKind);
-  const json conf = read_json_section(reader, detail::tag("CONF"));
-  const Index index = detail::IndexIo::read(reader);
-  CatalogueInfo info;
-  info.items = index.size();
-  info.dimension = index.dimension();
-  for (std::size_t c = 0; c < index.category_count(); ++c)
-    info.categories.emplace_back(index.category_name(static_cast<std::int32_t>(c)), index.size(static_cast<std::int32_t>(c)));
-  info.has_category_head = reader.has(detail::tag("HEAD"));
-  info.has_embedding_adaptation = reader.has(detail::tag("ADPT"));
-  info.has_fine_tuned_backbone = reader.has(detail::tag("FTUN"));
-  if (info.has_fine_tuned_backbone) {
-    const std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
-    const detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
-    info.fine_tuned_first_stage = model.first_stage;
-    for (const ParameterTensor& p : model.parameters) info.fine_tuned_parameters.push_back(p.name);
-    info.fine_tuned_items = model.item_labels;
-    info.fine_tuned_temperature = model.temperature;
-  }
-  info.backbone_sha256 = conf.value("backbone_sha256", "");
-  info.segmenter_sha256 = conf.value("segmenter_sha256", "");
-  info.embedding_settings_json = conf.value("embedding", json::object()).dump();
-  info.file_bytes = fs::file_size(catalogue_path);
-  return info;
+  return with_json_checked(catalogue_path, [&] {
+    const detail::SectionReader reader(catalogue_path, kCatalogueKind);
+    const json conf = read_json_section(reader, detail::tag("CONF"));
+    const Index index = detail::IndexIo::read(reader);
+    CatalogueInfo info;
+    info.items = index.size();
+    info.dimension = index.dimension();
+    for (std::size_t c = 0; c < index.category_count(); ++c)
+      info.categories.emplace_back(index.category_name(static_cast<std::int32_t>(c)), index.size(static_cast<std::int32_t>(c)));
+    info.has_category_head = reader.has(detail::tag("HEAD"));
+    info.has_embedding_adaptation = reader.has(detail::tag("ADPT"));
+    info.has_fine_tuned_backbone = reader.has(detail::tag("FTUN"));
+    if (info.has_fine_tuned_backbone) {
+      const std::vector<std::uint8_t> bytes = reader.read(detail::tag("FTUN"), reader.length(detail::tag("FTUN")));
+      const detail::FineTunedModel model = detail::FineTunedModel::deserialize(bytes.data(), bytes.size(), catalogue_path);
+      info.fine_tuned_first_stage = model.first_stage;
+      for (const ParameterTensor& p : model.parameters) info.fine_tuned_parameters.push_back(p.name);
+      info.fine_tuned_items = model.item_labels;
+      info.fine_tuned_temperature = model.temperature;
+    }
+    info.backbone_sha256 = conf.value("backbone_sha256", "");
+    info.segmenter_sha256 = conf.value("segmenter_sha256", "");
+    info.embedding_settings_json = conf.value("embedding", json::object()).dump();
+    info.file_bytes = fs::file_size(catalogue_path);
+    return info;
+  });
 }
 
 // ---------------------------------------------------------------- offline

@@ -10,6 +10,7 @@
 #include "domainsearch/catalogue_lock.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
+#include "io/section_file.hpp"
 #include "test_catalogue.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
@@ -298,14 +299,17 @@ TEST_CASE("queries from many threads while the catalogue changes", "[pipeline][c
     });
   // The writer's pictures differ from the catalogue's (an identical one would tie at distance 0 and,
   // having the smaller key, legitimately rank first).
+  // No dependence on thread timing: the writer goes on (at least 20 rounds) until the readers have
+  // served 60 queries while it was writing, however slowly the machine schedules them.
   const Image blank(128, 96);
-  for (int n = 0; n < 20; ++n) {
+  const int served_before = served;
+  for (int n = 0; n < 20 || served - served_before < 60; ++n) {
     p.add(10000 + n, blank, "extra");
     p.remove(10000 + n);
   }
   stop = true;
   for (auto& t : readers) t.join();
-  CHECK(served > 0);
+  CHECK(served - served_before >= 60);
   CHECK(wrong == 0);
 }
 
@@ -372,4 +376,24 @@ TEST_CASE("an item of a category the model was not trained on warns and stays fi
   CHECK(r.results.front().key == 501);  // the identical photo, found although the head cannot predict its category
   p.train_categories();
   CHECK(p.untrained_categories().empty());
+}
+
+TEST_CASE("a catalogue with valid checksums but JSON of the wrong types is Corrupt", "[pipeline][hostile]") {
+  Catalogue cat;
+  const detail::FileKind catalogue_kind{{'D', 'S', 'C', 'A', 'T', 'L', 'G', '\0'}, 1, 0, "catalogue"};
+  const std::string file = cat.dir.file("typed.dscat");
+  for (const std::string conf : {R"({"embedding": {}, "backbone_sha256": 5})", R"({"embedding": [1, 2]})", R"([])"}) {
+    detail::SectionWriter writer(file, catalogue_kind);
+    writer.add_section(detail::tag("CONF"), conf.data(), conf.size());
+    writer.add_section(detail::tag("SRCS"), "{}", 2);
+    writer.commit();
+    try {
+      Pipeline::open(file, cat.config);
+      FAIL("opened a catalogue whose CONF is " << conf);
+    } catch (const Error& e) {
+      CHECK(e.status() == Status::Corrupt);
+      CHECK(std::string(e.what()).find("typed.dscat") != std::string::npos);
+    }
+    CHECK(status_of([&] { Pipeline::inspect(file); }) == Status::Corrupt);
+  }
 }
