@@ -137,6 +137,24 @@ std::string confusion_svg(const EvaluationReport& report, const ClassificationMe
   return o.str();
 }
 
+// The configured variant's "not in the catalogue" curve, when items were held out.
+void print_no_match(std::FILE* out, const EvaluationReport& report) {
+  const std::vector<NoMatchPoint>& curve = report.variants.front().no_match;
+  if (curve.empty()) return;
+  std::fprintf(out, "\nnot in the catalogue: %zu items held out of catalogue and training; a query answers \"no match\" below the threshold\n",
+               report.held_out_items.size());
+  std::fprintf(out, "%10s %18s %14s %16s\n", "threshold", "false match (held)", "recall cost", "no match (others)");
+  for (const NoMatchPoint& p : curve)
+    std::fprintf(out, "%10.2f %18.3f %14.3f %16.3f\n", static_cast<double>(p.threshold), p.false_match_rate, p.recall_cost, p.no_match_rate);
+}
+
+json no_match_json(const std::vector<NoMatchPoint>& curve) {
+  json out = json::array();
+  for (const NoMatchPoint& p : curve)
+    out.push_back({{"threshold", p.threshold}, {"false_match_rate", p.false_match_rate}, {"recall_cost", p.recall_cost}, {"no_match_rate", p.no_match_rate}});
+  return out;
+}
+
 }  // namespace
 
 void print_evaluation(std::FILE* out, const EvaluationReport& report) {
@@ -155,6 +173,7 @@ void print_evaluation(std::FILE* out, const EvaluationReport& report) {
   }
   std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank, ranking the whole catalogue)\n");
   print_details(out, report, report.variants.front());
+  print_no_match(out, report);
   for (const IndexingFailure& f : report.failures) std::fprintf(out, "left out %s: %s\n", f.path.c_str(), f.reason.c_str());
 }
 
@@ -163,13 +182,14 @@ std::string evaluation_json(const EvaluationReport& report) {
   for (const VariantEvaluation& v : report.variants) {
     json j = {{"name", v.variant.name}, {"settings", describe(v.variant)}, {"retrieval", retrieval_json(v.retrieval)}, {"query_ms", v.query_ms}};
     j["categories"] = v.categories ? classification_json(*v.categories) : json(nullptr);
+    if (!v.no_match.empty()) j["no_match"] = no_match_json(v.no_match);
     variants.push_back(std::move(j));
   }
   json failures = json::array();
   for (const IndexingFailure& f : report.failures) failures.push_back({{"path", f.path}, {"reason", f.reason}});
   return json{{"catalogue_images", report.catalogue_images}, {"query_images", report.query_images}, {"failures", failures},
               {"category_names", report.category_names}, {"inference_seconds", report.inference_seconds},
-              {"training_seconds", report.training_seconds}, {"variants", variants}}
+              {"training_seconds", report.training_seconds}, {"held_out_items", report.held_out_items}, {"variants", variants}}
       .dump(1);
 }
 

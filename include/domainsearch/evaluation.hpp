@@ -38,11 +38,22 @@ struct EvaluationVariant {
   bool one_result_per_label = false;
 };
 
+/// "Not in the catalogue" at one match threshold, measured with held-out items
+/// (EvaluationOptions::holdout_items): a query is answered "no match" when its best result's
+/// match_probability is below the threshold.
+struct NoMatchPoint {
+  float threshold = 0.0f;
+  double false_match_rate = 0.0;  ///< of the held-out items' queries, the share still answered with a match
+  double recall_cost = 0.0;       ///< of the other queries, the share whose right top-1 answer becomes "no match"
+  double no_match_rate = 0.0;     ///< of the other queries, the share answered "no match"
+};
+
 struct VariantEvaluation {
   EvaluationVariant variant;
   RetrievalMetrics retrieval;
   std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
   double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
+  std::vector<NoMatchPoint> no_match;               ///< with holdout_items and a fine-tuned catalogue
 };
 
 struct EvaluationReport {
@@ -50,6 +61,7 @@ struct EvaluationReport {
   std::size_t query_images = 0;
   std::vector<IndexingFailure> failures;   ///< images left out (unreadable, or failed in a model)
   std::vector<std::string> category_names; ///< class ids of the confusion matrices
+  std::vector<std::string> held_out_items; ///< labels left out (EvaluationOptions::holdout_items)
   std::vector<VariantEvaluation> variants; ///< in the order given
   double inference_seconds = 0;            ///< decoding + models, all embedding settings together
   double training_seconds = 0;             ///< category heads
@@ -63,6 +75,10 @@ struct EvaluationOptions {
   /// Images the category head is trained on instead of the catalogue (e.g. shop photos when the
   /// catalogue holds one iconic image per item); their categories must occur in the catalogue.
   std::vector<CatalogueEntry> head_training;
+  /// Items (labels) left out of the catalogue and the training photos, evenly spread over the sorted
+  /// labels: their queries measure "not in the catalogue" (VariantEvaluation::no_match) and are left
+  /// out of the retrieval and category metrics.
+  std::size_t holdout_items = 0;
   EvaluationProgressFn progress;
 };
 

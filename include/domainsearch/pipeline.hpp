@@ -75,6 +75,9 @@ struct DS_API PipelineConfig {
     o.hidden2 = 256;
     return o;
   }();
+  /// A query of a fine-tuned catalogue answers no_match when its best result's match_probability is
+  /// below this (0: never). Chosen by measurement on held-out items (README "Not in the catalogue").
+  float match_threshold = 0.0f;
   /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
   /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
   FineTuningOptions fine_tuning;
@@ -111,6 +114,10 @@ struct QueryResult {
   float distance = 0.0f;  ///< squared Euclidean distance between embeddings (the adapted ones, when the catalogue has an adaptation)
   float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
   float score = 0.0f;     ///< the final ranking score, lower is better
+  /// Calibrated probability that the query shows this result's item: the fine-tuned item classifier's
+  /// (temperature-scaled) probability of the result's label; 0 for a label it was not trained on; -1
+  /// when the catalogue is not fine-tuned.
+  float match_probability = -1.0f;
 };
 
 struct StageTimings {
@@ -127,6 +134,9 @@ struct QueryResponse {
   std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
   std::vector<std::string> searched;          ///< the categories actually searched
   std::optional<Localization> localization;   ///< when localisation ran
+  /// "Not in the catalogue": the best result's match_probability is below PipelineConfig::match_threshold
+  /// (fine-tuned catalogues only; the results are still listed, for the caller to show or not).
+  bool no_match = false;
   StageTimings timings;
 };
 

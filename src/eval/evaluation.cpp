@@ -31,11 +31,51 @@ struct Instance {
   std::unordered_map<std::string, std::size_t> relevant_total;  // label -> catalogue items
 };
 
+// The best result's match probability of each query: of held-out items, and of the others with
+// whether their top-1 was right.
+struct MatchScores {
+  std::vector<float> held_out;
+  std::vector<std::pair<float, bool>> present;
+};
+
+std::vector<NoMatchPoint> no_match_curve(const MatchScores& s) {
+  std::vector<NoMatchPoint> out;
+  for (float t : {0.05f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
+    NoMatchPoint p{t, 0, 0, 0};
+    for (float best : s.held_out) p.false_match_rate += best >= t;
+    for (const auto& [best, right] : s.present) p.recall_cost += right && best < t, p.no_match_rate += best < t;
+    p.false_match_rate /= static_cast<double>(s.held_out.size());
+    p.recall_cost /= static_cast<double>(std::max<std::size_t>(s.present.size(), 1));
+    p.no_match_rate /= static_cast<double>(std::max<std::size_t>(s.present.size(), 1));
+    out.push_back(p);
+  }
+  return out;
+}
+
+// Every n/count-th of the sorted distinct labels.
+std::set<std::string> spread_labels(const std::vector<CatalogueEntry>& entries, std::size_t count) {
+  std::set<std::string> all;
+  for (const CatalogueEntry& e : entries) all.insert(e.label);
+  if (count == 0) return {};
+  if (count >= all.size()) throw Error(Status::InvalidArgument, "evaluate: cannot hold out " + std::to_string(count) + " of " + std::to_string(all.size()) + " items");
+  const std::vector<std::string> sorted(all.begin(), all.end());
+  std::set<std::string> out;
+  for (std::size_t i = 0; i < count; ++i) out.insert(sorted[i * sorted.size() / count]);
+  return out;
+}
+
+std::vector<CatalogueEntry> without(const std::vector<CatalogueEntry>& entries, const std::set<std::string>& labels) {
+  std::vector<CatalogueEntry> out;
+  for (const CatalogueEntry& e : entries)
+    if (!labels.count(e.label)) out.push_back(e);
+  return out;
+}
+
 class Evaluation {
  public:
   Evaluation(const PipelineConfig& base, const std::vector<CatalogueEntry>& catalogue, const std::vector<CatalogueEntry>& queries,
-             const EvaluationOptions& options, EvaluationReport& report)
-      : base_(base), catalogue_(catalogue), queries_(queries), options_(options), report_(report) {
+             const EvaluationOptions& options, const std::set<std::string>& held_out, EvaluationReport& report)
+      : base_(base), catalogue_(catalogue), queries_(queries), options_(options), held_out_(held_out), report_(report) {
     for (const std::vector<CatalogueEntry>* list : {&catalogue_, &queries_})
       for (const CatalogueEntry& e : *list)
         if (std::find(report_.category_names.begin(), report_.category_names.end(), e.category) == report_.category_names.end())
@@ -54,13 +94,20 @@ class Evaluation {
     q.rerank = v.rerank;
     q.soft_threshold = v.soft_threshold;
     q.one_result_per_label = v.one_result_per_label;
-    VariantEvaluation out{v, {}, {}, 0};
+    VariantEvaluation out{v, {}, {}, 0, {}};
     std::vector<RankedRelevance> ranked;
     std::vector<int> truth, predicted;
+    MatchScores scores;
     for (std::size_t i = 0; i < queries_.size(); ++i) {
       if (!set.queries[i]) continue;
       const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
       out.query_ms += r.timings.total_ms;
+      const float best = r.results.empty() ? 0.0f : r.results.front().match_probability;
+      if (held_out_.count(queries_[i].label)) {
+        scores.held_out.push_back(best);
+        continue;
+      }
+      scores.present.emplace_back(best, !r.results.empty() && r.results.front().label == queries_[i].label);
       RankedRelevance rel;
       const auto total = inst.relevant_total.find(queries_[i].label);
       rel.relevant_total = total == inst.relevant_total.end() ? 0 : v.one_result_per_label ? 1 : total->second;
@@ -73,6 +120,7 @@ class Evaluation {
     out.retrieval = retrieval_metrics(ranked, options_.ks);
     if (inst.pipeline->has_category_head())
       out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));
+    if (!scores.held_out.empty() && inst.pipeline->is_fine_tuned()) out.no_match = no_match_curve(scores);
     return out;
   }
 
@@ -224,6 +272,7 @@ class Evaluation {
   const std::vector<CatalogueEntry>& catalogue_;
   const std::vector<CatalogueEntry>& queries_;
   const EvaluationOptions& options_;
+  const std::set<std::string>& held_out_;
   EvaluationReport& report_;
   std::set<std::string> failed_paths_;
   std::map<std::pair<bool, bool>, AnalysisSet> analyses_;
@@ -239,9 +288,14 @@ EvaluationReport evaluate(const PipelineConfig& base, const std::vector<Catalogu
   if (queries.empty()) throw Error(Status::InvalidArgument, "evaluate: no queries");
   if (variants.empty()) throw Error(Status::InvalidArgument, "evaluate: no variants to evaluate");
   EvaluationReport report;
-  report.catalogue_images = catalogue.size();
+  const std::set<std::string> held_out = spread_labels(catalogue, options.holdout_items);
+  report.held_out_items.assign(held_out.begin(), held_out.end());
+  const std::vector<CatalogueEntry> kept = without(catalogue, held_out);
+  EvaluationOptions trimmed = options;
+  trimmed.head_training = without(options.head_training, held_out);
+  report.catalogue_images = kept.size();
   report.query_images = queries.size();
-  Evaluation evaluation(base, catalogue, queries, options, report);
+  Evaluation evaluation(base, kept, queries, trimmed, held_out, report);
   for (const EvaluationVariant& v : variants) report.variants.push_back(evaluation.run(v));
   return report;
 }

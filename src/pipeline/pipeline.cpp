@@ -95,6 +95,7 @@ struct Pipeline::Impl {
   std::unique_ptr<Index> adapted;               // the catalogue in that space (derived: rebuilt on load/training)
   std::optional<detail::FineTunedModel> fine_tuned;  // the fine-tuned stages and item classifier
   std::vector<std::uint8_t> fine_tuned_bytes;        // its serialisation (the FTUN section)
+  std::unordered_map<std::string, std::size_t> item_of_label;  // the classifier's class of each item label
   std::unordered_map<std::uint64_t, std::string> sources;
   mutable std::shared_mutex mutex;  // over index + models + sources as one catalogue
   std::mutex writer;                // held by every writer for its whole change (writers never interleave)
@@ -249,6 +250,8 @@ struct Pipeline::Impl {
     extractor = std::move(embedder);
     fine_tuned = std::move(model);
     fine_tuned_bytes = std::move(bytes);
+    item_of_label.clear();
+    for (std::size_t i = 0; i < fine_tuned->item_labels.size(); ++i) item_of_label.emplace(fine_tuned->item_labels[i], i);
     head.reset(), adaptation.reset(), adapted.reset();  // trained on the old embeddings
   }
 
@@ -375,7 +378,19 @@ struct Pipeline::Impl {
     t = Clock::now();
     rerank(rerank_mode, response.results);
     if (response.results.size() > k) response.results.resize(k);
+    score_matches(embedding, response);
     response.timings.rerank_ms = ms_since(t);
+  }
+
+  // Each result's calibrated match probability, and the no-match verdict (fine-tuned catalogues).
+  void score_matches(const float* embedding, QueryResponse& response) const {
+    if (!fine_tuned) return;
+    const std::vector<float> p = fine_tuned->item_probabilities(embedding, static_cast<std::size_t>(index->dimension()));
+    for (QueryResult& r : response.results) {
+      const auto item = item_of_label.find(r.label);
+      r.match_probability = item == item_of_label.end() ? 0.0f : p[item->second];
+    }
+    response.no_match = config.match_threshold > 0 && (response.results.empty() || response.results.front().match_probability < config.match_threshold);
   }
 
   std::vector<QueryResult> results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {

@@ -130,3 +130,41 @@ TEST_CASE("evaluate reports unreadable images, trains on given photos and refuse
   CHECK(status_of([&] { evaluate(no_segmenter, cat.entries, queries, {localised}); }) == Status::InvalidArgument);
   CHECK(ablation_variants(no_segmenter).size() < ablation_variants(cat.config).size());
 }
+
+TEST_CASE("a fine-tuned evaluation trains once, varies query options and measures held-out items", "[evaluation][fine-tuning]") {
+  const dstest::Catalogue cat;
+  const std::vector<CatalogueEntry> queries = write_queries(cat);
+  PipelineConfig config = cat.config;
+  config.backbone_manifest = dstest::write_trainable_backbone(cat.dir.path().string());
+  config.fine_tuning.enabled = true;
+  config.fine_tuning.first_stage = 2;
+  config.fine_tuning.epochs = 3;
+  config.fine_tuning.batch_size = 8;
+  EvaluationOptions options;
+  options.holdout_items = 3;
+  std::vector<std::string> stages;
+  options.progress = [&](const std::string& stage, std::size_t, std::size_t) {
+    if (stages.empty() || stages.back() != stage) stages.push_back(stage);
+    return true;
+  };
+  const std::vector<EvaluationVariant> variants = ablation_variants(config);
+  for (const EvaluationVariant& v : variants) CHECK_FALSE(v.adapt_embedding);
+  const EvaluationReport r = evaluate(config, cat.entries, queries, variants, options);
+  CHECK(r.held_out_items.size() == 3);
+  CHECK(r.catalogue_images == 9);
+  CHECK(std::count_if(stages.begin(), stages.end(), [](const std::string& s) { return s.rfind("fine-tuning (training", 0) == 0; }) == 3);
+  REQUIRE(r.variants.size() == variants.size());
+  const std::vector<NoMatchPoint>& curve = r.variants.front().no_match;
+  REQUIRE(curve.size() >= 5);
+  for (std::size_t i = 1; i < curve.size(); ++i) {
+    CHECK(curve[i].threshold > curve[i - 1].threshold);
+    CHECK(curve[i].false_match_rate <= curve[i - 1].false_match_rate);  // a higher threshold answers "no match" more often
+    CHECK(curve[i].no_match_rate >= curve[i - 1].no_match_rate);
+  }
+  CHECK(r.variants.front().categories.has_value());
+
+  // A variant that changes the embedding cannot reuse the one fine-tuned network.
+  EvaluationVariant gray = configured_variant(config);
+  gray.grayscale = true;
+  CHECK(status_of([&] { evaluate(config, cat.entries, queries, {gray}, {}); }) == Status::InvalidArgument);
+}
