@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/augment.hpp"  // compiled in: the library keeps its compositing internal
+
 using namespace domainsearch;
 namespace fs = std::filesystem;
 
@@ -32,49 +34,6 @@ std::vector<std::string> column0(const std::string& csv, const std::string& root
   std::getline(f, line);
   while (std::getline(f, line)) out.push_back(root + "/" + line.substr(0, line.find(',')));
   return out;
-}
-
-cv::Mat to_mat(const Image& im) { return cv::Mat(im.height(), im.width(), CV_8UC3, const_cast<std::uint8_t*>(im.data())).clone(); }
-
-// The product's mask in an iconic image: non-white pixels, holes filled, largest component.
-cv::Mat product_mask(const cv::Mat& rgb) {
-  std::vector<cv::Mat> ch;
-  cv::split(rgb, ch);
-  cv::Mat mask = (ch[0] < 235) | (ch[1] < 235) | (ch[2] < 235);
-  cv::morphologyEx(mask, mask, cv::MORPH_CLOSE, cv::getStructuringElement(cv::MORPH_ELLIPSE, {9, 9}));
-  cv::Mat labels, stats, centroids;
-  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids);
-  int best = 1;
-  for (int i = 2; i < n; ++i)
-    if (stats.at<int>(i, cv::CC_STAT_AREA) > stats.at<int>(best, cv::CC_STAT_AREA)) best = i;
-  mask = labels == best;
-  cv::Mat padded;
-  cv::copyMakeBorder(mask, padded, 1, 1, 1, 1, cv::BORDER_CONSTANT, 0);
-  cv::floodFill(padded, cv::Point(0, 0), 128);
-  mask.setTo(255, padded(cv::Rect(1, 1, mask.cols, mask.rows)) == 0);
-  return mask;
-}
-
-struct Sample {
-  Image image;
-  cv::Mat truth;
-};
-
-Sample composite(const cv::Mat& object, const cv::Mat& background, std::mt19937& rng) {
-  const cv::Mat mask = product_mask(object);
-  const cv::Rect box = cv::boundingRect(mask);
-  const double scale = std::uniform_real_distribution<double>(0.35, 0.7)(rng) * std::min(background.cols, background.rows) /
-                       std::max(box.width, box.height);
-  cv::Mat obj, m;
-  cv::resize(object(box), obj, {}, scale, scale, cv::INTER_AREA);
-  cv::resize(mask(box), m, obj.size(), 0, 0, cv::INTER_NEAREST);
-  const int x = std::uniform_int_distribution<int>(0, background.cols - obj.cols)(rng);
-  const int y = std::uniform_int_distribution<int>(0, background.rows - obj.rows)(rng);
-  cv::Mat out = background.clone();
-  obj.copyTo(out(cv::Rect(x, y, obj.cols, obj.rows)), m);
-  cv::Mat truth(background.size(), CV_8U, cv::Scalar(0));
-  m.copyTo(truth(cv::Rect(x, y, obj.cols, obj.rows)));
-  return {Image::from_pixels(ImageView{out.data, out.cols, out.rows, out.step, PixelFormat::RGB8}), truth};
 }
 
 double iou(const std::vector<std::uint8_t>& mask, const cv::Mat& truth) {
@@ -110,13 +69,11 @@ int main(int argc, char** argv) {
   const std::string root = shared + "/data/grocery";
   const auto objects = column0(root + "/catalogue_iconic.csv", root);
   const auto backgrounds = column0(root + "/queries_val.csv", root);
-  std::mt19937 rng(seed);
-  std::vector<Sample> samples;
-  for (std::size_t i = 0; i < count; ++i) {
-    const cv::Mat obj = to_mat(Image::decode_file(objects[(i * 7) % objects.size()]));
-    const cv::Mat bg = to_mat(Image::decode_file(backgrounds[(i * 13 + 5) % backgrounds.size()]));
-    samples.push_back(composite(obj, bg, rng));
-  }
+  std::mt19937_64 rng(seed);
+  std::vector<detail::Composite> samples;
+  for (std::size_t i = 0; i < count; ++i)
+    samples.push_back(detail::composite_view(Image::decode_file(objects[(i * 7) % objects.size()]),
+                                             Image::decode_file(backgrounds[(i * 13 + 5) % backgrounds.size()]), rng));
   RuntimeOptions runtime;
   runtime.threads = 2;
   std::printf("%zu composites (iconic product on a validation photo, 35-70%% of the short side)\n", samples.size());
@@ -131,7 +88,7 @@ int main(int argc, char** argv) {
       int bad = 0;
       std::vector<std::pair<double, float>> iou_confidence;
       const auto t = std::chrono::steady_clock::now();
-      for (const Sample& s : samples) {
+      for (const detail::Composite& s : samples) {
         const Localization loc = localizer.localize(s.image);
         const double v = iou(loc.mask, s.truth);
         iou_confidence.emplace_back(v, loc.confidence);

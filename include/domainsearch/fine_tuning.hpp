@@ -33,6 +33,11 @@ struct FineTuningOptions {
   int first_stage = 14;             ///< first trained stage; earlier stages stay frozen (their output is cached)
   int epochs = 6;
   int views = 2;                    ///< augmented views (rotation, zoom, mirror) per photo, besides the photo itself
+  /// When fine-tuning on other photos than the catalogue's (e.g. shop photos for a catalogue of one
+  /// studio image per item), the catalogue's own images are trained on too, each with `views` views
+  /// and this many composites: its product (non-white pixels) pasted onto one of the training photos,
+  /// so studio and shop images of an item meet in one space.
+  int composites = 20;
   int batch_size = 64;
   float backbone_learning_rate = 2e-4f;    ///< peak of the one-cycle schedule
   float classifier_learning_rate = 1e-3f;  ///< peak of the one-cycle schedule

@@ -203,10 +203,10 @@ class Evaluation {
     if (!base_.fine_tuning.enabled) plain.emplace(config_for(localize, grayscale, false));
     const Pipeline& analyzer = plain ? *plain : fine_tuned();
     const std::string setting = std::string(localize ? "localised" : "whole image") + (grayscale ? ", grayscale" : ", colour");
-    AnalysisSet set;
-    set.catalogue = analyze(analyzer, catalogue_, "analysing the catalogue (" + setting + ")");
+    AnalysisSet set;  // (the fine-tuned pipeline holds its catalogue and was trained on the photos themselves)
+    if (plain) set.catalogue = analyze(analyzer, catalogue_, "analysing the catalogue (" + setting + ")");
     set.queries = analyze(analyzer, queries_, "analysing the queries (" + setting + ")");
-    set.training = analyze(analyzer, options_.head_training, "analysing the head's training images (" + setting + ")");
+    if (plain) set.training = analyze(analyzer, options_.head_training, "analysing the head's training images (" + setting + ")");
     report_.inference_seconds += seconds_since(start);
     return analyses_.emplace(key, std::move(set)).first->second;
   }
@@ -216,14 +216,18 @@ class Evaluation {
     auto it = instances_.find(key);
     if (it != instances_.end()) return it->second;
     Instance inst;
-    inst.pipeline = base_.fine_tuning.enabled ? std::move(fine_tuned_)
-                                              : std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding));
-    for (std::size_t i = 0; i < catalogue_.size(); ++i) {
-      if (!set.catalogue[i]) continue;
-      const CatalogueEntry& e = catalogue_[i];
-      inst.pipeline->add_analyzed(e.key.value_or(Pipeline::key_for_path(e.path)), prepared(*set.catalogue[i], v.l2_normalize), e.category,
-                                  e.label, e.path);
-      ++inst.relevant_total[e.label];
+    if (base_.fine_tuning.enabled) {
+      inst.pipeline = std::move(fine_tuned_);
+      for (const CatalogueEntry& e : catalogue_) inst.relevant_total[e.label] += inst.pipeline->index().contains(e.key.value_or(Pipeline::key_for_path(e.path)));
+    } else {
+      inst.pipeline = std::make_unique<Pipeline>(config_for(v.localize, v.grayscale, v.l2_normalize, v.adapt_embedding));
+      for (std::size_t i = 0; i < catalogue_.size(); ++i) {
+        if (!set.catalogue[i]) continue;
+        const CatalogueEntry& e = catalogue_[i];
+        inst.pipeline->add_analyzed(e.key.value_or(Pipeline::key_for_path(e.path)), prepared(*set.catalogue[i], v.l2_normalize), e.category,
+                                    e.label, e.path);
+        ++inst.relevant_total[e.label];
+      }
     }
     if (inst.pipeline->index().size() == 0) throw Error(Status::NotFound, "evaluate: no catalogue image could be analysed");
     if (!base_.fine_tuning.enabled) train_head(inst, set, v.l2_normalize);
@@ -249,13 +253,19 @@ class Evaluation {
     report_.training_seconds += seconds_since(start);
   }
 
-  // The base configuration's pipeline, fine-tuned on the head-training photos (else the catalogue's),
-  // its catalogue still empty: it analyses every image, then becomes the one instance.
+  // The base configuration's pipeline holding the catalogue, fine-tuned on the head-training photos
+  // (with the catalogue's images as studio images) or else on the catalogue: it analyses the queries,
+  // then becomes the one instance.
   const Pipeline& fine_tuned() {
     if (fine_tuned_) return *fine_tuned_;
     const auto start = Clock::now();
     auto p = std::make_unique<Pipeline>(base_);
-    p->fine_tune(options_.head_training.empty() ? catalogue_ : options_.head_training, [this](const TrainingProgress& t) {
+    const IndexingReport indexed = p->index_entries(catalogue_, [this](std::size_t done, std::size_t total) {
+      return !options_.progress || options_.progress("indexing the catalogue", done, total);
+    });
+    if (indexed.cancelled) throw Error(Status::Cancelled, "evaluation cancelled while indexing the catalogue");
+    for (const IndexingFailure& f : indexed.failures) fail(f.path, f.reason);
+    p->fine_tune(options_.head_training, [this](const TrainingProgress& t) {
       const std::string stage = "fine-tuning (" + t.stage + (t.epoch ? ", epoch " + std::to_string(t.epoch) + "/" + std::to_string(t.epochs) : "") + ")";
       return !options_.progress || options_.progress(stage, t.done, t.total);
     });

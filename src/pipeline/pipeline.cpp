@@ -291,7 +291,8 @@ struct Pipeline::Impl {
     const std::vector<CatalogueEntry> items = catalogue_photos();
     if (photos.empty() && items.empty()) throw Error(Status::InvalidArgument, "fine-tuning: the catalogue is empty and no training photos were given");
     FineTuningReport report;
-    const detail::FineTuningJob job{&backbone, config.runtime, config.fine_tuning, config.decode, config.features.grayscale, photos.empty() ? items : photos};
+    const detail::FineTuningJob job{&backbone, config.runtime, config.fine_tuning, config.decode, config.features.grayscale,
+                                    photos.empty() ? items : photos, photos.empty() ? std::vector<CatalogueEntry>{} : items};
     detail::FineTunedModel model = detail::fine_tune_backbone(job, progress, report);
     std::vector<std::uint8_t> bytes = model.serialize();
     std::shared_ptr<const FeatureExtractor> embedder = fine_tuned_extractor(model, bytes);

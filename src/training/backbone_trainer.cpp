@@ -45,6 +45,7 @@ void validate(const FineTuningJob& job) {
   range("first_stage", o.first_stage, 1, m.stages - 1);
   range("epochs", o.epochs, 1, 1000);
   range("views", o.views, 0, 100);
+  range("composites", o.composites, 0, 1000);
   range("batch_size", o.batch_size, 2, 4096);
   range("backbone_learning_rate", o.backbone_learning_rate, 0, 1);
   range("classifier_learning_rate", o.classifier_learning_rate, 1e-9, 10);
@@ -141,7 +142,8 @@ struct Classes {
   std::vector<bool> calibration;                // per photo
 };
 
-Classes classes_of(const std::vector<CatalogueEntry>& photos, float fraction, std::mt19937_64& rng) {
+// Classes of photos[0..), calibration photos drawn from photos[0..held_out_from) only.
+Classes classes_of(const std::vector<CatalogueEntry>& photos, std::size_t held_out_from, float fraction, std::mt19937_64& rng) {
   Classes c;
   std::map<std::string, std::int64_t> ids;
   std::map<std::int64_t, std::vector<std::size_t>> members;
@@ -149,14 +151,14 @@ Classes classes_of(const std::vector<CatalogueEntry>& photos, float fraction, st
     const auto [it, added] = ids.emplace(photos[i].label, static_cast<std::int64_t>(c.labels.size()));
     if (added) c.labels.push_back(photos[i].label), c.categories.push_back(photos[i].category);
     c.of_photo.push_back(it->second);
-    members[it->second].push_back(i);
+    if (i < held_out_from) members[it->second].push_back(i);
   }
   if (c.labels.size() < 2) throw Error(Status::InvalidArgument, "fine-tuning needs photos of at least 2 item labels, got " + std::to_string(c.labels.size()));
   c.calibration.assign(photos.size(), false);
   for (auto& [label, rows] : members) {
     std::shuffle(rows.begin(), rows.end(), rng);
     const std::size_t held = std::min(rows.size() - 1, static_cast<std::size_t>(std::lround(fraction * static_cast<float>(rows.size()))));
-    for (std::size_t j = 0; j < held; ++j) c.calibration[rows[j]] = true;
+    for (std::size_t j = 0; j < held && rows.size() > 1; ++j) c.calibration[rows[j]] = true;
   }
   return c;
 }
@@ -172,7 +174,9 @@ class BackboneTrainer {
   }
 
   FineTunedModel run() {
-    classes_ = classes_of(job_.photos, o_.calibration_fraction, rng_);
+    sources_ = job_.photos;
+    sources_.insert(sources_.end(), job_.studio.begin(), job_.studio.end());
+    classes_ = classes_of(sources_, job_.photos.size(), o_.calibration_fraction, rng_);
     cache_trunks();
     train();
     FineTunedModel model = export_model(fit_temperature());
@@ -231,20 +235,23 @@ class BackboneTrainer {
     const torch::Tensor probe = trunk_of({cv::Mat(m.input_height, m.input_width, CV_8UC3, cv::Scalar::all(128))});
     trunk_shape_.assign(probe.sizes().begin() + 1, probe.sizes().end());
     std::size_t rows = 0;
-    for (std::size_t i = 0; i < job_.photos.size(); ++i) rows += classes_.calibration[i] ? 1 : 1 + static_cast<std::size_t>(o_.views);
+    for (std::size_t i = 0; i < sources_.size(); ++i) rows += 1 + augmented_count(i) + composite_count(i);
     cache_ = std::make_unique<TrunkCache>(rows, static_cast<std::size_t>(probe[0].numel()), o_.cache_memory_bytes);
-    progress_.start("caching", job_.photos.size());
-    std::vector<Image> views;
+    progress_.start("caching", sources_.size());
+    std::vector<Image> views, backgrounds;
     std::vector<std::size_t> photo_of_view;
     std::set<std::int64_t> classes_seen;
-    for (std::size_t i = 0; i < job_.photos.size(); ++i) {
-      if (std::optional<Image> image = decode_small(job_.photos[i])) {
+    for (std::size_t i = 0; i < sources_.size(); ++i) {
+      if (std::optional<Image> image = decode_small(sources_[i])) {
         ++report_.photos;
         classes_seen.insert(classes_.of_photo[i]);
-        for (int v = 0; v < (classes_.calibration[i] ? 0 : o_.views); ++v) views.push_back(augmented_view(*image, rng_)), photo_of_view.push_back(i);
+        for (std::size_t v = 0; v < augmented_count(i); ++v) views.push_back(augmented_view(*image, rng_)), photo_of_view.push_back(i);
+        for (std::size_t v = 0; v < composite_count(i) && !backgrounds.empty(); ++v)
+          views.push_back(composite_view(*image, backgrounds[rng_() % backgrounds.size()], rng_).image), photo_of_view.push_back(i);
+        if (i < job_.photos.size()) keep_background(*image, i, backgrounds);
         views.push_back(std::move(*image)), photo_of_view.push_back(i);
       }
-      if (views.size() >= 16 || (i + 1 == job_.photos.size() && !views.empty())) store_views(views, photo_of_view);
+      if (views.size() >= 16 || (i + 1 == sources_.size() && !views.empty())) store_views(views, photo_of_view);
       progress_.advance(i + 1);
     }
     if (classes_seen.size() < 2)
@@ -253,6 +260,17 @@ class BackboneTrainer {
     report_.cache_bytes = cache_->bytes();
     report_.cache_spilled = cache_->spilled();
     report_.cache_seconds = seconds_since(start);
+  }
+
+  std::size_t augmented_count(std::size_t source) const { return classes_.calibration[source] ? 0 : static_cast<std::size_t>(o_.views); }
+  std::size_t composite_count(std::size_t source) const { return source >= job_.photos.size() ? static_cast<std::size_t>(o_.composites) : 0; }
+
+  // A uniform sample (reservoir) of at most 64 training photos: the composites' backgrounds.
+  void keep_background(const Image& photo, std::size_t seen, std::vector<Image>& backgrounds) {
+    constexpr std::size_t kPool = 64;
+    if (backgrounds.size() < kPool) return backgrounds.push_back(photo);
+    const std::size_t slot = rng_() % (seen + 1);
+    if (slot < kPool) backgrounds[slot] = photo;
   }
 
   void store_views(std::vector<Image>& views, std::vector<std::size_t>& photo_of_view) {
@@ -385,6 +403,7 @@ class BackboneTrainer {
 
   const FineTuningJob& job_;
   const FineTuningOptions& o_;
+  std::vector<CatalogueEntry> sources_;  // job_.photos, then job_.studio
   torch::Device device_;
   Progress progress_;
   FineTuningReport& report_;

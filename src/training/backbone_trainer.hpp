@@ -19,6 +19,10 @@ struct FineTuningJob {
   DecodeLimits limits;
   bool grayscale = false;                   ///< the embedding setting the photos are fed with
   std::vector<CatalogueEntry> photos;       ///< path, label (the item: the class trained), category
+  /// Studio images of items (object on white, e.g. an iconic catalogue's own images), trained on too,
+  /// each with options.views augmented views and options.composites pastes of its product onto
+  /// backgrounds drawn from `photos`; never held out for calibration.
+  std::vector<CatalogueEntry> studio;
 };
 
 /// Trains and returns the model. Unreadable photos are skipped (counted in report.skipped).

@@ -1,9 +1,12 @@
 // Fine-tuning the backbone (fine_tuning.hpp) with a tiny generated fine-tunable backbone.
 #include <catch2/catch.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
 #include <set>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
+#include "pipeline/augment.hpp"
 #include "test_catalogue.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
@@ -141,8 +144,9 @@ TEST_CASE("cancelled or failed fine-tuning leaves the catalogue as it was", "[fi
   CHECK_FALSE(p.is_fine_tuned());
   p.remove(77);
 
-  // Training on other photos: fewer than 2 item labels is refused.
-  CHECK(status_of([&] { p.fine_tune({cat.entries[0]}); }) == Status::InvalidArgument);
+  // Training on other photos (and an empty catalogue): fewer than 2 item labels is refused.
+  Pipeline empty(fine_tuning_config(cat));
+  CHECK(status_of([&] { empty.fine_tune({cat.entries[0]}); }) == Status::InvalidArgument);
 
   // A backbone that exports no stages cannot be fine-tuned.
   PipelineConfig frozen = fine_tuning_config(cat);
@@ -201,4 +205,42 @@ TEST_CASE("fine-tuning and inference on a CUDA device", "[fine-tuning][cuda]") {
   p->fine_tune();
   REQUIRE(p->is_fine_tuned());
   for (const CatalogueEntry& e : cat.entries) CHECK(p->query_file(e.path).results.front().key == Pipeline::key_for_path(e.path));
+}
+
+TEST_CASE("fine-tuning on other photos also trains the catalogue's studio images, pasted onto those photos", "[fine-tuning]") {
+  Catalogue cat;
+  PipelineConfig config = fine_tuning_config(cat);
+  config.fine_tuning.composites = 3;
+  Pipeline p(config);
+  const std::vector<CatalogueEntry> studio(cat.entries.begin(), cat.entries.begin() + 4);
+  p.index_entries(studio);
+  const FineTuningReport r = p.fine_tune(cat.entries);
+  CHECK(r.photos == 16);              // 12 training photos + the catalogue's 4 images
+  CHECK(r.views == 12 * 2 + 4 * 5);   // photos: itself + 1 view; studio: itself + 1 view + 3 composites
+  CHECK(r.items == 12);
+}
+
+TEST_CASE("a composite pastes the studio product onto the background", "[fine-tuning][augment]") {
+  Image studio(40, 30), background(100, 80);
+  std::fill(studio.data(), studio.data() + 40 * 30 * 3, 255);
+  for (int y = 10; y < 20; ++y)
+    for (int x = 5; x < 25; ++x) studio.data()[(y * 40 + x) * 3] = 200, studio.data()[(y * 40 + x) * 3 + 1] = 0, studio.data()[(y * 40 + x) * 3 + 2] = 0;
+  std::fill(background.data(), background.data() + 100 * 80 * 3, 17);
+  std::mt19937_64 rng(3);
+  const detail::Composite c = detail::composite_view(studio, background, rng);
+  REQUIRE(c.image.width() == 100);
+  std::size_t red = 0, truth = 0;
+  for (int i = 0; i < 100 * 80; ++i) {
+    const std::uint8_t* px = c.image.data() + i * 3;
+    const bool is_red = px[0] == 200 && px[1] == 0, in_truth = c.truth.data[i] != 0;
+    red += is_red, truth += in_truth;
+    CHECK((is_red == in_truth || !in_truth));  // the product lies inside the truth mask...
+    if (!in_truth) CHECK(px[0] == 17);          // ...and the background is untouched outside it
+  }
+  CHECK(truth > 0);
+  CHECK(double(red) / double(truth) > 0.8);
+  // 35-70% of the background's short side: the 20-pixel-wide product becomes 28..56 pixels wide
+  const cv::Rect box = cv::boundingRect(c.truth);
+  CHECK(box.width >= 27);
+  CHECK(box.width <= 57);
 }
