@@ -2,6 +2,8 @@
  * (MODEL_DIR holds backbone.json and segmenter.json, tiny generated models). */
 #define _POSIX_C_SOURCE 200809L
 #include <domainsearch.h>
+
+#include "test_images.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,29 +21,8 @@ static int passed = 0, failed = 0;
   } while (0)
 #define EXPECT(call, status) CHECK((call) == (status))
 
-enum { W = 64, H = 48 };
+enum { W = TEST_IMAGE_W, H = TEST_IMAGE_H };
 
-/* A white image with a coloured rectangle whose size depends on `i`. */
-static void draw(uint8_t* rgb, int i) {
-  int x, y;
-  memset(rgb, 255, W * H * 3);
-  for (y = 10; y < 20 + 3 * i && y < H; ++y)
-    for (x = 8; x < 20 + 5 * i && x < W; ++x) {
-      uint8_t* p = rgb + (y * W + x) * 3;
-      p[0] = (uint8_t)(30 * i), p[1] = (uint8_t)(200 - 30 * i), p[2] = 60;
-    }
-}
-
-static int write_ppm(const char* path, int i) {
-  uint8_t rgb[W * H * 3];
-  FILE* f = fopen(path, "wb");
-  if (!f) return 0;
-  draw(rgb, i);
-  fprintf(f, "P6\n%d %d\n255\n", W, H);
-  fwrite(rgb, 1, sizeof rgb, f);
-  fclose(f);
-  return 1;
-}
 
 static int only_even(uint64_t key, void* user) {
   (void)user;

@@ -9,6 +9,8 @@
  * Usage: test_c_struct_sizes MODEL_DIR SCRATCH_DIR (MODEL_DIR as for test_c). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <domainsearch.h>
+
+#include "test_images.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static int passed = 0, failed = 0;
 
 static size_t current_size = 0; /* the struct_size under test, for failure messages */
 
-enum { W = 64, H = 48, ITEMS = 12, CANARY = 0x5A, SLACK = 32, MAX_SIZES = 64 };
+enum { W = TEST_IMAGE_W, H = TEST_IMAGE_H, ITEMS = 12, CANARY = 0x5A, SLACK = 32, MAX_SIZES = 64 };
 enum { CONFIG_K = 3, OPTIONS_K = 5, QUERY_K = 4 };
 
 typedef struct field {
@@ -124,26 +126,6 @@ static void check_output(const unsigned char* bytes, size_t full, const field* f
 
 /* ---- fixtures */
 
-static void draw(uint8_t* rgb, int i) {
-  int x, y;
-  memset(rgb, 255, W * H * 3);
-  for (y = 10; y < 20 + 3 * i && y < H; ++y)
-    for (x = 8; x < 20 + 5 * i && x < W; ++x) {
-      uint8_t* p = rgb + (y * W + x) * 3;
-      p[0] = (uint8_t)(30 * i), p[1] = (uint8_t)(200 - 30 * i), p[2] = 60;
-    }
-}
-
-static int write_ppm(const char* path, int i) {
-  uint8_t rgb[W * H * 3];
-  FILE* f = fopen(path, "wb");
-  if (!f) return 0;
-  draw(rgb, i);
-  fprintf(f, "P6\n%d %d\n255\n", W, H);
-  fwrite(rgb, 1, sizeof rgb, f);
-  fclose(f);
-  return 1;
-}
 
 /* Items 0..ITEMS-1 in categories "even" and "odd". */
 static int fill(ds_pipeline* p) {
