@@ -1,9 +1,14 @@
 #include "pipeline/config_json.hpp"
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
+#include <type_traits>
 
+#include "domainsearch/contour_mask.hpp"
 #include "domainsearch/error.hpp"
 
 namespace domainsearch::detail {
@@ -11,14 +16,19 @@ namespace {
 
 using nlohmann::json;
 
+[[noreturn]] void refuse(const std::string& message) { throw Error(Status::InvalidArgument, "config: " + message); }
+
+// ---- names of the modes
+
 template <typename E>
-E parse_enum(const json& j, const char* field, std::initializer_list<std::pair<const char*, E>> names) {
+E parse_enum(const json& j, const std::string& field, std::initializer_list<std::pair<const char*, E>> names) {
+  if (!j.is_string()) refuse("\"" + field + "\" must be a string, got " + j.dump());
   const std::string v = j.get<std::string>();
   for (const auto& [name, value] : names)
     if (v == name) return value;
   std::string allowed;
   for (const auto& entry : names) allowed += std::string(allowed.empty() ? "" : ", ") + entry.first;
-  throw Error(Status::InvalidArgument, std::string("config: ") + field + " must be one of " + allowed + ", got \"" + v + "\"");
+  refuse("\"" + field + "\" must be one of " + allowed + ", got \"" + v + "\"");
 }
 
 template <typename E>
@@ -39,9 +49,185 @@ const std::initializer_list<std::pair<const char*, CategoryMode>> kCategory = {
 const std::initializer_list<std::pair<const char*, RerankMode>> kRerank = {{"off", RerankMode::Off}, {"iou", RerankMode::Iou}, {"fused", RerankMode::Fused}};
 const std::initializer_list<std::pair<const char*, TrainingRecipe>> kRecipe = {{"paper", TrainingRecipe::Paper}, {"standardized", TrainingRecipe::Standardized}};
 
-void check_keys(const json& j, const char* where, const std::set<std::string>& allowed) {
+// ---- ranges of the numeric settings
+
+// The allowed values of a numeric setting: integers lo..hi, or reals between lo and hi with open or
+// closed ends. hi = infinity: no upper bound (the field's type holds any value a JSON integer can have).
+struct Range {
+  double lo, hi;
+  bool integer;
+  bool lo_open = false, hi_open = false;
+};
+
+constexpr double kUnbounded = std::numeric_limits<double>::infinity();
+constexpr Range ints(double lo, double hi) { return {lo, hi, true}; }
+constexpr Range closed(double lo, double hi) { return {lo, hi, false}; }      // [lo, hi]
+constexpr Range above(double lo, double hi) { return {lo, hi, false, true}; }  // (lo, hi]
+constexpr Range below(double lo, double hi) { return {lo, hi, false, false, true}; }  // [lo, hi)
+
+std::string number_text(double x) {
+  char buf[32];
+  if (x == std::floor(x) && std::abs(x) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", x);
+  else std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
+// "in 0..1024", ">= 0", "in (0, 1]".
+std::string describe(const Range& r) {
+  if (r.integer) return r.hi == kUnbounded ? ">= " + number_text(r.lo) : "in " + number_text(r.lo) + ".." + number_text(r.hi);
+  return std::string("in ") + (r.lo_open ? "(" : "[") + number_text(r.lo) + ", " + number_text(r.hi) + (r.hi_open ? ")" : "]");
+}
+
+[[noreturn]] void out_of_range(const std::string& key, const Range& r, const std::string& got, bool wrong_type = false) {
+  const char* kind = !wrong_type ? "" : r.integer ? "an integer " : "a number ";
+  refuse("\"" + key + "\" must be " + kind + describe(r) + ", got " + got);
+}
+
+// Compared in the field's own type for reals (0.99 in a float is in [0, 0.99]); as double for integers
+// (exact for every bound used here, and no bound is converted to a narrower type).
+template <typename T>
+bool in_range(T value, const Range& r) {
+  using C = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+  const C x = static_cast<C>(value), lo = static_cast<C>(r.lo), hi = static_cast<C>(r.hi);
+  return (r.lo_open ? x > lo : x >= lo) && (r.hi_open ? x < hi : x <= hi);
+}
+
+template <typename Training, typename Visit>
+void visit_training(Training& t, const std::string& prefix, const std::string& hidden2_key, const Range& hidden2_range, Visit&& visit);
+
+// Every numeric setting of a PipelineConfig, as visit(key, field, range, unit): key as a configuration
+// file names it (a path through its objects), the field stores value * unit. The one table both the
+// JSON reader and validate() use. Ranges of integer fields must lie within the field's type.
+
+template <typename Config, typename Visit>
+void visit_numbers(Config& c, Visit&& visit) {
+  visit("threads", c.runtime.threads, ints(0, 1024), 1);
+  visit("soft_threshold", c.soft_threshold, above(0, 1), 1);
+  visit("max_categories", c.max_categories, ints(1, 1000), 1);
+  visit("k", c.k, ints(1, 100000), 1);
+  visit("iou_weight", c.iou_weight, closed(0, 1), 1);
+  visit("rerank_depth", c.rerank_depth, ints(1, 100000), 1);
+  visit("batch_size", c.batch_size, ints(1, 4096), 1);
+  visit("training_views", c.training_views, ints(0, 100), 1);
+  visit("match_threshold", c.match_threshold, closed(0, 1), 1);
+  visit("max_pixels", c.decode.max_pixels, ints(1, 1e9), 1);
+  visit("min_side", c.decode.min_side, ints(1, 4096), 1);
+
+  const std::string l = "embedding.localizer.";
+  visit(l + "threshold", c.localizer.threshold, closed(0, 1), 1);
+  visit(l + "trimap_low", c.localizer.trimap_low, closed(0, 1), 1);
+  visit(l + "trimap_high", c.localizer.trimap_high, closed(0, 1), 1);
+  visit(l + "guided_radius", c.localizer.guided_radius, ints(1, 256), 1);
+  visit(l + "guided_epsilon", c.localizer.guided_epsilon, above(0, 1), 1);
+  visit(l + "min_confidence", c.localizer.min_confidence, closed(0, 1), 1);
+  visit(l + "mask_side", c.localizer.mask_side, ints(ContourMask::kMinSide, ContourMask::kMaxSide), 1);
+
+  visit_training(c.training, "training.", "training.hidden2", ints(0, 65536), visit);
+  visit_training(c.adaptation_training, "adaptation_training.", "adapted_dimension", ints(1, 65536), visit);
+
+  // As the fine-tuning trainer checks them (src/training/backbone_trainer.cpp, validate()); it also
+  // checks first_stage against the backbone's stage count.
+  auto& f = c.fine_tuning;
+  visit("fine_tuning.first_stage", f.first_stage, ints(1, 1000), 1);
+  visit("fine_tuning.epochs", f.epochs, ints(1, 1000), 1);
+  visit("fine_tuning.views", f.views, ints(0, 100), 1);
+  visit("fine_tuning.composites", f.composites, ints(0, 1000), 1);
+  visit("fine_tuning.batch_size", f.batch_size, ints(2, 4096), 1);
+  visit("fine_tuning.backbone_learning_rate", f.backbone_learning_rate, closed(0, 1), 1);
+  visit("fine_tuning.classifier_learning_rate", f.classifier_learning_rate, closed(1e-9, 10), 1);
+  visit("fine_tuning.weight_decay", f.weight_decay, closed(0, 1), 1);
+  visit("fine_tuning.label_smoothing", f.label_smoothing, closed(0, 0.99), 1);
+  visit("fine_tuning.classifier_scale", f.classifier_scale, closed(1e-3, 1e3), 1);
+  visit("fine_tuning.calibration_fraction", f.calibration_fraction, closed(0, 0.5), 1);
+  visit("fine_tuning.cache_memory_mb", f.cache_memory_bytes, ints(0, 1 << 20), std::size_t(1) << 20);  // up to 1 TiB
+  visit("fine_tuning.seed", f.seed, ints(0, kUnbounded), 1);
+
+  // Settings a configuration file does not hold (set in code), named by their member path.
+  visit("runtime.warmup_runs", c.runtime.warmup_runs, ints(0, 100), 1);
+  visit("decode.max_file_bytes", c.decode.max_file_bytes, ints(1, 1ull << 40), 1);
+}
+
+// CategoryTrainingOptions: the category head's ("training.") and the adaptation's
+// ("adaptation_training.", whose hidden2 a file sets as "adapted_dimension").
+template <typename Training, typename Visit>
+void visit_training(Training& t, const std::string& prefix, const std::string& hidden2_key, const Range& hidden2_range, Visit&& visit) {
+  visit(prefix + "max_epochs", t.max_epochs, ints(1, 100000), 1);
+  visit(prefix + "batch_size", t.batch_size, ints(1, 65536), 1);
+  visit(prefix + "learning_rate", t.learning_rate, above(0, 10), 1);
+  visit(prefix + "weight_decay", t.weight_decay, closed(0, 1), 1);
+  visit(prefix + "validation_fraction", t.validation_fraction, below(0, 1), 1);
+  visit(prefix + "plateau_patience", t.plateau_patience, ints(0, 100000), 1);
+  visit(prefix + "plateau_factor", t.plateau_factor, above(0, 1), 1);
+  visit(prefix + "early_stopping_patience", t.early_stopping_patience, ints(1, 100000), 1);
+  visit(prefix + "hidden1", t.hidden1, ints(0, 65536), 1);
+  visit(hidden2_key, t.hidden2, hidden2_range, 1);
+  visit(prefix + "dropout", t.dropout, below(0, 1), 1);
+  visit(prefix + "seed", t.seed, ints(0, kUnbounded), 1);
+}
+
+// One setting from its JSON value: integers are read exactly (as int64 or uint64) and range-checked
+// before they are stored, so nothing wraps (-1 is not 2^64-1) and 2.5 is not 2; reals are checked in
+// the field's type; a boolean or string is not a number.
+template <typename T>
+void read_number(const json& value, const std::string& key, const Range& r, std::uint64_t unit, T& field) {
+  const bool typed = r.integer ? value.is_number_integer() : value.is_number();
+  if (!typed) out_of_range(key, r, value.dump(), true);
+  if constexpr (std::is_integral_v<T>) {
+    if (value.is_number_unsigned()) {
+      const auto v = value.get<std::uint64_t>();
+      if (!in_range(v, r)) out_of_range(key, r, value.dump());
+      field = static_cast<T>(v) * static_cast<T>(unit);
+    } else {
+      const auto v = value.get<std::int64_t>();
+      if (!in_range(v, r)) out_of_range(key, r, value.dump());
+      field = static_cast<T>(v) * static_cast<T>(unit);
+    }
+  } else {
+    const double v = value.get<double>();
+    if (!(std::abs(v) <= std::numeric_limits<T>::max()) || !in_range(static_cast<T>(v), r)) out_of_range(key, r, value.dump());
+    field = static_cast<T>(v);
+  }
+}
+
+// The value at a dotted path ("training.seed") inside `root`, or nullptr.
+const json* find(const json& root, const std::string& path) {
+  const json* at = &root;
+  for (std::size_t start = 0;;) {
+    const std::size_t dot = path.find('.', start);
+    const std::string name = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!at->is_object() || !at->contains(name)) return nullptr;
+    at = &(*at)[name];
+    if (dot == std::string::npos) return at;
+    start = dot + 1;
+  }
+}
+
+// Reads the numeric settings whose key starts with `prefix` from `root`, the object at that prefix.
+void read_numbers(const json& root, const std::string& prefix, PipelineConfig& c) {
+  visit_numbers(c, [&](const std::string& key, auto& field, const Range& r, std::uint64_t unit) {
+    if (key.compare(0, prefix.size(), prefix) != 0) return;
+    if (const json* value = find(root, key.substr(prefix.size()))) read_number(*value, key, r, unit, field);
+  });
+}
+
+// ---- objects, flags and strings
+
+void check_keys(const json& j, const std::string& where, const std::set<std::string>& allowed) {
+  if (!j.is_object()) refuse(where + " must be a JSON object, got " + j.dump());
   for (const auto& item : j.items())
-    if (allowed.count(item.key()) == 0) throw Error(Status::InvalidArgument, std::string("config: unknown key \"") + item.key() + "\" in " + where);
+    if (allowed.count(item.key()) == 0) refuse("unknown key \"" + item.key() + "\" in " + where);
+}
+
+void read_flag(const json& j, const char* key, const std::string& path, bool& out) {
+  if (!j.contains(key)) return;
+  if (!j[key].is_boolean()) refuse("\"" + path + key + "\" must be true or false, got " + j[key].dump());
+  out = j[key].get<bool>();
+}
+
+std::string read_text(const json& j, const char* key, const std::string& fallback) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_string()) refuse(std::string("\"") + key + "\" must be a string, got " + j[key].dump());
+  return j[key].get<std::string>();
 }
 
 std::string resolve(const std::string& path, const std::string& base_dir) {
@@ -49,28 +235,51 @@ std::string resolve(const std::string& path, const std::string& base_dir) {
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
-void apply_fine_tuning(const json& f, FineTuningOptions& o) {
-  check_keys(f, "fine_tuning", {"enabled", "first_stage", "epochs", "views", "batch_size", "backbone_learning_rate", "classifier_learning_rate",
-                                "weight_decay", "label_smoothing", "classifier_scale", "calibration_fraction", "cache_memory_mb", "seed"});
-  o.enabled = f.value("enabled", o.enabled);
-  o.first_stage = f.value("first_stage", o.first_stage);
-  o.epochs = f.value("epochs", o.epochs);
-  o.views = f.value("views", o.views);
-  o.batch_size = f.value("batch_size", o.batch_size);
-  o.backbone_learning_rate = f.value("backbone_learning_rate", o.backbone_learning_rate);
-  o.classifier_learning_rate = f.value("classifier_learning_rate", o.classifier_learning_rate);
-  o.weight_decay = f.value("weight_decay", o.weight_decay);
-  o.label_smoothing = f.value("label_smoothing", o.label_smoothing);
-  o.classifier_scale = f.value("classifier_scale", o.classifier_scale);
-  o.calibration_fraction = f.value("calibration_fraction", o.calibration_fraction);
-  o.cache_memory_bytes = f.value("cache_memory_mb", o.cache_memory_bytes >> 20) << 20;
-  o.seed = f.value("seed", o.seed);
+// The embedding object's keys, flags and modes (its numbers are read with the rest).
+void apply_embedding_choices(const json& s, PipelineConfig& c) {
+  check_keys(s, "embedding settings", {"localize", "grayscale", "l2_normalize", "localizer"});
+  read_flag(s, "localize", "embedding.", c.localize);
+  read_flag(s, "grayscale", "embedding.", c.features.grayscale);
+  read_flag(s, "l2_normalize", "embedding.", c.features.l2_normalize);
+  if (!s.contains("localizer")) return;
+  const json& l = s["localizer"];
+  check_keys(l, "localizer", {"threshold_method", "threshold", "keep_largest_component", "fill_holes", "refinement", "trimap_low",
+                              "trimap_high", "guided_radius", "guided_epsilon", "min_confidence", "fallback", "mask_side", "mask_frame"});
+  LocalizerOptions& o = c.localizer;
+  if (l.contains("threshold_method")) o.threshold_method = parse_enum(l["threshold_method"], "embedding.localizer.threshold_method", kThreshold);
+  read_flag(l, "keep_largest_component", "embedding.localizer.", o.keep_largest_component);
+  read_flag(l, "fill_holes", "embedding.localizer.", o.fill_holes);
+  if (l.contains("refinement")) o.refinement = parse_enum(l["refinement"], "embedding.localizer.refinement", kRefinement);
+  if (l.contains("fallback")) o.fallback = parse_enum(l["fallback"], "embedding.localizer.fallback", kFallback);
+  if (l.contains("mask_frame")) o.mask_frame = parse_enum(l["mask_frame"], "embedding.localizer.mask_frame", kFrame);
 }
 
 }  // namespace
 
 const char* category_mode_name(CategoryMode mode) { return enum_name(mode, kCategory); }
 const char* rerank_mode_name(RerankMode mode) { return enum_name(mode, kRerank); }
+
+void validate(const PipelineConfig& c) {
+  visit_numbers(c, [](const std::string& key, const auto& field, const Range& r, std::uint64_t unit) {
+    using T = std::decay_t<decltype(field)>;
+    if constexpr (std::is_integral_v<T>) {
+      const T value = field / static_cast<T>(unit);
+      if (!in_range(value, r)) out_of_range(key, r, std::to_string(value));
+    } else if (!in_range(field, r)) {
+      out_of_range(key, r, number_text(field));
+    }
+  });
+  if (!(c.localizer.trimap_low < c.localizer.trimap_high))
+    refuse("\"embedding.localizer.trimap_low\" (" + number_text(c.localizer.trimap_low) + ") must be below \"embedding.localizer.trimap_high\" (" +
+           number_text(c.localizer.trimap_high) + ")");
+  const auto layers = [](const CategoryTrainingOptions& t, const std::string& hidden1, const std::string& hidden2) {
+    if ((t.hidden1 == 0) != (t.hidden2 == 0))
+      refuse("\"" + hidden1 + "\" and \"" + hidden2 + "\" must both be 0 (a linear head) or both at least 1, got " + std::to_string(t.hidden1) +
+             " and " + std::to_string(t.hidden2));
+  };
+  layers(c.training, "training.hidden1", "training.hidden2");
+  layers(c.adaptation_training, "adaptation_training.hidden1", "adapted_dimension");
+}
 
 json embedding_settings(const PipelineConfig& c) {
   const LocalizerOptions& l = c.localizer;
@@ -86,79 +295,38 @@ json embedding_settings(const PipelineConfig& c) {
 }
 
 void apply_embedding_settings(const json& s, PipelineConfig& c) {
-  try {
-    check_keys(s, "embedding settings", {"localize", "grayscale", "l2_normalize", "localizer"});
-    if (s.contains("localize")) c.localize = s["localize"].get<bool>();
-    if (s.contains("grayscale")) c.features.grayscale = s["grayscale"].get<bool>();
-    if (s.contains("l2_normalize")) c.features.l2_normalize = s["l2_normalize"].get<bool>();
-    if (!s.contains("localizer")) return;
-    const json& l = s["localizer"];
-    check_keys(l, "localizer", {"threshold_method", "threshold", "keep_largest_component", "fill_holes", "refinement", "trimap_low",
-                                "trimap_high", "guided_radius", "guided_epsilon", "min_confidence", "fallback", "mask_side", "mask_frame"});
-    LocalizerOptions& o = c.localizer;
-    if (l.contains("threshold_method")) o.threshold_method = parse_enum(l["threshold_method"], "localizer.threshold_method", kThreshold);
-    o.threshold = l.value("threshold", o.threshold);
-    o.keep_largest_component = l.value("keep_largest_component", o.keep_largest_component);
-    o.fill_holes = l.value("fill_holes", o.fill_holes);
-    if (l.contains("refinement")) o.refinement = parse_enum(l["refinement"], "localizer.refinement", kRefinement);
-    o.trimap_low = l.value("trimap_low", o.trimap_low);
-    o.trimap_high = l.value("trimap_high", o.trimap_high);
-    o.guided_radius = l.value("guided_radius", o.guided_radius);
-    o.guided_epsilon = l.value("guided_epsilon", o.guided_epsilon);
-    o.min_confidence = l.value("min_confidence", o.min_confidence);
-    if (l.contains("fallback")) o.fallback = parse_enum(l["fallback"], "localizer.fallback", kFallback);
-    o.mask_side = l.value("mask_side", o.mask_side);
-    if (l.contains("mask_frame")) o.mask_frame = parse_enum(l["mask_frame"], "localizer.mask_frame", kFrame);
-  } catch (const json::exception& e) {
-    throw Error(Status::InvalidArgument, std::string("config: ") + e.what());
-  }
+  apply_embedding_choices(s, c);
+  read_numbers(s, "embedding.", c);
 }
 
 PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   PipelineConfig c;
-  try {
-    check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
-                                        "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
-                                        "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
-                                        "fine_tuning"});
-    c.backbone_manifest = resolve(j.value("backbone", ""), base_dir);
-    c.segmenter_manifest = resolve(j.value("segmenter", ""), base_dir);
-    c.runtime.device = j.value("device", c.runtime.device);
-    c.runtime.threads = j.value("threads", c.runtime.threads);
-    if (j.contains("embedding")) apply_embedding_settings(j["embedding"], c);
-    if (j.contains("category_mode")) c.category_mode = parse_enum(j["category_mode"], "category_mode", kCategory);
-    c.soft_threshold = j.value("soft_threshold", c.soft_threshold);
-    c.max_categories = j.value("max_categories", c.max_categories);
-    c.k = j.value("k", c.k);
-    if (j.contains("rerank")) c.rerank = parse_enum(j["rerank"], "rerank", kRerank);
-    c.iou_weight = j.value("iou_weight", c.iou_weight);
-    c.rerank_depth = j.value("rerank_depth", c.rerank_depth);
-    c.batch_size = j.value("batch_size", c.batch_size);
-    c.training_views = j.value("training_views", c.training_views);
-    c.adapt_embedding = j.value("adapt_embedding", c.adapt_embedding);
-    c.one_result_per_label = j.value("one_result_per_label", c.one_result_per_label);
-    c.adaptation_training.hidden2 = j.value("adapted_dimension", c.adaptation_training.hidden2);
-    c.decode.max_pixels = j.value("max_pixels", c.decode.max_pixels);
-    c.decode.min_side = j.value("min_side", c.decode.min_side);
-    if (j.contains("training")) {
-      const json& t = j["training"];
-      check_keys(t, "training", {"recipe", "max_epochs", "batch_size", "learning_rate", "weight_decay", "validation_fraction", "seed", "hidden1",
-                                 "hidden2", "dropout"});
-      if (t.contains("recipe")) c.training.recipe = parse_enum(t["recipe"], "training.recipe", kRecipe);
-      c.training.max_epochs = t.value("max_epochs", c.training.max_epochs);
-      c.training.batch_size = t.value("batch_size", c.training.batch_size);
-      c.training.learning_rate = t.value("learning_rate", c.training.learning_rate);
-      c.training.weight_decay = t.value("weight_decay", c.training.weight_decay);
-      c.training.validation_fraction = t.value("validation_fraction", c.training.validation_fraction);
-      c.training.seed = t.value("seed", c.training.seed);
-      c.training.hidden1 = t.value("hidden1", c.training.hidden1);
-      c.training.hidden2 = t.value("hidden2", c.training.hidden2);
-      c.training.dropout = t.value("dropout", c.training.dropout);
-    }
-    if (j.contains("fine_tuning")) apply_fine_tuning(j["fine_tuning"], c.fine_tuning);
-  } catch (const json::exception& e) {
-    throw Error(Status::InvalidArgument, std::string("config: ") + e.what());
+  check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
+                                      "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
+                                      "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
+                                      "match_threshold", "fine_tuning"});
+  c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
+  c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
+  c.runtime.device = read_text(j, "device", c.runtime.device);
+  if (j.contains("embedding")) apply_embedding_choices(j["embedding"], c);
+  if (j.contains("category_mode")) c.category_mode = parse_enum(j["category_mode"], "category_mode", kCategory);
+  if (j.contains("rerank")) c.rerank = parse_enum(j["rerank"], "rerank", kRerank);
+  read_flag(j, "adapt_embedding", "", c.adapt_embedding);
+  read_flag(j, "one_result_per_label", "", c.one_result_per_label);
+  if (j.contains("training")) {
+    const json& t = j["training"];
+    check_keys(t, "training", {"recipe", "max_epochs", "batch_size", "learning_rate", "weight_decay", "validation_fraction", "seed", "hidden1",
+                               "hidden2", "dropout"});
+    if (t.contains("recipe")) c.training.recipe = parse_enum(t["recipe"], "training.recipe", kRecipe);
   }
+  if (j.contains("fine_tuning")) {
+    const json& f = j["fine_tuning"];
+    check_keys(f, "fine_tuning", {"enabled", "first_stage", "epochs", "views", "composites", "batch_size", "backbone_learning_rate", "classifier_learning_rate",
+                                  "weight_decay", "label_smoothing", "classifier_scale", "calibration_fraction", "cache_memory_mb", "seed"});
+    read_flag(f, "enabled", "fine_tuning.", c.fine_tuning.enabled);
+  }
+  read_numbers(j, "", c);
+  validate(c);
   return c;
 }
 

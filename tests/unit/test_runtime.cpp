@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cmath>
 #include <fstream>
+#include <iterator>
+#include <string>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/feature_extractor.hpp"
 #include "domainsearch/model.hpp"
+#include "domainsearch/pipeline.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
 
@@ -25,10 +29,29 @@ Image gradient_image(int w, int h, bool colour) {
   return im;
 }
 
+// A valid digest (SHA-256 of "abc"): every manifest needs one.
+const std::string kDigest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+// A manifest object with kDigest and the given members.
+std::string with_digest(const std::string& members) { return R"({"sha256": ")" + kDigest + R"(", )" + members + "}"; }
+
+// The message of the InvalidArgument that parsing `text` throws ("accepted" when it parses).
+std::string manifest_error(const std::string& text) {
+  try {
+    ModelManifest::parse(text, ".");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    return e.what();
+  }
+  return "accepted";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 }  // namespace
 
 TEST_CASE("manifests parse / resolve relative paths and name the field at fault", "[model]") {
-  const auto m = ModelManifest::parse(R"({"name": "n", "format": "onnx", "file": "m.onnx", "labels": "l.txt",
+  const auto m = ModelManifest::parse(R"({"name": "n", "format": "onnx", "file": "m.onnx", "labels": "l.txt", "sha256": ")" + kDigest + R"(",
       "input": {"width": 320, "height": 320, "channels": "bgr", "normalization": "max_mean_std",
                 "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
       "outputs": {"mask": 0, "features": "feat"}, "feature_dim": 12})", "/models");
@@ -43,24 +66,19 @@ TEST_CASE("manifests parse / resolve relative paths and name the field at fault"
   CHECK(m.feature_dim == 12);
   CHECK_THROWS_AS(m.output("logits"), Error);
 
-  const auto bad = [](const std::string& text) {
-    try {
-      ModelManifest::parse(text, ".");
-    } catch (const Error& e) {
-      CHECK(e.status() == Status::InvalidArgument);
-      return std::string(e.what());
-    }
-    return std::string("accepted");
-  };
-  CHECK(bad(R"({"format": "tflite", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}})").find("format") != std::string::npos);
-  CHECK(bad(R"({"format": "onnx", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}})").find("file") != std::string::npos);
-  CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {}})").find("outputs") != std::string::npos);
-  CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8, "std": [1, 0, 1]}, "outputs": {"a": 0}})").find("std") != std::string::npos);
+  const auto bad = manifest_error;
+  CHECK(bad(with_digest(R"("format": "tflite", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0})")).find("format") != std::string::npos);
+  CHECK(bad(with_digest(R"("format": "onnx", "input": {"width": 8, "height": 8}, "outputs": {"a": 0})")).find("file") != std::string::npos);
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {})")).find("outputs") != std::string::npos);
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8, "std": [1, 0, 1]}, "outputs": {"a": 0})")).find("std") != std::string::npos);
   CHECK(bad("not json at all").find("manifest") != std::string::npos);
-  CHECK(bad(R"({"format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}, "quantized_engine": "onednn"})")
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}, "quantized_engine": "onednn")"))
             .find("quantized_engine") != std::string::npos);
-  CHECK(ModelManifest::parse(R"({"format": "torchscript", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0},
-      "quantized_engine": "onednn"})", ".").quantized_engine == "onednn");
+  CHECK(ModelManifest::parse(with_digest(R"("format": "torchscript", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0},
+      "quantized_engine": "onednn")"), ".").quantized_engine == "onednn");
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 224.5, "height": 8}, "outputs": {"a": 0})"))
+            .find("\"input.width\" must be an integer in 8..4096, got 224.5") != std::string::npos);
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": -1})")).find("outputs.a") != std::string::npos);
   CHECK(status_of([] { ModelManifest::load("/nonexistent/manifest.json"); }) == Status::Io);
 }
 
@@ -68,6 +86,42 @@ TEST_CASE("sha256 of a file", "[model]") {
   dstest::ScratchDir dir;
   dstest::write_bytes(dir.file("abc"), {'a', 'b', 'c'});
   CHECK(sha256_file(dir.file("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST_CASE("manifests require a digest / refuse unknown keys / accept either case", "[model]") {
+  const std::string body = R"("format": "torchscript", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"features": 0})";
+  CHECK(contains(manifest_error("{" + body + "}"), "\"sha256\" is required"));
+  const std::string misspelt = manifest_error(R"({"sha265": ")" + kDigest + R"(", )" + body + "}");
+  CHECK(contains(misspelt, "unknown key \"sha265\" in the manifest"));
+  CHECK(contains(misspelt, "sha256"));  // the allowed keys are listed
+  CHECK(contains(manifest_error(R"({"sha256": "abc", )" + body + "}"), "\"sha256\" must be 64 hex digits"));
+  CHECK(contains(manifest_error(R"({"sha256": ")" + std::string(63, 'a') + "g" + R"(", )" + body + "}"), "64 hex digits"));
+  CHECK(contains(manifest_error(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8, "widht": 8}, "outputs": {"a": 0})")),
+                 "unknown key \"widht\" in \"input\""));
+  CHECK(contains(manifest_error(with_digest(body + R"(, "stage": 3)")), "unknown key \"stage\""));
+
+  std::string upper = kDigest;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(ModelManifest::parse(R"({"sha256": ")" + upper + R"(", )" + body + "}", ".").sha256 == kDigest);  // kept lowercase
+
+  // load() names the file; an uppercase digest of the real file loads and checks.
+  dstest::ScratchDir dir;
+  const std::string manifest = dstest::write_tiny_backbone(dir.path().string(), 4, 0);
+  std::ifstream in(manifest);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string digest = ModelManifest::load(manifest).sha256;
+  std::string upper_digest = digest;
+  for (char& c : upper_digest) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::ofstream(manifest) << std::string(text).replace(text.find(digest), digest.size(), upper_digest);
+  CHECK(FeatureExtractor(ModelManifest::load(manifest)).dimension() == 4);
+  std::ofstream(manifest) << std::string(text).replace(text.find("\"sha256\""), 8, "\"sha265\"");
+  try {
+    ModelManifest::load(manifest);
+    FAIL("a manifest with a misspelt sha256 key loaded");
+  } catch (const Error& e) {
+    CHECK(contains(e.what(), manifest));
+    CHECK(contains(e.what(), "sha265"));
+  }
 }
 
 TEST_CASE("FeatureExtractor pools feature maps / normalises / batches", "[model][features]") {
@@ -146,6 +200,7 @@ TEST_CASE("wrong models and manifests fail at load with a clear error", "[model]
   dstest::write_bytes(d + "/corrupt.pt", std::vector<std::uint8_t>(4096, 0x42));
   auto corrupt = good;
   corrupt.file = d + "/corrupt.pt";
+  corrupt.sha256 = sha256_file(corrupt.file);  // past the digest check, to the loading error
   CHECK(status_of([&] { FeatureExtractor e(corrupt); }) == Status::ModelMismatch);
   corrupt.format = ModelFormat::Onnx;
   CHECK(status_of([&] { FeatureExtractor e(corrupt); }) == Status::ModelMismatch);
@@ -188,4 +243,90 @@ TEST_CASE("asking for CUDA where there is none is an error / never a fallback", 
   } else {
     CHECK(FeatureExtractor(good, cuda).device().rfind("cuda", 0) == 0);
   }
+}
+
+namespace {
+
+// Loads a configuration file holding `members`; the message of the InvalidArgument it throws ("loaded"
+// when it loads).
+std::string config_error(const std::string& members) {
+  dstest::ScratchDir dir;
+  std::ofstream(dir.file("c.json")) << "{" << members << "}";
+  try {
+    PipelineConfig::load(dir.file("c.json"));
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    CHECK(contains(e.what(), dir.file("c.json")));  // names the file
+    return e.what();
+  }
+  return "loaded";
+}
+
+PipelineConfig load_config(const std::string& members) {
+  dstest::ScratchDir dir;
+  std::ofstream(dir.file("c.json")) << "{" << members << "}";
+  return PipelineConfig::load(dir.file("c.json"));
+}
+
+}  // namespace
+
+TEST_CASE("configurations refuse numbers out of range / name the key and the range", "[config]") {
+  // integers (signed and unsigned fields), reals, nested objects
+  CHECK(contains(config_error(R"("threads": 100000)"), R"(config: "threads" must be in 0..1024, got 100000)"));
+  CHECK(contains(config_error(R"("k": -1)"), R"("k" must be in 1..100000, got -1)"));
+  CHECK(contains(config_error(R"("k": 1000000000000)"), R"("k" must be in 1..100000, got 1000000000000)"));
+  CHECK(contains(config_error(R"("k": 18446744073709551615)"), R"("k" must be in 1..100000, got 18446744073709551615)"));
+  CHECK(contains(config_error(R"("rerank_depth": 0)"), R"("rerank_depth" must be in 1..100000, got 0)"));
+  CHECK(contains(config_error(R"("max_categories": -3)"), R"("max_categories" must be in 1..1000, got -3)"));
+  CHECK(contains(config_error(R"("soft_threshold": -0.5)"), R"("soft_threshold" must be in (0, 1], got -0.5)"));
+  CHECK(contains(config_error(R"("soft_threshold": 0)"), R"("soft_threshold" must be in (0, 1])"));
+  CHECK(contains(config_error(R"("iou_weight": 1.5)"), R"("iou_weight" must be in [0, 1], got 1.5)"));
+  CHECK(contains(config_error(R"("batch_size": 5000)"), R"("batch_size" must be in 1..4096, got 5000)"));
+  CHECK(contains(config_error(R"("max_pixels": -1)"), R"("max_pixels" must be in 1..1000000000, got -1)"));
+  CHECK(contains(config_error(R"("min_side": 0)"), R"("min_side" must be in 1..4096, got 0)"));
+  CHECK(contains(config_error(R"("training_views": 101)"), R"("training_views" must be in 0..100, got 101)"));
+  CHECK(contains(config_error(R"("adapted_dimension": 0)"), R"("adapted_dimension" must be in 1..65536, got 0)"));
+  CHECK(contains(config_error(R"("training": {"seed": -1})"), R"("training.seed" must be >= 0, got -1)"));
+  CHECK(contains(config_error(R"("training": {"max_epochs": 0})"), R"("training.max_epochs" must be in 1..100000, got 0)"));
+  CHECK(contains(config_error(R"("training": {"dropout": 1})"), R"("training.dropout" must be in [0, 1), got 1)"));
+  CHECK(contains(config_error(R"("fine_tuning": {"batch_size": 1})"), R"("fine_tuning.batch_size" must be in 2..4096, got 1)"));
+  CHECK(contains(config_error(R"("fine_tuning": {"label_smoothing": 1})"), R"("fine_tuning.label_smoothing" must be in [0, 0.99], got 1)"));
+  CHECK(contains(config_error(R"("fine_tuning": {"cache_memory_mb": -1})"), R"("fine_tuning.cache_memory_mb" must be in 0..1048576, got -1)"));
+  CHECK(contains(config_error(R"("fine_tuning": {"seed": -2})"), R"("fine_tuning.seed" must be >= 0, got -2)"));
+  CHECK(contains(config_error(R"("fine_tuning": {"composites": 1001})"), R"("fine_tuning.composites" must be in 0..1000, got 1001)"));
+  CHECK(contains(config_error(R"("match_threshold": -0.1)"), R"("match_threshold" must be in [0, 1], got -0.1)"));
+  CHECK(contains(config_error(R"("embedding": {"localizer": {"mask_side": 4}})"), R"("embedding.localizer.mask_side" must be in 8..1024, got 4)"));
+  CHECK(contains(config_error(R"("embedding": {"localizer": {"guided_epsilon": 0}})"), R"("embedding.localizer.guided_epsilon" must be in (0, 1])"));
+
+  // wrong types are refused, not converted (2.5 is not 2, true is not 1, "10" is not 10)
+  CHECK(contains(config_error(R"("k": 2.5)"), R"("k" must be an integer in 1..100000, got 2.5)"));
+  CHECK(contains(config_error(R"("k": "10")"), R"("k" must be an integer in 1..100000, got "10")"));
+  CHECK(contains(config_error(R"("threads": true)"), R"("threads" must be an integer in 0..1024, got true)"));
+  CHECK(contains(config_error(R"("soft_threshold": "high")"), R"("soft_threshold" must be a number in (0, 1], got "high")"));
+  CHECK(contains(config_error(R"("adapt_embedding": 1)"), R"("adapt_embedding" must be true or false, got 1)"));
+  CHECK(contains(config_error(R"("device": 0)"), R"("device" must be a string, got 0)"));
+  CHECK(contains(config_error(R"("training": 5)"), "training must be a JSON object"));
+  CHECK(contains(config_error(R"("rerank": "IOU")"), R"("rerank" must be one of off, iou, fused, got "IOU")"));
+
+  // rules between settings
+  CHECK(contains(config_error(R"("embedding": {"localizer": {"trimap_low": 0.9, "trimap_high": 0.1}})"),
+                 R"("embedding.localizer.trimap_low" (0.9) must be below "embedding.localizer.trimap_high" (0.1))"));
+  CHECK(contains(config_error(R"("training": {"hidden1": 0, "hidden2": 5})"), R"("training.hidden1" and "training.hidden2" must both be 0)"));
+}
+
+TEST_CASE("configurations accept the ends of every range / read values exactly", "[config]") {
+  const PipelineConfig c = load_config(R"("threads": 1024, "k": 100000, "rerank_depth": 1, "soft_threshold": 1, "max_categories": 1000,
+      "iou_weight": 0, "max_pixels": 1000000000, "min_side": 1, "training": {"seed": 18446744073709551615, "dropout": 0, "hidden1": 0, "hidden2": 0},
+      "match_threshold": 0.4, "fine_tuning": {"cache_memory_mb": 16, "label_smoothing": 0.99, "batch_size": 2, "composites": 0}, "embedding": {"localizer": {"mask_side": 1024}})");
+  CHECK(c.runtime.threads == 1024);
+  CHECK(c.k == 100000);
+  CHECK(c.soft_threshold == 1.0f);
+  CHECK(c.decode.max_pixels == 1000000000u);
+  CHECK(c.training.seed == UINT64_MAX);
+  CHECK(c.fine_tuning.cache_memory_bytes == std::size_t(16) << 20);
+  CHECK(c.fine_tuning.label_smoothing == 0.99f);
+  CHECK(c.localizer.mask_side == 1024);
+  CHECK(c.match_threshold == 0.4f);
+  CHECK(c.fine_tuning.composites == 0);
+  CHECK(load_config(R"("threads": 0)").runtime.threads == 0);
 }
