@@ -57,7 +57,10 @@ def load_manifest(path):
         sys.exit(f"{path}: only TorchScript models can be quantised here (format is {m.get('format')!r})")
     if m["input"].get("trimap"):
         sys.exit(f"{path}: matting models (trimap input) are not supported")
-    m["file"] = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), m["file"]))
+    folder = os.path.dirname(os.path.abspath(path))
+    m["file"] = os.path.normpath(os.path.join(folder, m["file"]))
+    if m.get("labels"):
+        m["labels"] = os.path.normpath(os.path.join(folder, m["labels"]))
     return m
 
 
@@ -178,9 +181,13 @@ def main():
     model_file = args.out + ".pt"
     torch.jit.save(quantised, model_file)
 
+    # Every key of the float manifest (the library refuses unknown ones), paths relative to the new
+    # manifest's folder, and the int8 file's digest (required: the library checks it at load).
     out_manifest = dict(m)
     out_manifest.update(name=f"{m.get('name', os.path.basename(m['file']))} int8 ({engine})",
                         file=os.path.basename(model_file), sha256=sha256(model_file), quantized_engine=engine)
+    if m.get("labels"):
+        out_manifest["labels"] = os.path.relpath(m["labels"], os.path.dirname(os.path.abspath(model_file)))
     with open(args.out + ".json", "w") as f:
         json.dump(out_manifest, f, indent=2)
         f.write("\n")

@@ -8,7 +8,8 @@
 //     "name": "mobilenet_v2_1.0_224",
 //     "format": "torchscript",                 // or "onnx" (OpenCV dnn)
 //     "file": "../shared/models/mobilenet_v2_1.0_224.pt",
-//     "sha256": "…",                           // optional; checked at load when present
+//     "sha256": "…",                           // required: the file's SHA-256, 64 hex digits (either
+//                                               //  case; `sha256sum FILE`), checked at load
 //     "input": {"width": 224, "height": 224, "channels": "rgb",        // or "bgr"
 //               "normalization": "scale_mean_std",                    // or "max_mean_std" (U2-Net:
 //               "scale": 1.0, "mean": [0,0,0], "std": [1,1,1],        //  x/max(x), then mean/std)
@@ -20,8 +21,10 @@
 //     "stages": 19                              // fine-tunable backbone (fine_tuning.hpp): exports
 //                                               //  normalize/stages/pool_and_classify over 19 stages
 //   }
-// Pixel values enter as 0..255; the network input is ((x * scale) - mean) / std per channel
-// (for max_mean_std: (x / max(x) - mean) / std, max over the whole image).
+// Unknown keys (at the top and in "input") are refused, so a misspelt key cannot silently switch a
+// check off; "outputs" maps free role names. Pixel values enter as 0..255; the network input is
+// ((x * scale) - mean) / std per channel (for max_mean_std: (x / max(x) - mean) / std, max over the
+// whole image).
 
 #include <array>
 #include <cstdint>
@@ -46,7 +49,8 @@ struct DS_API ModelManifest {
   std::string name;
   ModelFormat format = ModelFormat::TorchScript;
   std::string file;    ///< model file, absolute or relative to the working directory once loaded
-  std::string sha256;  ///< expected lowercase hex digest; empty = not checked
+  std::string sha256;  ///< expected digest, lowercase hex (load()/parse() require it and lowercase it);
+                       ///< empty only in a manifest built in code: not checked
   int input_width = 224;
   int input_height = 224;
   bool input_bgr = false;
@@ -68,7 +72,7 @@ struct DS_API ModelManifest {
   int stages = 0;
 
   /// Reads a manifest file; relative paths in it resolve against its folder. Throws Io, or
-  /// InvalidArgument naming the field at fault.
+  /// InvalidArgument naming the file and the key at fault (unknown, missing, wrong type or range).
   static ModelManifest load(const std::string& manifest_path);
   /// Parses manifest JSON text; relative paths resolve against `base_dir`.
   static ModelManifest parse(const std::string& json_text, const std::string& base_dir);

@@ -2,14 +2,18 @@
 
 #include <fstream>
 
+#include "domainsearch/model.hpp"
 #include "test_models.hpp"
 
 namespace dstest {
 
+// The manifest carries the model file's real digest (required), so a corrupt file still gets past the
+// digest check to the loading error a test wants.
 std::string write_manifest(const std::string& dir, const std::string& model_file, const std::string& outputs_json,
                            int input_size, const std::string& extra_json) {
   const std::string path = dir + "/" + model_file + ".json";
   std::ofstream(path) << R"({"name": ")" << model_file << R"(", "format": "torchscript", "file": ")" << model_file
+                      << R"(", "sha256": ")" << domainsearch::sha256_file(dir + "/" + model_file)
                       << R"(", "input": {"width": )" << input_size << R"(, "height": )" << input_size
                       << R"(, "channels": "rgb", "normalization": "scale_mean_std", "scale": 0.00392156862745098,
                          "mean": [0.5, 0.5, 0.5], "std": [1, 1, 1]}, "outputs": )"
