@@ -14,6 +14,7 @@
 #include <domainsearch/pipeline.hpp>
 #include <domainsearch/version.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -43,33 +44,54 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-const std::map<std::string, std::string> kHelp = {
-    {"index", "domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]\n"
-              "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
-              "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
-              "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed."},
-    {"add", "domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
-            "  Adds one image (key defaults to a hash of PATH). --upsert replaces an existing key."},
-    {"remove", "domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item."},
-    {"train", "domainsearch train --config C.json --catalogue CAT [--csv PHOTOS.csv]\n"
-              "  With \"fine_tuning\": {\"enabled\": true}, fine-tunes the backbone on the catalogue's photos (or on PHOTOS.csv)\n"
-              "  and re-embeds the catalogue, showing stage, epoch, loss and ETA; Ctrl-C cancels and leaves CAT as it was.\n"
-              "  Otherwise (re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the\n"
-              "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
-              "  catalogue's), e.g. shop photos for a catalogue of one studio image per item."},
-    {"query", "domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
-              "  Finds the catalogue items most like each IMAGE. Prints a table (or JSON with --json); --html writes a\n"
-              "  self-contained visual report."},
-    {"inspect", "domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models."},
-    {"eval", "domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
-             "                  [--head-csv TRAIN.csv] [--ablate] [--json-file FILE] [--plot PREFIX]\n"
-             "  Measures retrieval (a result is relevant when its label equals the query's) and category prediction:\n"
-             "  mAP, R-precision, precision/recall/identical-recall@1,5,10,20, category accuracy, macro P/R/F1, per-class\n"
-             "  accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
-             "  grayscale, raw embeddings, localisation with and without reranking) in one run: model outputs are computed\n"
-             "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
-             "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
-             "  every number; --plot writes PREFIX_precision.svg and PREFIX_confusion.svg."},
+// What each command accepts: its help text, options (name -> what the value is), flags, whether it
+// takes IMAGE arguments, and options of which exactly one must be given. Anything else is a usage error.
+struct CommandSpec {
+  std::string help;
+  std::vector<std::pair<std::string, std::string>> options;
+  std::vector<std::string> flags;
+  bool images = false;
+  std::vector<std::string> one_of;
+};
+
+const std::map<std::string, CommandSpec> kCommandSpecs = {
+    {"index", {"domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]\n"
+               "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
+               "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
+               "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed.",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "FILE"}, {"folder", "DIR"}}, {"no-train"}, false, {"csv", "folder"}}},
+    {"add", {"domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
+             "  Adds one image (key defaults to a hash of PATH; K is 0..18446744073709551614). --upsert replaces an existing key.",
+             {{"config", "C.json"}, {"catalogue", "CAT"}, {"image", "PATH"}, {"category", "NAME"}, {"label", "L"}, {"key", "K"}}, {"upsert"}}},
+    {"remove", {"domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item.",
+                {{"config", "C.json"}, {"catalogue", "CAT"}, {"key", "K"}}, {}}},
+    {"train", {"domainsearch train --config C.json --catalogue CAT [--csv PHOTOS.csv]\n"
+               "  With \"fine_tuning\": {\"enabled\": true}, fine-tunes the backbone on the catalogue's photos (or on PHOTOS.csv)\n"
+               "  and re-embeds the catalogue, showing stage, epoch, loss and ETA; Ctrl-C cancels and leaves CAT as it was.\n"
+               "  Otherwise (re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the\n"
+               "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
+               "  catalogue's), e.g. shop photos for a catalogue of one studio image per item.",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
+    {"query", {"domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
+               "  Finds the catalogue items most like each IMAGE (N: 1..100000 results each). Prints a table (or JSON with\n"
+               "  --json); --html writes a self-contained visual report.",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json"}, true}},
+    {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
+                 {{"catalogue", "CAT"}}, {"json"}}},
+    {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
+              "                  [--head-csv TRAIN.csv] [--holdout-items N] [--ablate] [--json-file FILE] [--plot PREFIX]\n"
+              "  Measures retrieval (a result is relevant when its label equals the query's) and category prediction:\n"
+              "  mAP, R-precision, precision/recall/identical-recall@1,5,10,20, category accuracy, macro P/R/F1, per-class\n"
+              "  accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
+              "  grayscale, raw embeddings, localisation with and without reranking) in one run: model outputs are computed\n"
+              "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
+              "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
+              "  every number; --plot writes PREFIX_precision.svg and PREFIX_confusion.svg. --holdout-items N leaves N items\n"
+              "  out of the catalogue and the training photos and reports, for a fine-tuned configuration, how often their\n"
+              "  queries still get a match (false-match rate) and what each \"no match\" threshold costs the others.",
+              {{"config", "C.json"}, {"catalogue-csv", "CAT.csv"}, {"queries-csv", "Q.csv"}, {"label-column", "L"}, {"category-column", "C"},
+               {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}},
+              {"ablate"}}},
 };
 
 struct Args {
@@ -90,21 +112,76 @@ struct Args {
   bool has(const std::string& flag) const { return flags.count(flag) != 0; }
 };
 
+// Options whose value is an integer, with its range: --k as the configuration's "k"; --key any 64-bit
+// key but 2^64-1, which the C ABI returns as "no result" (DS_KEY_NONE).
+const std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> kIntegerOptions = {
+    {"k", {1, 100000}}, {"key", {0, UINT64_MAX - 1}}, {"holdout-items", {0, 100000}}};
+
+// The value of --NAME (one of kIntegerOptions) as an integer in its range: digits only (no sign, spaces
+// or suffix: "-1" and "12abc" are refused, where std::stoull would wrap or stop early).
+std::uint64_t integer_option(const Args& a, const std::string& name) {
+  const auto [lo, hi] = kIntegerOptions.at(name);
+  const std::string& text = a.need(name);
+  std::uint64_t value = 0;
+  bool ok = !text.empty();
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '9' && value <= (UINT64_MAX - static_cast<std::uint64_t>(c - '0')) / 10;
+    if (!ok) break;
+    value = value * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (!ok || value < lo || value > hi)
+    throw UsageError("--" + name + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + text + "\"");
+  return value;
+}
+
+// "--config C.json, --catalogue CAT, ..., --no-train, --help": what a command accepts, for messages.
+std::string allowed_options(const CommandSpec& spec) {
+  std::string out;
+  for (const auto& [name, value] : spec.options) out += "--" + name + " " + value + ", ";
+  for (const std::string& flag : spec.flags) out += "--" + flag + ", ";
+  return out + "--help";
+}
+
+// Parses `domainsearch COMMAND ...` against the command's spec: an option or flag it does not list, an
+// option given twice or without its value, an IMAGE argument to a command that takes none, or not
+// exactly one of its one_of options is a UsageError naming it (with --help, only the command is checked).
 Args parse(int argc, char** argv) {
-  static const std::set<std::string> kFlags = {"json", "no-train", "upsert", "help", "ablate"};
   Args a;
   if (argc < 2) throw UsageError("no command");
   a.command = argv[1];
+  if (a.command == "--help" || a.command == "help") return a;
+  const auto spec_it = kCommandSpecs.find(a.command);
+  if (spec_it == kCommandSpecs.end()) throw UsageError("unknown command \"" + a.command + "\"");
+  const CommandSpec& spec = spec_it->second;
   for (int i = 2; i < argc; ++i) {
     const std::string s = argv[i];
-    if (s.rfind("--", 0) != 0) {
+    const std::string name = s.rfind("--", 0) == 0 ? s.substr(2) : std::string();
+    if (name.empty() && (s.size() < 2 || s[0] != '-')) {
       a.positional.push_back(s);
-    } else if (kFlags.count(s.substr(2))) {
-      a.flags.insert(s.substr(2));
-    } else {
+    } else if (name == "help" || std::find(spec.flags.begin(), spec.flags.end(), name) != spec.flags.end()) {
+      a.flags.insert(name);
+    } else if (std::any_of(spec.options.begin(), spec.options.end(), [&](const auto& o) { return o.first == name; })) {
       if (i + 1 >= argc) throw UsageError(s + " needs a value");
-      a.options[s.substr(2)] = argv[++i];
+      if (!a.options.emplace(name, argv[++i]).second) throw UsageError(s + " is given twice");
+    } else {
+      throw UsageError("unknown option " + s + " for " + a.command + "; it accepts " + allowed_options(spec));
     }
+  }
+  if (a.has("help")) return a;
+  for (const auto& entry : kIntegerOptions)
+    if (a.options.count(entry.first)) integer_option(a, entry.first);  // refused before any work starts
+  if (!spec.images && !a.positional.empty())
+    throw UsageError(a.command + " takes no IMAGE arguments, got \"" + a.positional.front() + "\" (options start with --; it accepts " +
+                     allowed_options(spec) + ")");
+  if (!spec.one_of.empty()) {
+    std::string choices;
+    std::size_t given = 0;
+    for (const std::string& name : spec.one_of) {
+      given += a.options.count(name);
+      for (const auto& [option, value] : spec.options)
+        if (option == name) choices += std::string(choices.empty() ? "" : " or ") + "--" + name + " " + value;
+    }
+    if (given != 1) throw UsageError(a.command + (given == 0 ? " needs " : " takes only one of ") + choices);
   }
   return a;
 }
@@ -214,19 +291,23 @@ int cmd_add(const Args& a) {
   const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
   Pipeline p = open_or_create(a);
   const std::string& path = a.need("image");
-  const std::uint64_t key = a.options.count("key") ? std::stoull(a.need("key")) : Pipeline::key_for_path(path);
+  const std::uint64_t key = a.options.count("key") ? integer_option(a, "key") : Pipeline::key_for_path(path);
   const Image image = Image::decode_file(path, p.config().decode);
-  if (a.has("upsert")) p.upsert(key, image, a.need("category"), a.get("label", path), path);
-  else p.add(key, image, a.need("category"), a.get("label", path), path);
+  const std::string& category = a.need("category");
+  const AddOutcome added = a.has("upsert") ? p.upsert(key, image, category, a.get("label", path), path)
+                                           : p.add(key, image, category, a.get("label", path), path);
   p.save(a.need("catalogue"));
   std::printf("added key %llu; catalogue holds %zu items\n", static_cast<unsigned long long>(key), p.index().size());
+  if (added.untrained_category)
+    std::fprintf(stderr, "warning: the category model was trained before category \"%s\" existed and cannot predict it; queries search "
+                         "it too until you run `domainsearch train`\n", category.c_str());
   return 0;
 }
 
 int cmd_remove(const Args& a) {
   const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
-  p.remove(std::stoull(a.need("key")));
+  p.remove(integer_option(a, "key"));
   p.save(a.need("catalogue"));
   std::printf("removed key %s; catalogue holds %zu items\n", a.need("key").c_str(), p.index().size());
   return 0;
@@ -276,7 +357,7 @@ int cmd_query(const Args& a) {
   if (a.positional.empty()) throw UsageError("query needs at least one image");
   const Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
   QueryOptions o;
-  if (a.options.count("k")) o.k = std::stoull(a.need("k"));
+  if (a.options.count("k")) o.k = integer_option(a, "k");
   o.category = a.get("category");
   std::vector<ReportQuery> report;
   int failures = 0;
@@ -336,6 +417,7 @@ int cmd_eval(const Args& a) {
   const std::string label = a.get("label-column", "label"), category = a.get("category-column", "category");
   EvaluationOptions options;
   if (a.options.count("head-csv")) options.head_training = read_catalogue_csv(a.need("head-csv"), label, category);
+  if (a.options.count("holdout-items")) options.holdout_items = integer_option(a, "holdout-items");
   options.progress = [bar = ProgressFn(), stage = std::string()](const std::string& now, std::size_t done, std::size_t total) mutable {
     if (now != stage) stage = now, bar = progress_bar(now);
     return bar(done, total);
@@ -357,7 +439,7 @@ int cmd_eval(const Args& a) {
 
 void print_usage(FILE* to) {
   std::fprintf(to, "domainsearch %s: domain-specific image similarity search\n\nusage:\n", version_string());
-  for (const auto& [name, text] : kHelp) std::fprintf(to, "  %s\n", text.substr(0, text.find('\n')).c_str());
+  for (const auto& [name, spec] : kCommandSpecs) std::fprintf(to, "  %s\n", spec.help.substr(0, spec.help.find('\n')).c_str());
   std::fprintf(to, "\n'domainsearch COMMAND --help' describes one command.\n");
 }
 
@@ -378,7 +460,7 @@ int main(int argc, char** argv) {
     const auto it = kCommands.find(a.command);
     if (it == kCommands.end()) throw UsageError("unknown command \"" + a.command + "\"");
     if (a.has("help")) {
-      std::printf("%s\n", kHelp.at(a.command).c_str());
+      std::printf("%s\n", kCommandSpecs.at(a.command).help.c_str());
       return 0;
     }
     return it->second(a);

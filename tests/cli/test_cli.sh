@@ -84,5 +84,26 @@ kill -INT $pid; wait $pid; code=$?
 if [ "$code" -eq 130 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL interrupt: exit $code"; cat "$WORK/int.out"; fi
 check "interrupted catalogue opens" 0 "$CLI" inspect --catalogue "$WORK/int.dscat"
 
+# Hostile arguments and configurations: usage errors (exit 2) name the option and what is allowed.
+check "misspelt option" 2 "$CLI" add --config "$CONFIG" --catalogue "$CAT" --image "$QUERY" --category Extra --lable x
+contains "misspelt option named" "$WORK/err" "unknown option --lable for add"
+contains "allowed options listed" "$WORK/err" "--label L"
+check "unknown query option" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --kk 3 "$QUERY"
+contains "unknown query option named" "$WORK/err" "unknown option --kk"
+check "negative --k" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k -1 "$QUERY"
+contains "negative --k named" "$WORK/err" '--k must be an integer in 1..100000, got "-1"'
+check "--k with a suffix" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k 12abc "$QUERY"
+check "negative --key" 2 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key -1
+contains "negative --key named" "$WORK/err" "--key must be an integer"
+check "index without a source" 2 "$CLI" index --config "$CONFIG" --catalogue "$WORK/none.dscat"
+contains "index names its sources" "$WORK/err" "index needs --csv FILE or --folder DIR"
+check "index with two sources" 2 "$CLI" index --config "$CONFIG" --catalogue "$WORK/none.dscat" --csv "$WORK/items.csv" --folder "$WORK"
+check "stray argument" 2 "$CLI" index --config "$CONFIG" --catalogue "$WORK/none.dscat" --csv "$WORK/items.csv" extra.csv
+check "option given twice" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k 3 --k 4 "$QUERY"
+printf '{"backbone": "%s", "threads": 100000}' "$SRC/examples/models/mobilenet_v2.json" > "$WORK/threads.json"
+check "threads out of range" 1 "$CLI" query --config "$WORK/threads.json" --catalogue "$CAT" "$QUERY"
+contains "threads range named" "$WORK/err" '"threads" must be in 0..1024, got 100000'
+[ ! -e "$WORK/none.dscat" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: a refused index wrote a catalogue"; }
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
