@@ -1,11 +1,14 @@
-// pybind11 bindings: `import domainsearch`. Images come in as numpy uint8 arrays (HxW gray, HxWx3 RGB,
-// HxWx4 RGBA), bytes or paths; embeddings and distances go out as numpy arrays. The GIL is released
+// pybind11 bindings: `import domainsearch`. Images come in as numpy uint8 arrays (HxW or HxWx1 gray,
+// HxWx3 RGB, HxWx4 RGBA; other dtypes are refused), bytes or paths, all within the pipeline's decode
+// limits; embeddings and distances go out as numpy arrays. The GIL is released
 // around every heavy call; progress callbacks re-acquire it and honour Ctrl-C (KeyboardInterrupt).
 // Library errors become domainsearch.Error with the same message and a .status name.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include <climits>
 
 #include <domainsearch/error.hpp>
 #include <domainsearch/index.hpp>
@@ -18,33 +21,64 @@ using namespace domainsearch;
 
 namespace {
 
-using U8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
+using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
-Image image_from_array(const U8Array& a) {
+// A numpy image: uint8 only (a float image in 0..1 cast to uint8 would be near-black, int64 pixels
+// would wrap), HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); checked against `limits` like a decoded file.
+Image image_from_array(const py::array& array, const DecodeLimits& limits) {
+  if (!array.dtype().is(py::dtype::of<std::uint8_t>()))
+    throw Error(Status::InvalidArgument, "images must be uint8 arrays (0..255); got " + std::string(py::str(array.dtype())) +
+                                             ": scale and convert with (img * 255).astype(np.uint8)");
+  const U8Array a = U8Array::ensure(array);  // C-contiguous (a copy only when the array is not)
   PixelFormat format;
-  if (a.ndim() == 2) format = PixelFormat::Gray8;
+  if (a.ndim() == 2 || (a.ndim() == 3 && a.shape(2) == 1)) format = PixelFormat::Gray8;
   else if (a.ndim() == 3 && a.shape(2) == 3) format = PixelFormat::RGB8;
   else if (a.ndim() == 3 && a.shape(2) == 4) format = PixelFormat::RGBA8;
-  else throw Error(Status::InvalidArgument, "image array must be HxW, HxWx3 (RGB) or HxWx4 (RGBA) uint8");
+  else throw Error(Status::InvalidArgument, "image array must be HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) uint8");
+  if (a.shape(0) > INT_MAX || a.shape(1) > INT_MAX)
+    throw Error(Status::ImageTooLarge, "image array of " + std::to_string(a.shape(1)) + "x" + std::to_string(a.shape(0)) + " pixels");
   const ImageView view{a.data(), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(0)), static_cast<std::size_t>(a.strides(0)), format};
   py::gil_scoped_release release;
-  return Image::from_pixels(view);
+  return Image::from_pixels(view, limits);
 }
 
-// Accepts a path (str or os.PathLike), encoded bytes, or a numpy array.
-Image to_image(const py::object& source) {
+// Accepts a path (str or os.PathLike), encoded bytes, or a numpy uint8 array; decoded within `limits`
+// (the pipeline's config().decode, as the command and the C ABI apply them).
+Image to_image(const py::object& source, const DecodeLimits& limits) {
   if (py::isinstance<py::bytes>(source)) {
     const std::string bytes = source.cast<std::string>();
     py::gil_scoped_release release;
-    return Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), {}, "bytes");
+    return Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), limits, "bytes");
   }
   if (py::isinstance<py::str>(source) || py::hasattr(source, "__fspath__")) {
     const std::string path = py::str(py::module_::import("os").attr("fspath")(source));
     py::gil_scoped_release release;
-    return Image::decode_file(path);
+    return Image::decode_file(path, limits);
   }
-  return image_from_array(source.cast<U8Array>());
+  if (!py::isinstance<py::array>(source))
+    throw Error(Status::InvalidArgument, "an image is a path, bytes or a numpy uint8 array; got " +
+                                             std::string(py::str(py::type::of(source).attr("__name__"))));
+  return image_from_array(py::reinterpret_borrow<py::array>(source), limits);
+}
+
+using KeyArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
+
+// Index keys: non-negative integers below 2**64-1, which search() pads missing results with (the C
+// ABI's DS_KEY_NONE); the C++ Index itself accepts that key. Floats or negatives are refused, not cast.
+KeyArray index_keys(const py::object& given) {
+  const py::array keys = py::module_::import("numpy").attr("asarray")(given);  // a list of ints too
+  const char kind = keys.dtype().kind();
+  if (kind != 'i' && kind != 'u')
+    throw Error(Status::InvalidArgument, "add: keys must be an integer array; got " + std::string(py::str(keys.dtype())));
+  if (kind == 'i' && py::module_::import("numpy").attr("any")(keys.attr("__lt__")(0)).cast<bool>())
+    throw Error(Status::InvalidArgument, "add: keys must be non-negative");
+  const KeyArray out = KeyArray::ensure(keys);
+  const std::uint64_t* k = out.data();
+  for (py::ssize_t i = 0; i < out.size(); ++i)
+    if (k[i] == UINT64_MAX)
+      throw Error(Status::InvalidArgument, "add: key 2**64-1 is reserved: search() returns it for \"no result\"");
+  return out;
 }
 
 py::array_t<std::uint8_t> image_to_array(const Image& im) {
@@ -243,12 +277,12 @@ PYBIND11_MODULE(_domainsearch, m) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_folder(folder, fn); });
       }, py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
       .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
-        const Image im = to_image(image);
+        const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
         p.add(key, im, category, label);
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
       .def("upsert", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
-        const Image im = to_image(image);
+        const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
         p.upsert(key, im, category, label);
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
@@ -279,7 +313,7 @@ PYBIND11_MODULE(_domainsearch, m) {
          "catalogue is then unchanged); Ctrl-C raises KeyboardInterrupt, also leaving it unchanged.")
       .def_property_readonly("is_fine_tuned", &Pipeline::is_fine_tuned)
       .def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
-        const Image im = to_image(image);
+        const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
         return p.query(im, query_options(k, category));
       }, py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
@@ -290,7 +324,7 @@ PYBIND11_MODULE(_domainsearch, m) {
       }, py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
       .def("query_batch", [](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
         std::vector<Image> ims;
-        for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im)));
+        for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im), p.config().decode));
         py::gil_scoped_release release;
         return p.query_batch(ims, query_options(k, category));
       }, py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "")
@@ -306,8 +340,9 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def("__len__", [](const Index& i) { return i.size(); })
       .def("__contains__", &Index::contains)
       .def("add_category", &Index::add_category, py::arg("name"))
-      .def("add", [](Index& index, const py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>& keys,
-                     const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& categories, const F32Array& embeddings) {
+      .def("add", [](Index& index, const py::object& key_array, const py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>& categories,
+                     const F32Array& embeddings) {
+        const KeyArray keys = index_keys(key_array);
         if (embeddings.ndim() != 2 || embeddings.shape(1) != index.dimension() || keys.size() != embeddings.shape(0) ||
             categories.size() != keys.size())
           throw Error(Status::InvalidArgument, "add: keys (n), categories (n) and embeddings (n x dimension) disagree");

@@ -178,3 +178,58 @@ def test_fine_tune_with_progress_and_cancel(tmp_path):
     assert ("training", 2) in seen and ("re-embedding", 0) in seen
     photos = [(str(tmp_path / f"{i}.png"), f"item {i}", "boxes") for i in range(6)]
     assert p.fine_tune(photos)["items"] == 6
+
+
+def test_images_must_be_uint8_arrays(pipeline):
+    for image, dtype in (((picture(1) / 255.0).astype(np.float32), "float32"), (picture(1).astype(np.int64), "int64")):
+        for call in (lambda im: pipeline.query(im), lambda im: pipeline.add(99, im, "odd"), lambda im: pipeline.upsert(1, im, "odd")):
+            with pytest.raises(ds.Error) as e:
+                call(image)
+            assert e.value.status == "InvalidArgument" and dtype in str(e.value) and "uint8" in str(e.value)
+    with pytest.raises(ds.Error) as e:
+        pipeline.query(picture(1).tolist())  # a nested list is not silently converted
+    assert e.value.status == "InvalidArgument"
+    assert len(pipeline) == 6
+    assert pipeline.query(picture(2)[:, :, :1]).results  # HxWx1 gray
+    assert pipeline.query(picture(2)[:, ::-1]).results  # not C-contiguous: copied
+
+
+def limited_pipeline(tmp_path, limits):
+    """A pipeline whose configuration file sets decode limits (e.g. max_pixels)."""
+    import json
+    (tmp_path / "limits.json").write_text(json.dumps(dict(backbone=os.path.join(MODELS, "backbone.json"), threads=1,
+                                                          category_mode="off", **limits)))
+    return ds.Pipeline(ds.PipelineConfig.load(str(tmp_path / "limits.json")))
+
+
+def test_decode_limits_apply_to_arrays_paths_and_bytes(tmp_path):
+    import cv2
+    p = limited_pipeline(tmp_path, {"max_pixels": 1000})  # picture() is 64x48 = 3072 pixels
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), picture(1))
+    for image in (picture(1), path, str(path), path.read_bytes()):
+        for call in (lambda im: p.query(im), lambda im: p.add(1, im, "boxes"), lambda im: p.upsert(1, im, "boxes"),
+                     lambda im: p.query_batch([im])):
+            with pytest.raises(ds.Error) as e:
+                call(image)
+            assert e.value.status == "ImageTooLarge"
+    assert len(p) == 0
+    small = limited_pipeline(tmp_path, {"min_side": 40})
+    with pytest.raises(ds.Error) as e:
+        small.add(1, picture(1)[:32, :32], "boxes")
+    assert e.value.status == "ImageTooSmall"
+
+
+def test_index_add_refuses_the_no_result_key_and_non_integer_keys():
+    index = ds.Index(4)
+    a = index.add_category("a")
+    one = np.zeros((1, 4), np.float32)
+    for keys, named in ((np.array([2**64 - 1], np.uint64), "2**64-1"), (np.array([-1]), "non-negative"),
+                        (np.array([1.5]), "float64")):
+        with pytest.raises(ds.Error) as e:
+            index.add(keys, np.array([a], np.int32), one)
+        assert e.value.status == "InvalidArgument" and named in str(e.value)
+    assert len(index) == 0
+    index.add([1, 2], [a, a], np.zeros((2, 4), np.float32))  # a list of ints
+    index.add(np.array([2**64 - 2], np.uint64), [a], one)
+    assert 2 in index and 2**64 - 2 in index and len(index) == 3
