@@ -105,11 +105,10 @@ struct Pipeline::Impl {
   std::uint64_t file_generation = 0;
 
   explicit Impl(PipelineConfig c) : config(std::move(c)) {
+    detail::validate(config);  // every setting in its documented range, whether from JSON or from code
     if (config.backbone_manifest.empty()) throw Error(Status::InvalidArgument, "Pipeline: config.backbone_manifest is required");
     if (config.localize && config.segmenter_manifest.empty())
       throw Error(Status::InvalidArgument, "Pipeline: localisation is on but config.segmenter_manifest is empty");
-    if (config.k == 0) throw Error(Status::InvalidArgument, "Pipeline: k must be at least 1");
-    if (config.batch_size < 1) throw Error(Status::InvalidArgument, "Pipeline: batch_size must be at least 1");
     if (config.runtime.threads == 0) config.runtime.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     config.features.batch_size = config.batch_size;
     backbone = ModelManifest::load(config.backbone_manifest);
@@ -350,9 +349,9 @@ struct Pipeline::Impl {
 
   void search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
               std::optional<std::uint64_t> exclude, std::optional<std::int32_t> own_category, QueryResponse& response) const {
-    const std::size_t k = options.k.value_or(config.k);
-    if (k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
+    if (options.k && *options.k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
     if (index->size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
+    const std::size_t k = std::min(options.k.value_or(config.k), index->size());  // a larger k lists the whole catalogue
     auto t = Clock::now();
     const std::vector<std::int32_t> categories = categories_to_search(embedding, options, own_category, response);
     for (std::int32_t c : categories) response.searched.push_back(index->category_name(c));

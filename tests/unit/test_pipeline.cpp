@@ -397,3 +397,26 @@ TEST_CASE("a catalogue with valid checksums but JSON of the wrong types is Corru
     CHECK(status_of([&] { Pipeline::inspect(file); }) == Status::Corrupt);
   }
 }
+
+TEST_CASE("settings out of range are refused when the Pipeline is built / a huge per-query k lists the catalogue", "[pipeline][hostile]") {
+  Catalogue cat;
+  PipelineConfig bad = cat.config;
+  bad.runtime.threads = 100000;
+  try {
+    Pipeline p(bad);
+    FAIL("a Pipeline accepted 100000 threads");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("threads") != std::string::npos);
+  }
+  bad = cat.config;
+  bad.soft_threshold = -0.5f;
+  CHECK(status_of([&] { Pipeline p(bad); }) == Status::InvalidArgument);
+  Pipeline p(cat.config);
+  p.index_entries(cat.entries);
+  QueryOptions huge;
+  huge.k = std::size_t(1) << 60;
+  CHECK(p.query_file(cat.entries[0].path, huge).results.size() == 12);
+  huge.k = 0;
+  CHECK(status_of([&] { p.query_file(cat.entries[0].path, huge); }) == Status::InvalidArgument);
+}
