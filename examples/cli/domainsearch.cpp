@@ -281,6 +281,10 @@ int cmd_index(const Args& a) {
   std::printf("indexed %zu new images in %.1f s (%.1f img/s); %zu already present, %zu failed; catalogue holds %zu items in %zu categories\n",
               r.added, r.seconds, r.seconds > 0 ? r.added / r.seconds : 0.0, r.skipped_existing, r.failures.size(), p.index().size(),
               p.index().category_count());
+  if (r.added == 0 && r.skipped_existing == 0 && !r.failures.empty()) {
+    std::fprintf(stderr, "error: none of the %zu images could be indexed; %s left unchanged\n", r.failures.size(), a.need("catalogue").c_str());
+    return 1;
+  }
   if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) train(p);
   p.save(a.need("catalogue"));
   std::printf("saved %s\n", a.need("catalogue").c_str());
@@ -326,10 +330,13 @@ void print_table(const std::string& path, const QueryResponse& r) {
   std::printf("\n%s\n", path.c_str());
   if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
   if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
-  std::printf("  %-4s %-28s %-16s %10s %6s %8s\n", "rank", "label", "category", "distance", "IoU", "score");
+  if (r.no_match) std::printf("  NO MATCH: the best result's match probability is below the configured match_threshold\n");
+  std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match");
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];
-    std::printf("  %-4zu %-28.28s %-16.16s %10.4f %6.3f %8.4f\n", i + 1, h.label.c_str(), h.category.c_str(), h.distance, h.iou, h.score);
+    char match[16] = "-";
+    if (h.match_probability >= 0) std::snprintf(match, sizeof match, "%.3f", static_cast<double>(h.match_probability));
+    std::printf("  %-4zu %-28.28s %-16.16s %10.4f %6.3f %8.4f %6s\n", i + 1, h.label.c_str(), h.category.c_str(), h.distance, h.iou, h.score, match);
   }
   const StageTimings& t = r.timings;
   std::printf("  %.1f ms (decode %.1f, localise %.1f, embed %.1f, categorise %.2f, search %.2f, rerank %.2f)\n", t.total_ms, t.decode_ms,
@@ -338,14 +345,15 @@ void print_table(const std::string& path, const QueryResponse& r) {
 
 std::string response_json(const std::string& path, const QueryResponse& r) {
   std::ostringstream o;
-  o << "{\"query\":" << json_string(path) << ",\"predicted\":[";
+  o << "{\"query\":" << json_string(path) << ",\"no_match\":" << (r.no_match ? "true" : "false") << ",\"predicted\":[";
   for (std::size_t i = 0; i < r.predicted.size(); ++i)
     o << (i ? "," : "") << "{\"category\":" << json_string(r.predicted[i].category) << ",\"probability\":" << r.predicted[i].probability << "}";
   o << "],\"results\":[";
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];
     o << (i ? "," : "") << "{\"key\":" << h.key << ",\"label\":" << json_string(h.label) << ",\"category\":" << json_string(h.category)
-      << ",\"source\":" << json_string(h.source) << ",\"distance\":" << h.distance << ",\"iou\":" << h.iou << ",\"score\":" << h.score << "}";
+      << ",\"source\":" << json_string(h.source) << ",\"distance\":" << h.distance << ",\"iou\":" << h.iou << ",\"score\":" << h.score
+      << ",\"match_probability\":" << h.match_probability << "}";
   }
   const StageTimings& t = r.timings;
   o << "],\"timings_ms\":{\"decode\":" << t.decode_ms << ",\"localize\":" << t.localize_ms << ",\"embed\":" << t.embed_ms
@@ -372,7 +380,7 @@ int cmd_query(const Args& a) {
       QueryResponse r = p.query(image, o);
       r.timings.decode_ms = decode_ms;
       r.timings.total_ms += decode_ms;
-      if (a.has("json")) std::printf("%s%s\n", i ? "," : "", response_json(path, r).c_str());
+      if (a.has("json")) std::printf("%s%s\n", i > static_cast<std::size_t>(failures) ? "," : "", response_json(path, r).c_str());
       else print_table(path, r);
       if (a.options.count("html")) report.push_back({path, std::move(image), std::move(r)});
     } catch (const Error& e) {
