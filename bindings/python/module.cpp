@@ -157,6 +157,10 @@ QueryOptions query_options(std::optional<std::size_t> k, const std::string& cate
 
 }  // namespace
 
+constexpr const char* kUntrainedCategoryDoc =
+    "Adds (upsert: or replaces) one image. Returns True when its category is one the trained category model\n"
+    "cannot predict (added since training): queries search that category too until you train again.";
+
 PYBIND11_MODULE(_domainsearch, m) {
   m.doc() = "libdomainsearch: domain-specific image similarity search (Waqas et al., CMC 2023)";
   m.attr("__version__") = DS_VERSION_STRING;
@@ -221,6 +225,7 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_readonly("distance", &QueryResult::distance)
       .def_readonly("iou", &QueryResult::iou)
       .def_readonly("score", &QueryResult::score)
+      .def_readonly("match_probability", &QueryResult::match_probability, "calibrated (fine-tuned catalogues), else -1")
       .def("__repr__", [](const QueryResult& r) {
         return "QueryResult(key=" + std::to_string(r.key) + ", label='" + r.label + "', category='" + r.category +
                "', distance=" + std::to_string(r.distance) + ")";
@@ -245,6 +250,7 @@ PYBIND11_MODULE(_domainsearch, m) {
         return out;
       }, "[(category, probability)], most probable first")
       .def_readonly("searched", &QueryResponse::searched)
+      .def_readonly("no_match", &QueryResponse::no_match, "the best result's match probability is below config match_threshold")
       .def_readonly("localization", &QueryResponse::localization)
       .def_property_readonly("timings", [](const QueryResponse& r) {
         const StageTimings& t = r.timings;
@@ -279,13 +285,14 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
         const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
-        p.add(key, im, category, label);
-      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
+        return p.add(key, im, category, label).untrained_category;
+      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
       .def("upsert", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
         const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
-        p.upsert(key, im, category, label);
-      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "")
+        return p.upsert(key, im, category, label).untrained_category;
+      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
+      .def_property_readonly("untrained_categories", &Pipeline::untrained_categories)
       .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>())
       .def("train_categories", [](Pipeline& p, const py::object& progress) {
         const TrainingProgressFn fn = python_training_progress(progress);

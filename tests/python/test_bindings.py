@@ -176,6 +176,8 @@ def test_fine_tune_with_progress_and_cancel(tmp_path):
     report = p.train_categories(progress=lambda t: seen.append((t["stage"], t["epoch"])))
     assert p.is_fine_tuned and report["epochs"] == 2
     assert ("training", 2) in seen and ("re-embedding", 0) in seen
+    best = p.query(picture(2), k=2)
+    assert 0.0 <= best.results[0].match_probability <= 1.0 and best.no_match is False  # match_threshold 0: never
     photos = [(str(tmp_path / f"{i}.png"), f"item {i}", "boxes") for i in range(6)]
     assert p.fine_tune(photos)["items"] == 6
 
@@ -233,3 +235,16 @@ def test_index_add_refuses_the_no_result_key_and_non_integer_keys():
     index.add([1, 2], [a, a], np.zeros((2, 4), np.float32))  # a list of ints
     index.add(np.array([2**64 - 2], np.uint64), [a], one)
     assert 2 in index and 2**64 - 2 in index and len(index) == 3
+
+
+def test_add_tells_of_a_category_the_model_cannot_predict(tmp_path):
+    config = make_config()
+    config.category_mode = "predicted_hard"
+    p = ds.Pipeline(config)
+    for i in range(6):
+        assert p.add(i, picture(i), "odd" if i % 2 else "even", f"item {i}") is False  # no model yet
+    p.train_categories()
+    assert p.add(10, picture(3), "odd", "known") is False
+    assert p.add(11, picture(5), "new shelf", "new") is True
+    assert p.untrained_categories == ["new shelf"]
+    assert "new shelf" in p.query(picture(5), k=3).searched
