@@ -125,8 +125,7 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit_training(c.training, "training.", "training.hidden2", ints(0, 65536), visit);
   visit_training(c.adaptation_training, "adaptation_training.", "adapted_dimension", ints(1, 65536), visit);
 
-  // As the fine-tuning trainer checks them (src/training/backbone_trainer.cpp, validate()); it also
-  // checks first_stage against the backbone's stage count.
+  // The trainer checks first_stage against the backbone's stage count (src/training/backbone_trainer.cpp).
   auto& f = c.fine_tuning;
   visit("fine_tuning.first_stage", f.first_stage, ints(1, 1000), 1);
   visit("fine_tuning.epochs", f.epochs, ints(1, 1000), 1);

@@ -32,27 +32,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// The options' ranges are checked with the rest of the configuration (detail::validate, when the
+// Pipeline is built); what only the backbone can tell is checked here.
 void validate(const FineTuningJob& job) {
-  const FineTuningOptions& o = job.options;
   const ModelManifest& m = *job.backbone;
   if (m.stages < 1)
     throw Error(Status::InvalidArgument, m.file + ": this backbone is not fine-tunable (its manifest declares no \"stages\"; see fine_tuning.hpp)");
-  const auto range = [](const char* key, double v, double lo, double hi) {
-    if (!(v >= lo && v <= hi))
-      throw Error(Status::InvalidArgument, std::string("fine_tuning.") + key + " must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                                               "], got " + std::to_string(v));
-  };
-  range("first_stage", o.first_stage, 1, m.stages - 1);
-  range("epochs", o.epochs, 1, 1000);
-  range("views", o.views, 0, 100);
-  range("composites", o.composites, 0, 1000);
-  range("batch_size", o.batch_size, 2, 4096);
-  range("backbone_learning_rate", o.backbone_learning_rate, 0, 1);
-  range("classifier_learning_rate", o.classifier_learning_rate, 1e-9, 10);
-  range("weight_decay", o.weight_decay, 0, 1);
-  range("label_smoothing", o.label_smoothing, 0, 0.99);
-  range("classifier_scale", o.classifier_scale, 1e-3, 1e3);
-  range("calibration_fraction", o.calibration_fraction, 0, 0.5);
+  if (job.options.first_stage < 1 || job.options.first_stage >= m.stages)
+    throw Error(Status::InvalidArgument, "fine_tuning.first_stage must be in 1.." + std::to_string(m.stages - 1) + " for " + m.file + " (" +
+                                             std::to_string(m.stages) + " stages), got " + std::to_string(job.options.first_stage));
 }
 
 // Stage of a parameter named "stage<k>_...", or -1.
