@@ -265,14 +265,7 @@ static void test_pipeline(const char* models, const char* dir) {
   EXPECT(ds_pipeline_remove(p, 51), DS_OK);
 
   /* A folder catalogue, cancelled by the progress callback after two images. */
-  snprintf(folder, sizeof folder, "%s/tree", dir);
-  mkdir(folder, 0755);
-  snprintf(path, sizeof path, "%s/tree/boxes", dir);
-  mkdir(path, 0755);
-  for (i = 0; i < 4; ++i) {
-    snprintf(path, sizeof path, "%s/tree/boxes/item%d.ppm", dir, i);
-    CHECK(write_ppm(path, i));
-  }
+  CHECK(write_tree(dir, 4, folder, sizeof folder));
   ds_indexing_report_init(&report);
   EXPECT(ds_pipeline_index_folder(p, folder, cancel_at_two, &calls, &report), DS_ERR_CANCELLED);
   CHECK(report.cancelled == 1 && report.added == 2 && calls == 2);

@@ -319,18 +319,10 @@ static void test_training_report(ds_pipeline* p) {
 
 static void test_indexing_report(ds_pipeline* p, const char* dir) {
   ds_indexing_report expected;
-  char folder[512], path[512];
+  char folder[512];
   const unsigned seconds = 1u << 4; /* varies between runs */
   size_t sizes[MAX_SIZES], n = sizes_of(indexing_fields, COUNT(indexing_fields), sizeof expected, sizes), i;
-  int j;
-  snprintf(folder, sizeof folder, "%s/tree", dir);
-  mkdir(folder, 0755);
-  snprintf(path, sizeof path, "%s/tree/boxes", dir);
-  mkdir(path, 0755);
-  for (j = 0; j < 2; ++j) {
-    snprintf(path, sizeof path, "%s/tree/boxes/item%d.ppm", dir, j);
-    CHECK(write_ppm(path, j));
-  }
+  CHECK(write_tree(dir, 2, folder, sizeof folder));
   current_size = sizeof expected;
   CHECK(ds_pipeline_index_folder(p, folder, NULL, NULL, NULL) == DS_OK);
   ds_indexing_report_init(&expected);

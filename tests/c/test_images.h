@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { TEST_IMAGE_W = 64, TEST_IMAGE_H = 48 };
 
@@ -27,6 +28,22 @@ static int write_ppm(const char* path, int i) {
   fprintf(f, "P6\n%d %d\n255\n", TEST_IMAGE_W, TEST_IMAGE_H);
   fwrite(rgb, 1, sizeof rgb, f);
   fclose(f);
+  return 1;
+}
+
+/* Writes `count` pictures as DIR/tree/boxes/item<i>.ppm (a folder catalogue with one category) and
+ * puts "DIR/tree" into `folder` (`size` bytes); returns 0 when a file cannot be written. */
+static int write_tree(const char* dir, int count, char* folder, size_t size) {
+  char path[512];
+  int i;
+  snprintf(folder, size, "%s/tree", dir);
+  mkdir(folder, 0755);
+  snprintf(path, sizeof path, "%s/tree/boxes", dir);
+  mkdir(path, 0755);
+  for (i = 0; i < count; ++i) {
+    snprintf(path, sizeof path, "%s/tree/boxes/item%d.ppm", dir, i);
+    if (!write_ppm(path, i)) return 0;
+  }
   return 1;
 }
 
