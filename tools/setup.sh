@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-dev
-  catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib
+  catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib python3-distributed python3-dask
   libfaiss-dev libssl-dev
   clang-14 libclang-rt-14-dev
 )

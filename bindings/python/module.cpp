@@ -13,6 +13,7 @@
 #include <domainsearch/error.hpp>
 #include <domainsearch/index.hpp>
 #include <domainsearch/pipeline.hpp>
+#include <domainsearch/shards.hpp>
 #include <domainsearch/version.hpp>
 
 namespace py = pybind11;
@@ -124,8 +125,83 @@ py::dict run_indexing(const py::object& progress, const std::function<IndexingRe
     py::gil_scoped_release release;
     r = work(fn);
   }
-  return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(),
+  py::list failures;
+  for (const IndexingFailure& f : r.failures) failures.append(py::make_tuple(f.path, f.reason));
+  return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(), "failures"_a = failures,
                   "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
+}
+
+// Rows (path, label, category) or (path, label, category, key) as catalogue entries.
+std::vector<CatalogueEntry> entries_of(const py::list& rows) {
+  std::vector<CatalogueEntry> out;
+  for (const py::handle& row : rows) {
+    const py::tuple t = py::tuple(py::reinterpret_borrow<py::object>(row));
+    if (t.size() != 3 && t.size() != 4)
+      throw Error(Status::InvalidArgument, "a row is (path, label, category) or (path, label, category, key), got " + std::to_string(t.size()) + " fields");
+    CatalogueEntry e{py::str(t[0]), py::str(t[1]), py::str(t[2]), std::nullopt};
+    if (t.size() == 4 && !t[3].is_none()) e.key = t[3].cast<std::uint64_t>();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Pickling (Dask moves analyses and responses between processes): plain tuples of the fields.
+py::tuple analysis_state(const ImageAnalysis& a) {
+  const py::bytes embedding(reinterpret_cast<const char*>(a.embedding.data()), a.embedding.size() * sizeof(float));
+  py::object contour = py::none();
+  if (a.contour) {
+    const std::vector<std::uint8_t> bytes = a.contour->serialize();
+    contour = py::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  return py::make_tuple(embedding, contour);
+}
+
+ImageAnalysis analysis_from_state(const py::tuple& t) {
+  if (t.size() != 2) throw Error(Status::InvalidArgument, "ImageAnalysis: malformed pickled state");
+  const std::string embedding = t[0].cast<std::string>();
+  if (embedding.size() % sizeof(float) != 0) throw Error(Status::InvalidArgument, "ImageAnalysis: malformed pickled embedding");
+  ImageAnalysis a;
+  a.embedding.resize(embedding.size() / sizeof(float));
+  std::memcpy(a.embedding.data(), embedding.data(), embedding.size());
+  if (!t[1].is_none()) {
+    const std::string contour = t[1].cast<std::string>();
+    a.contour = ContourMask::deserialize(reinterpret_cast<const std::uint8_t*>(contour.data()), contour.size());
+  }
+  return a;
+}
+
+py::tuple result_state(const QueryResult& r) {
+  return py::make_tuple(r.key, r.label, r.category, r.source, r.distance, r.iou, r.score, r.match_probability);
+}
+
+QueryResult result_from_state(const py::tuple& t) {
+  return QueryResult{t[0].cast<std::uint64_t>(), t[1].cast<std::string>(), t[2].cast<std::string>(), t[3].cast<std::string>(),
+                     t[4].cast<float>(),         t[5].cast<float>(),       t[6].cast<float>(),       t[7].cast<float>()};
+}
+
+// A response's fields without the localisation (the pixels stay where the query was embedded).
+py::tuple response_state(const QueryResponse& r) {
+  py::list results, predicted;
+  for (const QueryResult& x : r.results) results.append(result_state(x));
+  for (const NamedCategoryScore& p : r.predicted) predicted.append(py::make_tuple(p.category, p.probability));
+  const StageTimings& t = r.timings;
+  return py::make_tuple(results, predicted, r.searched, r.no_match,
+                        py::make_tuple(t.decode_ms, t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms, t.total_ms));
+}
+
+QueryResponse response_from_state(const py::tuple& t) {
+  QueryResponse r;
+  for (const py::handle& x : t[0].cast<py::list>()) r.results.push_back(result_from_state(py::reinterpret_borrow<py::tuple>(x)));
+  for (const py::handle& p : t[1].cast<py::list>()) {
+    const py::tuple pair = py::reinterpret_borrow<py::tuple>(p);
+    r.predicted.push_back({pair[0].cast<std::string>(), pair[1].cast<float>()});
+  }
+  r.searched = t[2].cast<std::vector<std::string>>();
+  r.no_match = t[3].cast<bool>();
+  const py::tuple ms = t[4].cast<py::tuple>();
+  r.timings = StageTimings{ms[0].cast<double>(), ms[1].cast<double>(), ms[2].cast<double>(), ms[3].cast<double>(),
+                           ms[4].cast<double>(), ms[5].cast<double>(), ms[6].cast<double>()};
+  return r;
 }
 
 template <typename E>
@@ -217,6 +293,14 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_property("rerank", [](const PipelineConfig& c) { return enum_text(c.rerank, kRerankModes); },
                     [](PipelineConfig& c, const std::string& v) { c.rerank = parse_enum(v, kRerankModes); }, "'off', 'iou' or 'fused'");
 
+  py::class_<ImageAnalysis>(m, "ImageAnalysis",
+                            "What the models compute for one image (embedding, and the object's mask with localisation); picklable.")
+      .def_property_readonly("embedding", [](const ImageAnalysis& a) {
+        return py::array_t<float>(static_cast<py::ssize_t>(a.embedding.size()), a.embedding.data());
+      })
+      .def_property_readonly("has_contour", [](const ImageAnalysis& a) { return a.contour.has_value(); })
+      .def(py::pickle(&analysis_state, &analysis_from_state));
+
   py::class_<QueryResult>(m, "QueryResult")
       .def_readonly("key", &QueryResult::key)
       .def_readonly("label", &QueryResult::label)
@@ -226,6 +310,7 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_readonly("iou", &QueryResult::iou)
       .def_readonly("score", &QueryResult::score)
       .def_readonly("match_probability", &QueryResult::match_probability, "calibrated (fine-tuned catalogues), else -1")
+      .def(py::pickle(&result_state, &result_from_state))
       .def("__repr__", [](const QueryResult& r) {
         return "QueryResult(key=" + std::to_string(r.key) + ", label='" + r.label + "', category='" + r.category +
                "', distance=" + std::to_string(r.distance) + ")";
@@ -256,7 +341,8 @@ PYBIND11_MODULE(_domainsearch, m) {
         const StageTimings& t = r.timings;
         return py::dict("decode"_a = t.decode_ms, "localize"_a = t.localize_ms, "embed"_a = t.embed_ms,
                         "categorize"_a = t.categorize_ms, "search"_a = t.search_ms, "rerank"_a = t.rerank_ms, "total"_a = t.total_ms);
-      }, "milliseconds per stage");
+      }, "milliseconds per stage")
+      .def(py::pickle(&response_state, &response_from_state));
 
   py::class_<Pipeline>(m, "Pipeline", "Index a catalogue of product images and query it (thread-safe queries).")
       .def(py::init([](const PipelineConfig& c) {
@@ -279,6 +365,11 @@ PYBIND11_MODULE(_domainsearch, m) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_csv(csv, fn); });
       }, py::arg("csv_path"), py::arg("progress") = py::none(),
          "Indexes a CSV (path,label,category). progress(done, total) may return False to stop; Ctrl-C stops too.")
+      .def("index_entries", [](Pipeline& p, const py::list& rows, const py::object& progress) {
+        const std::vector<CatalogueEntry> entries = entries_of(rows);
+        return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_entries(entries, fn); });
+      }, py::arg("rows"), py::arg("progress") = py::none(),
+         "Indexes rows (path, label, category[, key]); the report's \"failures\" lists (path, reason) of rows not indexed.")
       .def("index_folder", [](Pipeline& p, const std::string& folder, const py::object& progress) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_folder(folder, fn); });
       }, py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
@@ -339,7 +430,66 @@ PYBIND11_MODULE(_domainsearch, m) {
         const IndexItem item = p.index().get(key);
         return py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data());
       }, py::arg("key"), "The stored embedding of an item (numpy float32).")
+      .def("item", [](const Pipeline& p, std::uint64_t key) {
+        const IndexItem item = p.index().get(key);
+        return py::dict("label"_a = item.label, "category"_a = p.index().category_name(item.category),
+                        "embedding"_a = py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data()));
+      }, py::arg("key"), "An item's label, category and stored embedding.")
+      .def_property_readonly("keys", [](const Pipeline& p) { return p.index().keys(); }, "Every item's key.")
+      .def("analyze", [](const Pipeline& p, const py::object& image) {
+        const Image im = to_image(image, p.config().decode);
+        py::gil_scoped_release release;
+        return p.analyze({im}).front();
+      }, py::arg("image"), "Runs the models on one image; nothing is stored. The ImageAnalysis can be searched in any\n"
+                           "catalogue of the same model fingerprint (query_analyzed) or stored (add_analyzed).")
+      .def("add_analyzed", [](Pipeline& p, std::uint64_t key, const ImageAnalysis& a, const std::string& category, const std::string& label,
+                              const std::string& source) { return p.add_analyzed(key, a, category, label, source).untrained_category; },
+           py::arg("key"), py::arg("analysis"), py::arg("category"), py::arg("label") = "", py::arg("source") = "",
+           py::call_guard<py::gil_scoped_release>())
+      .def("query_analyzed", [](const Pipeline& p, const ImageAnalysis& a, std::optional<std::size_t> k, const std::string& category, bool as_shard) {
+        const QueryOptions o = query_options(k, category);
+        return p.query_analyzed(a, as_shard ? shard_query_options(o, p.config()) : o);
+      }, py::arg("analysis"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("as_shard") = false,
+         py::call_guard<py::gil_scoped_release>(),
+         "Searches for an analysis. as_shard=True answers as one shard of a sharded catalogue (shard_query_options), for\n"
+         "merge_shard_responses.")
+      .def("add_categories", &Pipeline::add_categories, py::arg("names"), py::call_guard<py::gil_scoped_release>(),
+           "Registers categories in this order without items, so catalogues built in parts number them alike.")
+      .def("install_category_model", &Pipeline::install_category_model, py::arg("trained"), py::call_guard<py::gil_scoped_release>(),
+           "Takes the category head and adaptation of `trained` (same network and category table).")
+      .def_property_readonly("model_fingerprint", &Pipeline::model_fingerprint)
+      .def_static("inspect", [](const std::string& path) {
+        const CatalogueInfo i = Pipeline::inspect(path);
+        py::dict categories;
+        for (const auto& [name, count] : i.categories) categories[py::str(name)] = count;
+        return py::dict("items"_a = i.items, "dimension"_a = i.dimension, "categories"_a = categories, "has_category_head"_a = i.has_category_head,
+                        "fine_tuned"_a = i.has_fine_tuned_backbone, "model_fingerprint"_a = i.model_fingerprint, "file_bytes"_a = i.file_bytes);
+      }, py::arg("path"), "What a catalogue file holds, without loading models.")
       .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"));
+
+  m.def("shard_of_key", &shard_of_key, py::arg("key"), py::arg("shards"), "The shard that owns key (key mod shards).");
+  m.def("merge_shard_responses", [](const std::vector<QueryResponse>& responses, const PipelineConfig& config, std::optional<std::size_t> k,
+                                    const std::string& category) { return merge_shard_responses(responses, query_options(k, category), config); },
+        py::arg("responses"), py::arg("config"), py::arg("k") = py::none(), py::arg("category") = "",
+        "One catalogue's answer from its shards' answers to query_analyzed(..., as_shard=True), one per non-empty shard.");
+  m.def("train_category_model_on_shards", [](Pipeline& trained, const std::vector<std::string>& shard_paths) {
+    TrainingReport t;
+    {
+      py::gil_scoped_release release;
+      t = train_category_model_on_shards(trained, shard_paths);
+    }
+    return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
+  }, py::arg("trained"), py::arg("shard_paths"),
+        "Trains the template's category head on every shard's stored embeddings (once, for the whole catalogue).");
+  py::class_<ShardSetManifest>(m, "ShardSetManifest", "shards.json of a shard set folder (include/domainsearch/shards.hpp).")
+      .def(py::init<>())
+      .def_readwrite("shards", &ShardSetManifest::shards)
+      .def_readwrite("template_file", &ShardSetManifest::template_file)
+      .def_readwrite("model_fingerprint", &ShardSetManifest::model_fingerprint)
+      .def_static("shard_file_name", &ShardSetManifest::shard_file_name, py::arg("i"), py::arg("n"))
+      .def_static("load", &ShardSetManifest::load, py::arg("folder"))
+      .def("save", &ShardSetManifest::save, py::arg("folder"))
+      .def("shard_paths", &ShardSetManifest::shard_paths, py::arg("folder"));
 
   py::class_<Index>(m, "Index", "Exact L2 k-NN over float32 embeddings, partitioned by category.")
       .def(py::init<int>(), py::arg("dimension"))

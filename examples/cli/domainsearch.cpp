@@ -1,9 +1,10 @@
 // domainsearch: the command-line tool over libdomainsearch's Pipeline.
 //   domainsearch index   --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]
+//   domainsearch index   --config C.json --catalogue FOLDER --csv FILE --shards N [--no-train]
 //   domainsearch add     --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K]
 //   domainsearch remove  --config C.json --catalogue CAT --key K
 //   domainsearch train   --config C.json --catalogue CAT
-//   domainsearch query   --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
+//   domainsearch query   --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
 //   domainsearch inspect --catalogue CAT [--json]
 //   domainsearch eval    --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--ablate] [--json-file FILE] [--plot PREFIX] ...
 // Exit codes: 0 ok, 1 a library error (message on stderr), 2 bad usage, 130 interrupted (Ctrl-C; the
@@ -12,6 +13,7 @@
 #include <domainsearch/catalogue_lock.hpp>
 #include <domainsearch/evaluation.hpp>
 #include <domainsearch/pipeline.hpp>
+#include <domainsearch/shards.hpp>
 #include <domainsearch/version.hpp>
 
 #include <algorithm>
@@ -22,8 +24,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -45,21 +49,26 @@ struct UsageError : std::runtime_error {
 };
 
 // What each command accepts: its help text, options (name -> what the value is), flags, whether it
-// takes IMAGE arguments, and options of which exactly one must be given. Anything else is a usage error.
+// takes IMAGE arguments, options of which exactly one must be given, and options it takes more than
+// once. Anything else is a usage error.
 struct CommandSpec {
   std::string help;
   std::vector<std::pair<std::string, std::string>> options;
   std::vector<std::string> flags;
   bool images = false;
   std::vector<std::string> one_of;
+  std::vector<std::string> repeatable;
 };
 
 const std::map<std::string, CommandSpec> kCommandSpecs = {
-    {"index", {"domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--no-train]\n"
+    {"index", {"domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--shards N] [--no-train]\n"
                "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
                "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
-               "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "FILE"}, {"folder", "DIR"}}, {"no-train"}, false, {"csv", "folder"}}},
+               "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed.\n"
+               "  --shards N (1..4096, with --csv) builds a new shard set instead: CAT is a folder that receives template.dscat,\n"
+               "  N shard catalogues (each image goes to the shard of its key) and shards.json; fine-tuning runs once before\n"
+               "  the shards embed, the category head once across them. Query it with query --catalogue CAT.",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "FILE"}, {"folder", "DIR"}, {"shards", "N"}}, {"no-train"}, false, {"csv", "folder"}}},
     {"add", {"domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
              "  Adds one image (key defaults to a hash of PATH; K is 0..18446744073709551614). --upsert replaces an existing key.",
              {{"config", "C.json"}, {"catalogue", "CAT"}, {"image", "PATH"}, {"category", "NAME"}, {"label", "L"}, {"key", "K"}}, {"upsert"}}},
@@ -72,10 +81,11 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
                "  catalogue's), e.g. shop photos for a catalogue of one studio image per item.",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
-    {"query", {"domainsearch query --config C.json --catalogue CAT IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
+    {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
                "  Finds the catalogue items most like each IMAGE (N: 1..100000 results each). Prints a table (or JSON with\n"
-               "  --json); --html writes a self-contained visual report.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json"}, true}},
+               "  --json); --html writes a self-contained visual report. Several --catalogue files, or a shard set folder\n"
+               "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json"}, true, {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
                  {{"catalogue", "CAT"}}, {"json"}}},
     {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
@@ -96,7 +106,8 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
 
 struct Args {
   std::string command;
-  std::map<std::string, std::string> options;
+  std::map<std::string, std::string> options;                    // the first value of each option
+  std::map<std::string, std::vector<std::string>> all_values;    // every value, in order, of each option
   std::set<std::string> flags;
   std::vector<std::string> positional;
 
@@ -115,7 +126,7 @@ struct Args {
 // Options whose value is an integer, with its range: --k as the configuration's "k"; --key any 64-bit
 // key but 2^64-1, which the C ABI returns as "no result" (DS_KEY_NONE).
 const std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> kIntegerOptions = {
-    {"k", {1, 100000}}, {"key", {0, UINT64_MAX - 1}}, {"holdout-items", {0, 100000}}};
+    {"k", {1, 100000}}, {"key", {0, UINT64_MAX - 1}}, {"holdout-items", {0, 100000}}, {"shards", {1, 4096}}};
 
 // The value of --NAME (one of kIntegerOptions) as an integer in its range: digits only (no sign, spaces
 // or suffix: "-1" and "12abc" are refused, where std::stoull would wrap or stop early).
@@ -162,7 +173,9 @@ Args parse(int argc, char** argv) {
       a.flags.insert(name);
     } else if (std::any_of(spec.options.begin(), spec.options.end(), [&](const auto& o) { return o.first == name; })) {
       if (i + 1 >= argc) throw UsageError(s + " needs a value");
-      if (!a.options.emplace(name, argv[++i]).second) throw UsageError(s + " is given twice");
+      const bool repeatable = std::find(spec.repeatable.begin(), spec.repeatable.end(), name) != spec.repeatable.end();
+      if (!a.options.emplace(name, argv[i + 1]).second && !repeatable) throw UsageError(s + " is given twice");
+      a.all_values[name].push_back(argv[++i]);
     } else {
       throw UsageError("unknown option " + s + " for " + a.command + "; it accepts " + allowed_options(spec));
     }
@@ -271,7 +284,76 @@ void train(Pipeline& p, const std::vector<CatalogueEntry>& photos = {}) {
   print_training(p, photos.empty() ? p.train_categories() : train_on_photos(p, photos));
 }
 
+// The categories of `rows` in order of first appearance: how one catalogue indexing them would number them.
+std::vector<std::string> categories_of(const std::vector<CatalogueEntry>& rows) {
+  std::vector<std::string> out;
+  for (const CatalogueEntry& e : rows)
+    if (std::find(out.begin(), out.end(), e.category) == out.end()) out.push_back(e.category);
+  return out;
+}
+
+// Indexes rows into shard catalogues made from the template; returns the shard files and the rows added.
+std::pair<std::vector<std::string>, std::size_t> index_shards(const std::string& folder, const std::vector<CatalogueEntry>& rows, std::size_t n,
+                                                              const PipelineConfig& config, ShardSetManifest& manifest) {
+  std::vector<std::vector<CatalogueEntry>> parts(n);
+  for (const CatalogueEntry& e : rows) parts[shard_of_key(e.key.value_or(Pipeline::key_for_path(e.path)), n)].push_back(e);
+  std::vector<std::string> paths;
+  std::size_t added = 0;
+  for (std::size_t s = 0; s < n; ++s) {
+    Pipeline shard = Pipeline::open((std::filesystem::path(folder) / manifest.template_file).string(), config);
+    const IndexingReport r = shard.index_entries(parts[s], progress_bar("shard " + std::to_string(s + 1) + "/" + std::to_string(n)));
+    for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+    if (r.cancelled) throw Error(Status::Cancelled, "interrupted while indexing shard " + std::to_string(s) + "; no shard set was published in " + folder);
+    manifest.shards.push_back(ShardSetManifest::shard_file_name(s, n));
+    paths.push_back((std::filesystem::path(folder) / manifest.shards.back()).string());
+    shard.save(paths.back());
+    added += r.added;
+  }
+  return {paths, added};
+}
+
+// index --shards N: a new shard set folder (shards.hpp). The template (every category, and the fine-tuned
+// network when configured) is made first, each shard is indexed from it, then the category head is
+// trained once across the shards and installed in each; shards.json is published last.
+int cmd_index_sharded(const Args& a) {
+  namespace fs = std::filesystem;
+  const std::string folder = a.need("catalogue");
+  if (!a.options.count("csv")) throw UsageError("index --shards needs --csv (the rows to distribute)");
+  if (fs::exists(fs::path(folder) / "shards.json"))
+    throw Error(Status::AlreadyExists, folder + " already holds a shard set; build a new one in another folder");
+  if (fs::exists(folder) && !fs::is_directory(folder)) throw Error(Status::AlreadyExists, folder + " exists and is not a folder");
+  fs::create_directories(folder);
+  const CatalogueLock writing((fs::path(folder) / "shards.json").string());
+  const PipelineConfig config = config_of(a);
+  const std::vector<CatalogueEntry> rows = read_catalogue_csv(a.need("csv"));
+  const std::vector<std::string> categories = categories_of(rows);
+  const bool train_now = !a.has("no-train") && categories.size() >= 2;
+  ShardSetManifest manifest;
+  Pipeline model(config);
+  model.add_categories(categories);
+  if (train_now && config.fine_tuning.enabled) print_fine_tuning(model, model.fine_tune(rows, training_progress()));
+  const std::string template_path = (fs::path(folder) / manifest.template_file).string();
+  model.save(template_path);
+  const auto [paths, added] = index_shards(folder, rows, integer_option(a, "shards"), config, manifest);
+  if (added == 0) throw Error(Status::InvalidArgument, "none of the " + std::to_string(rows.size()) + " images could be indexed; no shard set was published");
+  if (train_now && !config.fine_tuning.enabled) {
+    print_training(model, train_category_model_on_shards(model, paths));
+    model.save(template_path);
+    for (const std::string& path : paths) {
+      Pipeline shard = Pipeline::open(path, config);
+      shard.install_category_model(model);
+      shard.save(path);
+    }
+  }
+  manifest.model_fingerprint = model.model_fingerprint();
+  manifest.save(folder);
+  std::printf("indexed %zu of %zu images into %zu shards in %s (model fingerprint %.16s...)\n", added, rows.size(), paths.size(), folder.c_str(),
+              manifest.model_fingerprint.c_str());
+  return 0;
+}
+
 int cmd_index(const Args& a) {
+  if (a.options.count("shards")) return cmd_index_sharded(a);
   const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
   Pipeline p = open_or_create(a);
   const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
@@ -361,9 +443,25 @@ std::string response_json(const std::string& path, const QueryResponse& r) {
   return o.str();
 }
 
+// What `query` searches: one catalogue file, or several shard files / a shard set folder searched as one.
+std::function<QueryResponse(const Image&, const QueryOptions&)> searcher(const Args& a, const PipelineConfig& config) {
+  const std::vector<std::string>& files = a.all_values.at("catalogue");
+  if (files.size() == 1 && !std::filesystem::is_directory(files.front())) {
+    auto one = std::make_shared<const Pipeline>(Pipeline::open(files.front(), config));
+    return [one](const Image& image, const QueryOptions& o) { return one->query(image, o); };
+  }
+  if (files.size() > 1 && std::any_of(files.begin(), files.end(), [](const std::string& f) { return std::filesystem::is_directory(f); }))
+    throw UsageError("give one shard set folder or several catalogue files, not both");
+  auto set = std::make_shared<const ShardedCatalogue>(files.size() == 1 ? ShardedCatalogue::open_folder(files.front(), config)
+                                                                        : ShardedCatalogue::open(files, config));
+  return [set](const Image& image, const QueryOptions& o) { return set->query(image, o); };
+}
+
 int cmd_query(const Args& a) {
   if (a.positional.empty()) throw UsageError("query needs at least one image");
-  const Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
+  a.need("catalogue");
+  const PipelineConfig config = config_of(a);
+  const auto search = searcher(a, config);
   QueryOptions o;
   if (a.options.count("k")) o.k = integer_option(a, "k");
   o.category = a.get("category");
@@ -375,9 +473,9 @@ int cmd_query(const Args& a) {
     try {
       // Decoded once: the query and the report share the image.
       const auto start = std::chrono::steady_clock::now();
-      Image image = Image::decode_file(path, p.config().decode);
+      Image image = Image::decode_file(path, config.decode);
       const double decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      QueryResponse r = p.query(image, o);
+      QueryResponse r = search(image, o);
       r.timings.decode_ms = decode_ms;
       r.timings.total_ms += decode_ms;
       if (a.has("json")) std::printf("%s%s\n", i > static_cast<std::size_t>(failures) ? "," : "", response_json(path, r).c_str());

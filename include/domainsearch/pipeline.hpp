@@ -176,6 +176,7 @@ struct CatalogueInfo {
   std::string backbone_sha256;
   std::string segmenter_sha256;  ///< empty when built without localisation
   std::string embedding_settings_json;
+  std::string model_fingerprint;  ///< Pipeline::model_fingerprint() of the catalogue, computed from the file
   std::uint64_t file_bytes = 0;
 };
 
@@ -258,6 +259,21 @@ class DS_API Pipeline {
   /// Categories the trained category model cannot predict (added since it was trained); the predicted
   /// category modes always search them. Empty without a model.
   std::vector<std::string> untrained_categories() const;
+
+  // ---- catalogues built in parts (shards.hpp)
+  /// Registers categories, in this order, without items (names already present are skipped), so that
+  /// catalogues built in parts number their categories alike.
+  void add_categories(const std::vector<std::string>& names);
+  /// Replaces this catalogue's category head and embedding adaptation by those of `trained` (e.g. a
+  /// catalogue trained on every shard's embeddings), re-projecting the items when there is an adaptation.
+  /// Throws ModelMismatch when `trained` embeds with another network (file or fine-tuned weights) or
+  /// other embedding settings, InvalidArgument when its category table differs from this one's.
+  void install_category_model(const Pipeline& trained);
+  /// SHA-256 over everything that decides how this catalogue embeds and categorises: backbone and
+  /// segmenter files, fine-tuned weights, category head, adaptation, embedding settings and category
+  /// table (not the items). Equal fingerprints mean two catalogues' embeddings, categories and match
+  /// probabilities are comparable, which sharded search requires. Also CatalogueInfo::model_fingerprint.
+  std::string model_fingerprint() const;
 
   // ---- precomputed analyses
   /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.

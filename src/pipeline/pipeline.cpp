@@ -21,6 +21,7 @@
 #include "pipeline/augment.hpp"
 #include "pipeline/config_json.hpp"
 #include "pipeline/csv.hpp"
+#include "pipeline/ranking.hpp"
 #include "training/backbone_trainer.hpp"
 #include "training/fine_tuned_model.hpp"
 
@@ -72,6 +73,20 @@ bool same_file_path(const std::string& a, const std::string& b) {
   const auto target = [](const std::string& p) { return fs::absolute(detail::resolve_link_chain(p)).lexically_normal(); };
   return target(a) == target(b);
 }
+
+// What decides how a catalogue embeds, categorises and numbers its categories, as one SHA-256: the
+// model files, the fine-tuned weights, the category model, the embedding settings and the category
+// table. Shards of one catalogue must agree on it (shards.hpp). Empty strings stand for absent parts.
+std::string model_fingerprint_of(const std::string& backbone, const std::string& segmenter, const std::string& fine_tuned,
+                                 const std::string& head, const std::string& adaptation, const json& embedding,
+                                 const std::vector<std::string>& categories) {
+  const std::string text = json{{"backbone", backbone}, {"segmenter", segmenter}, {"fine_tuned", fine_tuned}, {"head", head},
+                                {"adaptation", adaptation}, {"embedding", embedding}, {"categories", categories}}
+                               .dump();
+  return sha256_bytes(text.data(), text.size());
+}
+
+std::string sha256_or_empty(const std::vector<std::uint8_t>& bytes) { return bytes.empty() ? "" : sha256_bytes(bytes.data(), bytes.size()); }
 
 bool is_image_file(const fs::path& p) {
   std::string ext = p.extension().string();
@@ -361,7 +376,7 @@ struct Pipeline::Impl {
     KeyFilter filter = options.filter;
     if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
     const RerankMode rerank_mode = options.rerank.value_or(config.rerank);
-    const std::size_t depth = rerank_mode == RerankMode::Off ? k : std::max(k, config.rerank_depth);
+    const std::size_t depth = detail::search_depth(k, rerank_mode, config.rerank_depth);
     const bool one_per_label = options.one_result_per_label.value_or(config.one_result_per_label);
     std::vector<float> adapted_query;
     if (adapted) adapted_query = searchable(*adaptation, embedding);
@@ -370,13 +385,13 @@ struct Pipeline::Impl {
     for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
       const std::vector<SearchHit> hits = searched_index().search(query, want, categories, filter);
       response.results = results_of(hits, contour);
-      if (one_per_label) keep_first_per_label(response.results);
+      if (one_per_label) detail::keep_first_per_label(response.results);
       if (!one_per_label || response.results.size() >= depth || hits.size() < want) break;
     }
     response.timings.search_ms = ms_since(t);
 
     t = Clock::now();
-    rerank(rerank_mode, response.results);
+    detail::rerank(rerank_mode, config.rerank_depth, config.iou_weight, response.results);
     if (response.results.size() > k) response.results.resize(k);
     score_matches(embedding, response);
     response.timings.rerank_ms = ms_since(t);
@@ -390,7 +405,7 @@ struct Pipeline::Impl {
       const auto item = item_of_label.find(r.label);
       r.match_probability = item == item_of_label.end() ? 0.0f : p[item->second];
     }
-    response.no_match = config.match_threshold > 0 && (response.results.empty() || response.results.front().match_probability < config.match_threshold);
+    response.no_match = detail::is_no_match(response.results, config.match_threshold, true);
   }
 
   std::vector<QueryResult> results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {
@@ -405,25 +420,6 @@ struct Pipeline::Impl {
       out.push_back(std::move(r));
     }
     return out;
-  }
-
-  static void keep_first_per_label(std::vector<QueryResult>& results) {
-    std::unordered_set<std::string> seen;
-    results.erase(std::remove_if(results.begin(), results.end(), [&](const QueryResult& r) { return !seen.insert(r.label).second; }), results.end());
-  }
-
-  // Scores every result by its distance, then rescores and reorders the first rerank_depth results (the
-  // rest keep their distance order behind them).
-  void rerank(RerankMode mode, std::vector<QueryResult>& results) const {
-    for (QueryResult& r : results) r.score = r.distance;
-    if (mode == RerankMode::Off) return;
-    const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), config.rerank_depth));
-    float max_distance = 1e-12f;
-    for (auto r = results.begin(); r != end; ++r) max_distance = std::max(max_distance, std::sqrt(r->distance));
-    for (auto r = results.begin(); r != end; ++r)
-      r->score = mode == RerankMode::Iou ? 1.0f - r->iou
-                                         : (1 - config.iou_weight) * std::sqrt(r->distance) / max_distance + config.iou_weight * (1 - r->iou);
-    std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
   }
 
   // Decodes a slice of entries (run on a helper thread while the models work on the previous slice).
@@ -634,6 +630,10 @@ CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) {
     info.backbone_sha256 = conf.value("backbone_sha256", "");
     info.segmenter_sha256 = conf.value("segmenter_sha256", "");
     info.embedding_settings_json = conf.value("embedding", json::object()).dump();
+    const auto section_sha = [&](detail::SectionTag t) { return reader.has(t) ? sha256_or_empty(reader.read(t, reader.length(t))) : ""; };
+    info.model_fingerprint = model_fingerprint_of(info.backbone_sha256, info.segmenter_sha256, conf.value("fine_tuned_sha256", ""),
+                                                  section_sha(detail::tag("HEAD")), section_sha(detail::tag("ADPT")), conf.value("embedding", json::object()),
+                                                  index.category_names());
     info.file_bytes = fs::file_size(catalogue_path);
     return info;
   });
@@ -781,6 +781,49 @@ std::vector<std::string> Pipeline::untrained_categories() const {
 bool Pipeline::is_fine_tuned() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mutex);
   return impl_->fine_tuned.has_value();
+}
+
+void Pipeline::add_categories(const std::vector<std::string>& names) {
+  const std::lock_guard<std::mutex> writing(impl_->writer);
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  for (const std::string& name : names) {
+    impl_->index->add_category(name);
+    if (impl_->adapted) impl_->adapted->add_category(name);
+  }
+}
+
+void Pipeline::install_category_model(const Pipeline& trained) {
+  if (&trained == this) return;
+  const std::lock_guard<std::mutex> writing(impl_->writer);
+  std::optional<CategoryPredictor> head, adaptation;
+  {
+    std::shared_lock<std::shared_mutex> theirs(trained.impl_->mutex);
+    const Impl& t = *trained.impl_;
+    std::shared_lock<std::shared_mutex> ours(impl_->mutex);
+    if (t.extractor->fingerprint() != impl_->extractor->fingerprint() ||
+        detail::embedding_settings(t.config) != detail::embedding_settings(impl_->config))
+      throw Error(Status::ModelMismatch, "install_category_model: the trained catalogue embeds with another network or other embedding "
+                                         "settings; its category model would not understand these embeddings");
+    if (t.index->category_names() != impl_->index->category_names())
+      throw Error(Status::InvalidArgument, "install_category_model: the trained catalogue numbers its categories differently (" +
+                                               std::to_string(t.index->category_count()) + " vs " + std::to_string(impl_->index->category_count()) +
+                                               "): build both from one catalogue with the same add_categories()");
+    if (t.head) head.emplace(*t.head);
+    if (t.adaptation) adaptation.emplace(*t.adaptation);
+  }
+  std::unique_ptr<Index> projected = adaptation ? impl_->project(*adaptation) : nullptr;
+  std::unique_lock<std::shared_mutex> lock(impl_->mutex);
+  impl_->head = std::move(head);
+  impl_->adaptation = std::move(adaptation);
+  impl_->adapted = std::move(projected);
+}
+
+std::string Pipeline::model_fingerprint() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mutex);
+  const Impl& m = *impl_;
+  return model_fingerprint_of(m.file_extractor->fingerprint(), m.localizer ? m.localizer->fingerprint() : "", sha256_or_empty(m.fine_tuned_bytes),
+                              m.head ? sha256_or_empty(m.head->serialize()) : "", m.adaptation ? sha256_or_empty(m.adaptation->serialize()) : "",
+                              detail::embedding_settings(m.config), m.index->category_names());
 }
 
 // ---------------------------------------------------------------- precomputed analyses

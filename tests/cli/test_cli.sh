@@ -72,6 +72,31 @@ contains "six concurrent adds stored" "$WORK/out" '"items":20'
 printf 'garbage' > "$WORK/corrupt.dscat"
 check "corrupt catalogue" 1 "$CLI" inspect --catalogue "$WORK/corrupt.dscat"
 
+# Shards: index --shards 3 builds a shard set (head trained once across the shards); a query of the set
+# folder, or of the shard files, answers exactly as one catalogue holding every item (category mode off,
+# so the comparison does not depend on how a head was trained).
+printf '{"backbone": "%s", "threads": 2, "category_mode": "off", "k": 6, "training": {"max_epochs": 20}}' \
+  "$SRC/examples/models/mobilenet_v2.json" > "$WORK/shards.json"
+check "index --shards" 0 "$CLI" index --config "$WORK/shards.json" --catalogue "$WORK/set" --csv "$WORK/items.csv" --shards 3
+contains "shards report" "$WORK/out" "indexed 14 of 14 images into 3 shards"
+contains "head trained once across the shards" "$WORK/out" "trained the category head on 14 embeddings"
+check "index --shards over a shard set refused" 1 "$CLI" index --config "$WORK/shards.json" --catalogue "$WORK/set" --csv "$WORK/items.csv" --shards 2
+contains "existing shard set named" "$WORK/err" "already holds a shard set"
+check "index --shards needs --csv" 2 "$CLI" index --config "$WORK/shards.json" --catalogue "$WORK/set2" --folder "$WORK" --shards 2
+check "one catalogue" 0 "$CLI" index --config "$WORK/shards.json" --catalogue "$WORK/one.dscat" --csv "$WORK/items.csv" --no-train
+check "query one" 0 "$CLI" query --config "$WORK/shards.json" --catalogue "$WORK/one.dscat" --json "$QUERY"
+cp "$WORK/out" "$WORK/one.out"
+check "query the shard set" 0 "$CLI" query --config "$WORK/shards.json" --catalogue "$WORK/set" --json "$QUERY"
+cp "$WORK/out" "$WORK/set.out"
+check "query the shard files" 0 "$CLI" query --config "$WORK/shards.json" --catalogue "$WORK/set/shard-00000-of-00003.dscat" \
+  --catalogue "$WORK/set/shard-00001-of-00003.dscat" --catalogue "$WORK/set/shard-00002-of-00003.dscat" --json "$QUERY"
+cp "$WORK/out" "$WORK/files.out"
+ranked() { /usr/bin/python3 -c 'import json,sys; print([(r["key"], r["distance"]) for r in json.load(open(sys.argv[1]))[0]["results"]])' "$1"; }
+check "sharded = one catalogue" 0 test "$(ranked "$WORK/one.out")" = "$(ranked "$WORK/set.out")"
+check "shard files = one catalogue" 0 test "$(ranked "$WORK/one.out")" = "$(ranked "$WORK/files.out")"
+contains "six results" <(ranked "$WORK/set.out" | grep -o '(' | wc -l) "^6$"
+check "a folder and files mixed" 2 "$CLI" query --config "$WORK/shards.json" --catalogue "$WORK/set" --catalogue "$WORK/one.dscat" "$QUERY"
+
 # Ctrl-C in the middle of indexing: exit 130, and the catalogue on disk is complete and opens.
 # The whole catalogue takes about a minute; interrupt as soon as progress shows 10 images done.
 "$CLI" index --config "$CONFIG" --catalogue "$WORK/int.dscat" --csv "$WORK/all.csv" > "$WORK/int.out" 2>&1 &

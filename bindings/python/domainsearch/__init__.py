@@ -10,7 +10,9 @@
 """
 import torch  # noqa: F401  (loads LibTorch first, so one copy of it lives in the process)
 
-from ._domainsearch import (Error, Index, Localization, Pipeline, PipelineConfig, QueryResponse, QueryResult,
-                            __version__)
+from ._domainsearch import (Error, ImageAnalysis, Index, Localization, Pipeline, PipelineConfig, QueryResponse, QueryResult,
+                            ShardSetManifest, __version__, merge_shard_responses, shard_of_key, train_category_model_on_shards)
 
-__all__ = ["Error", "Index", "Localization", "Pipeline", "PipelineConfig", "QueryResponse", "QueryResult", "__version__"]
+__all__ = ["Error", "ImageAnalysis", "Index", "Localization", "Pipeline", "PipelineConfig", "QueryResponse", "QueryResult",
+           "ShardSetManifest", "__version__", "merge_shard_responses", "shard_of_key", "train_category_model_on_shards"]
+# Distributed indexing and sharded search on Dask: `import domainsearch.dask` (needs python3-distributed).

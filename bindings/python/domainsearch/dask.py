@@ -1,0 +1,332 @@
+"""Distributed indexing and sharded search on a Dask cluster (Debian: python3-distributed).
+
+    from dask.distributed import Client, LocalCluster
+    import domainsearch.dask as dsd
+
+    client = Client(LocalCluster(n_workers=2, threads_per_worker=1))
+    rows = [(path, label, category), ...]                     # or (path, label, category, key)
+    report = dsd.index_catalogue(client, rows, "grocery.json", "/shared/shards", shards=4)
+    catalogue = dsd.ShardedCatalogue(client, "/shared/shards", "grocery.json")
+    response = catalogue.query("photo.jpg", k=5)             # a QueryResponse, as Pipeline.query gives
+
+The layout on disk is the one `domainsearch index --shards N` writes (include/domainsearch/shards.hpp): a
+folder with template.dscat (the trained model, every category, no items), shard-0000i-of-0000N.dscat and
+shards.json. Every path (rows, configuration, out_dir) must be readable at the same path by the client and
+every worker (a shared or replicated filesystem), and `config` names a JSON configuration file.
+
+How the work is split:
+- the rows are cut into chunks; each chunk is one task that decodes and embeds its images with a model loaded
+  once per worker process (not per task); unreadable rows are collected as (path, reason), not fatal;
+- training that needs the whole catalogue runs once: fine-tuning on the template before any image is
+  embedded (the shards then embed with the fine-tuned network), or the category head across the shards'
+  stored embeddings afterwards (train_category_model_on_shards), installed into every shard;
+- shard i receives the rows whose key k has k mod N == i (shard_of_key), and is written under a temporary
+  name, then published by an atomic rename once complete; shards.json is written last.
+A worker that dies mid-build loses only the analyses it held: Dask recomputes them from their task (the
+client keeps the futures), so no row is lost; `retries` re-runs a task that raised.
+"""
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from distributed import as_completed
+
+from . import _domainsearch as _ds
+
+TEMPLATE = "template.dscat"
+
+# One Pipeline per (configuration, catalogue file, modification time) in each worker process: the analyse
+# tasks share it (Pipeline.analyze is thread-safe), so models load once per worker, not per task.
+_models = {}
+_models_lock = threading.Lock()
+
+
+def _model(config_path: str, catalogue_path: str):
+    key = (config_path, catalogue_path, os.stat(catalogue_path).st_mtime_ns)
+    with _models_lock:
+        if key not in _models:
+            _models.clear()  # an older template of this build, or another build's: release its models
+            _models[key] = _ds.Pipeline.open(catalogue_path, _ds.PipelineConfig.load(config_path))
+        return _models[key]
+
+
+def _row_key(row) -> int:
+    return row[3] if len(row) > 3 and row[3] is not None else _ds.Pipeline.key_for_path(row[0])
+
+
+def _categories_in_order(rows) -> List[str]:
+    """The categories as one catalogue indexing `rows` would number them (first appearance)."""
+    seen = {}
+    for row in rows:
+        seen.setdefault(row[2], None)
+    return list(seen)
+
+
+# ---------------------------------------------------------------- tasks (run on the workers)
+
+def _build_template(config_path, categories, rows, template_path, fine_tune):
+    pipeline = _ds.Pipeline(_ds.PipelineConfig.load(config_path))
+    pipeline.add_categories(categories)
+    report = pipeline.fine_tune([tuple(r[:3]) for r in rows]) if fine_tune else None
+    pipeline.save(template_path)
+    return report
+
+
+def _analyze_chunk(config_path, template_path, rows):
+    """[(key, label, category, path, ImageAnalysis)], [(path, reason)] for a chunk of rows."""
+    pipeline = _model(config_path, template_path)
+    items, failures = [], []
+    for row in rows:
+        try:
+            items.append((_row_key(row), row[1], row[2], row[0], pipeline.analyze(row[0])))
+        except _ds.Error as e:
+            failures.append((row[0], str(e)))
+    return items, failures
+
+
+def _write_shard(config_path, template_path, path, *chunks):
+    shard = _ds.Pipeline.open(template_path, _ds.PipelineConfig.load(config_path))
+    for items, _ in chunks:
+        for key, label, category, source, analysis in items:
+            shard.add_analyzed(key, analysis, category, label, source)
+    shard.save(path)
+    return len(shard)
+
+
+def _train_template(config_path, template_path, shard_paths):
+    template = _ds.Pipeline.open(template_path, _ds.PipelineConfig.load(config_path))
+    report = _ds.train_category_model_on_shards(template, list(shard_paths))
+    template.save(template_path)
+    return report
+
+
+def _install_category_model(config_path, template_path, shard_path):
+    config = _ds.PipelineConfig.load(config_path)
+    shard = _ds.Pipeline.open(shard_path, config)
+    shard.install_category_model(_ds.Pipeline.open(template_path, config))
+    shard.save(shard_path)
+    return shard.model_fingerprint
+
+
+# ---------------------------------------------------------------- indexing
+
+@dataclass
+class ShardedIndexReport:
+    folder: str
+    shard_paths: List[str]
+    rows: int                                  # rows given
+    added: int                                 # items in the shards
+    duplicates: int                            # rows whose key an earlier row already had (skipped)
+    failures: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason) of rows not indexed
+    model_fingerprint: str = ""
+    fine_tuning: Optional[dict] = None         # Pipeline.fine_tune's report, when the configuration fine-tunes
+    training: Optional[dict] = None            # train_category_model_on_shards's report, when a head was trained
+    seconds: float = 0.0
+
+
+def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, shards: int, *, train: bool = True,
+                    chunk_rows: int = 32, retries: int = 2,
+                    progress: Optional[Callable[[str, int, int, object], None]] = None) -> ShardedIndexReport:
+    """Builds the shard set `out_dir` from rows (path, label, category[, key]) on the client's workers.
+
+    The key defaults to Pipeline.key_for_path(path), as a single catalogue's. `train` trains what the
+    configuration asks for (fine-tuning, or else the category head when there are 2+ categories), once.
+    progress(stage, done, total, future) is called as tasks finish (stages "template", "analyze", "shards",
+    "train", "install"); Dask's dashboard shows the same tasks. out_dir must not hold a shard set already.
+    Raises domainsearch.Error (InvalidArgument) when no row can be indexed; a row that cannot be read is
+    reported in the report's failures.
+    """
+    if shards < 1:
+        raise ValueError("shards must be at least 1")
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    start = time.monotonic()
+    config = os.path.abspath(config)
+    out_dir = os.path.abspath(out_dir)
+    if os.path.exists(os.path.join(out_dir, "shards.json")):
+        raise FileExistsError(f"{out_dir} already holds a shard set; build a new one in another folder")
+    os.makedirs(out_dir, exist_ok=True)
+    rows, duplicates = _unique_rows(rows)
+    categories = _categories_in_order(rows)
+    settings = _ds.PipelineConfig.load(config)
+    trains_head = train and not settings.fine_tuning.enabled and len(categories) >= 2
+    fine_tunes = train and settings.fine_tuning.enabled and len(categories) >= 1
+
+    template = os.path.join(out_dir, TEMPLATE)
+    built = client.submit(_build_template, config, categories, rows, template, fine_tunes, retries=retries, pure=False,
+                          key=f"domainsearch-template-{os.getpid()}-{time.time_ns()}")
+    fine_tuning = _gather(built, "template", progress)[0]
+
+    chunks = [[] for _ in range(shards)]
+    for row in rows:
+        part = chunks[_ds.shard_of_key(_row_key(row), shards)]
+        if not part or len(part[-1]) == chunk_rows:
+            part.append([])
+        part[-1].append(row)
+    analysed = [[client.submit(_analyze_chunk, config, template, chunk, retries=retries, pure=False) for chunk in part] for part in chunks]
+    _gather([f for part in analysed for f in part], "analyze", progress)
+    failures = [failure for part in analysed for f in part for failure in f.result()[1]]
+
+    names = [_ds.ShardSetManifest.shard_file_name(i, shards) for i in range(shards)]
+    building = [os.path.join(out_dir, f".{name}.building") for name in names]
+    written = [client.submit(_write_shard, config, template, building[i], *analysed[i], retries=retries, pure=False) for i in range(shards)]
+    added = sum(_gather(written, "shards", progress))
+    if added == 0:
+        raise _error("InvalidArgument", f"none of the {len(rows)} rows could be indexed (first failure: {failures[:1]}); "
+                                        f"no shard set was published in {out_dir}")
+    del analysed  # the analyses are in the shard files now: let the workers free them
+
+    training = None
+    if trains_head:
+        training = _gather(client.submit(_train_template, config, template, building, pure=False), "train", progress)[0]
+        _gather([client.submit(_install_category_model, config, template, path, pure=False) for path in building], "install", progress)
+    for path, name in zip(building, names):
+        os.replace(path, os.path.join(out_dir, name))
+    manifest = _ds.ShardSetManifest()
+    manifest.shards = names
+    manifest.template_file = TEMPLATE
+    manifest.model_fingerprint = _ds.Pipeline.inspect(template)["model_fingerprint"]
+    manifest.save(out_dir)
+    return ShardedIndexReport(out_dir, manifest.shard_paths(out_dir), len(rows) + duplicates, added, duplicates, failures,
+                              manifest.model_fingerprint, fine_tuning, training, time.monotonic() - start)
+
+
+def _unique_rows(rows):
+    """Rows with their keys' first occurrence only (a key is one item), and how many were dropped."""
+    rows = list(rows)
+    unique, seen = [], set()
+    for row in rows:
+        row = tuple(row)
+        if len(row) not in (3, 4):
+            raise ValueError(f"a row is (path, label, category) or (path, label, category, key), got {row!r}")
+        key = _row_key(row)
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique, len(rows) - len(unique)
+
+
+def _gather(futures, stage, progress):
+    """Waits for futures (one or a list), reporting each as it completes; returns their results in order."""
+    futures = futures if isinstance(futures, list) else [futures]
+    done = 0
+    for future in as_completed(futures):
+        done += 1
+        if progress is not None:
+            progress(stage, done, len(futures), future)
+    return [f.result() for f in futures]
+
+
+def _error(status: str, message: str):
+    e = _ds.Error(message)
+    e.status = status
+    return e
+
+
+# ---------------------------------------------------------------- sharded search
+
+class _ShardServer:
+    """A Dask actor: one shard catalogue kept open on one worker."""
+
+    def __init__(self, config_path, shard_path):
+        self.path = shard_path
+        self.pipeline = _ds.Pipeline.open(shard_path, _ds.PipelineConfig.load(config_path))
+
+    def describe(self):
+        return self.pipeline.model_fingerprint, len(self.pipeline), self.pipeline.categories
+
+    def analyze(self, image):
+        return self.pipeline.analyze(image)
+
+    def search(self, analysis, k, category):
+        return self.pipeline.query_analyzed(analysis, k, category, as_shard=True) if len(self.pipeline) else None
+
+    def add(self, key, image, category, label, replace):
+        return (self.pipeline.upsert if replace else self.pipeline.add)(key, image, category, label)
+
+    def add_categories(self, names):
+        self.pipeline.add_categories(names)
+
+    def remove(self, key):
+        self.pipeline.remove(key)
+
+    def save(self):
+        self.pipeline.save(self.path)
+        return self.pipeline.model_fingerprint
+
+
+class ShardedCatalogue:
+    """A shard set searched on a Dask cluster: each shard open on a worker (an actor), a query embedded once
+    and searched in every shard at once, answers merged exactly (merge_shard_responses): the same keys,
+    distances and order as one catalogue holding every item.
+
+    `shards` is a shard set folder (shards.json) or a list of shard files; `config` a JSON configuration file
+    (its query settings apply). Images are paths (readable by the workers), bytes or numpy uint8 arrays.
+    Adds and removes go to the shard that owns the key; save() writes every shard back. Methods are not
+    meant to be called from several client threads at once. Raises domainsearch.Error (ModelMismatch) when
+    the shards were not built with one model.
+    """
+
+    def __init__(self, client, shards, config: str):
+        self.client = client
+        self.folder = shards if isinstance(shards, (str, os.PathLike)) else None
+        paths = _ds.ShardSetManifest.load(str(shards)).shard_paths(str(shards)) if self.folder else [str(p) for p in shards]
+        if not paths:
+            raise ValueError("no shard files given")
+        config = os.path.abspath(config)
+        self.config = _ds.PipelineConfig.load(config)
+        workers = sorted(client.scheduler_info()["workers"])
+        self._servers = [client.submit(_ShardServer, config, os.path.abspath(path), actor=True, workers=[workers[i % len(workers)]],
+                                       pure=False).result() for i, path in enumerate(paths)]
+        described = [s.describe().result() for s in self._servers]
+        for path, (fingerprint, _, _) in zip(paths, described):
+            if fingerprint != described[0][0]:
+                raise _error("ModelMismatch", f"{path}: built with another model or category table than {paths[0]}; "
+                                              "shards of one catalogue share one trained model")
+        self.model_fingerprint = described[0][0]
+        self._categories = list(described[0][2])
+
+    def __len__(self):
+        return sum(s.describe().result()[1] for s in self._servers)
+
+    @property
+    def shard_count(self):
+        return len(self._servers)
+
+    def analyze(self, image):
+        """The query's ImageAnalysis, computed once (by the first shard's worker)."""
+        return self._servers[0].analyze(image).result()
+
+    def query(self, image, k: Optional[int] = None, category: str = ""):
+        return self.query_analyzed(self.analyze(image), k, category)
+
+    def query_analyzed(self, analysis, k: Optional[int] = None, category: str = ""):
+        answers = [s.search(analysis, k, category) for s in self._servers]
+        responses = [r for r in (a.result() for a in answers) if r is not None]
+        if not responses:
+            raise _error("NotFound", "the catalogue is empty: every shard is empty")
+        return _ds.merge_shard_responses(responses, self.config, k, category)
+
+    def add(self, key: int, image, category: str, label: str = "", replace: bool = False) -> bool:
+        """Adds (replace=True: upserts) an item in the shard that owns `key`; a new category is registered in
+        every shard first, so the shards keep one category table. Returns Pipeline.add's untrained flag."""
+        if category not in self._categories:
+            for s in self._servers:
+                s.add_categories([category]).result()
+            self._categories.append(category)
+        return self._servers[_ds.shard_of_key(key, len(self._servers))].add(key, image, category, label, replace).result()
+
+    def remove(self, key: int):
+        self._servers[_ds.shard_of_key(key, len(self._servers))].remove(key).result()
+
+    def save(self):
+        """Writes every shard back to its file (and shards.json's fingerprint, for a shard set folder)."""
+        fingerprints = [s.save() for s in self._servers]
+        fingerprints = [f.result() for f in fingerprints]
+        self.model_fingerprint = fingerprints[0]
+        if self.folder:
+            manifest = _ds.ShardSetManifest.load(str(self.folder))
+            manifest.model_fingerprint = self.model_fingerprint
+            manifest.save(str(self.folder))

@@ -1,0 +1,35 @@
+#include "pipeline/ranking.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <unordered_set>
+
+namespace domainsearch::detail {
+
+std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_depth) noexcept {
+  return mode == RerankMode::Off ? k : std::max(k, rerank_depth);
+}
+
+void keep_first_per_label(std::vector<QueryResult>& results) {
+  std::unordered_set<std::string> seen;
+  results.erase(std::remove_if(results.begin(), results.end(), [&](const QueryResult& r) { return !seen.insert(r.label).second; }),
+                results.end());
+}
+
+void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::vector<QueryResult>& results) {
+  for (QueryResult& r : results) r.score = r.distance;
+  if (mode == RerankMode::Off) return;
+  const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), rerank_depth));
+  float max_distance = 1e-12f;
+  for (auto r = results.begin(); r != end; ++r) max_distance = std::max(max_distance, std::sqrt(r->distance));
+  for (auto r = results.begin(); r != end; ++r)
+    r->score = mode == RerankMode::Iou ? 1.0f - r->iou : (1 - iou_weight) * std::sqrt(r->distance) / max_distance + iou_weight * (1 - r->iou);
+  std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
+}
+
+bool is_no_match(const std::vector<QueryResult>& results, float threshold, bool calibrated) noexcept {
+  return calibrated && threshold > 0 && (results.empty() || results.front().match_probability < threshold);
+}
+
+}  // namespace domainsearch::detail

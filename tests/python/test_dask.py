@@ -1,0 +1,179 @@
+"""domainsearch.dask on a distributed.LocalCluster of 2 worker processes: sharded indexing equals one
+catalogue, sharded search equals one catalogue's, a worker killed mid-build loses no row, bad rows are
+reported, fine-tuning runs once. Needs python3-distributed, the built package and DS_TEST_MODEL_DIR."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+ds = pytest.importorskip("domainsearch")
+distributed = pytest.importorskip("distributed")
+import domainsearch.dask as dsd  # noqa: E402
+
+MODELS = os.environ.get("DS_TEST_MODEL_DIR")
+pytestmark = pytest.mark.skipif(not MODELS, reason="DS_TEST_MODEL_DIR not set")
+SHAPES = ("disc", "square", "bar")
+
+
+def write_images(folder, count):
+    """count pictures of three shapes in varied colours and sizes; returns rows (path, label, category)."""
+    import cv2
+    rows = []
+    for i in range(count):
+        image = np.full((48, 64, 3), 255, np.uint8)
+        shape, size, colour = SHAPES[i % 3], 8 + (i * 7) % 14, (37 * i % 200, 180 - 11 * i % 150, 50 + 23 * i % 180)
+        if shape == "disc":
+            cv2.circle(image, (32, 24), size, colour, -1)
+        elif shape == "square":
+            cv2.rectangle(image, (32 - size, 24 - size), (32 + size, 24 + size), colour, -1)
+        else:
+            cv2.rectangle(image, (4, 24 - size // 3), (60, 24 + size // 3), colour, -1)
+        path = str(folder / f"{i:03d}.png")
+        cv2.imwrite(path, image)
+        rows.append((path, f"item {i // 2}", shape))  # two photos per item
+    return rows
+
+
+def write_config(folder, **extra):
+    config = {"backbone": os.path.join(MODELS, "backbone.json"), "segmenter": os.path.join(MODELS, "segmenter.json"),
+              "embedding": {"localize": True}, "threads": 1, "category_mode": "predicted_soft", "rerank": "iou", "rerank_depth": 6, "k": 5,
+              "training": {"max_epochs": 20, "hidden1": 16, "hidden2": 8}}
+    config.update(extra)
+    path = folder / f"config{len(list(folder.glob('config*.json')))}.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def items_of(paths, config):
+    """{key: (label, category, embedding)} over catalogue files."""
+    out = {}
+    for path in paths:
+        p = ds.Pipeline.open(path, ds.PipelineConfig.load(config))
+        for key in p.keys:
+            item = p.item(key)
+            assert key not in out, "a key in two shards"
+            out[key] = (item["label"], item["category"], item["embedding"])
+    return out
+
+
+def test_sharded_indexing_equals_one_catalogue_and_reports_bad_rows(client, tmp_path):
+    rows = write_images(tmp_path, 24)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    bad = [(str(tmp_path / "broken.jpg"), "broken", "disc"), (str(tmp_path / "missing.png"), "missing", "bar")]
+    config = write_config(tmp_path)
+    report = dsd.index_catalogue(client, rows + bad + rows[:2], config, tmp_path / "shards", shards=3, chunk_rows=4)
+    assert report.added == 24 and report.duplicates == 2 and report.rows == 28
+    assert sorted(path for path, _ in report.failures) == sorted(path for path, _, _ in bad)
+    assert all(reason for _, reason in report.failures)
+    assert report.training is not None and report.training["samples"] == 24  # the head, trained once on every shard's items
+
+    one = ds.Pipeline(ds.PipelineConfig.load(config))
+    one.index_entries(rows)
+    one_path = str(tmp_path / "one.dscat")
+    one.save(one_path)
+    single, sharded = items_of([one_path], config), items_of(report.shard_paths, config)
+    assert sharded.keys() == single.keys()
+    for key, (label, category, embedding) in single.items():
+        assert sharded[key][:2] == (label, category)
+        np.testing.assert_array_equal(sharded[key][2], embedding)
+    for i, path in enumerate(report.shard_paths):  # each shard holds exactly the keys it owns
+        assert all(ds.shard_of_key(k, 3) == i for k in ds.Pipeline.open(path, ds.PipelineConfig.load(config)).keys)
+    fingerprints = {ds.Pipeline.inspect(p)["model_fingerprint"] for p in report.shard_paths}
+    assert fingerprints == {report.model_fingerprint} == {ds.ShardSetManifest.load(str(tmp_path / "shards")).model_fingerprint}
+    assert not list((tmp_path / "shards").glob(".*.building"))  # only complete shards were published
+    with pytest.raises(FileExistsError):
+        dsd.index_catalogue(client, rows, config, tmp_path / "shards", shards=3)
+
+
+def test_sharded_search_equals_one_catalogue_and_routes_writes(client, tmp_path):
+    rows = write_images(tmp_path, 30)
+    config = write_config(tmp_path)
+    report = dsd.index_catalogue(client, rows, config, tmp_path / "shards", shards=3, chunk_rows=5)
+    # One catalogue holding every item, with the same trained model: the template plus every row.
+    one = ds.Pipeline.open(str(tmp_path / "shards" / "template.dscat"), ds.PipelineConfig.load(config))
+    one.index_entries(rows)
+    assert one.model_fingerprint == report.model_fingerprint and one.has_category_head
+
+    catalogue = dsd.ShardedCatalogue(client, str(tmp_path / "shards"), config)
+    assert len(catalogue) == 30 and catalogue.shard_count == 3
+    (tmp_path / "unseen").mkdir()
+    queries = [path for path, _, _ in rows[::3]] + [path for path, _, _ in write_images(tmp_path / "unseen", 40)[33:]]
+    for path in queries:
+        for k, category in ((None, ""), (1, ""), (12, ""), (4, "square")):
+            expected, got = one.query(path, k=k, category=category), catalogue.query(path, k=k, category=category)
+            assert [(r.key, r.distance, r.iou, r.score, r.label) for r in got.results] == \
+                   [(r.key, r.distance, r.iou, r.score, r.label) for r in expected.results], (path, k, category)
+            assert got.searched == expected.searched and got.predicted == expected.predicted
+
+    picture = np.full((48, 64, 3), 255, np.uint8)
+    picture[10:30, 10:50] = (5, 5, 5)
+    key = 123456789
+    owner = ds.shard_of_key(key, 3)
+    assert catalogue.add(key, picture, "new shelf", "dark block")  # a category the trained head does not know
+    catalogue.save()
+    for i, path in enumerate(report.shard_paths):
+        shard = ds.Pipeline.open(path, ds.PipelineConfig.load(config))
+        assert (key in shard.keys) == (i == owner) and "new shelf" in shard.categories
+    assert catalogue.query(picture, k=1).results[0].key == key
+    reopened = dsd.ShardedCatalogue(client, str(tmp_path / "shards"), config)  # shards.json follows the new fingerprint
+    catalogue.remove(key)
+    catalogue.save()
+    assert key not in ds.Pipeline.open(report.shard_paths[owner], ds.PipelineConfig.load(config)).keys
+    assert len(reopened) == 31 and len(catalogue) == 30
+
+
+def test_a_worker_killed_mid_build_loses_no_row(client, tmp_path):
+    rows = write_images(tmp_path, 24)
+    config = write_config(tmp_path, category_mode="off")
+    pids = client.run(os.getpid)  # {worker address: pid}
+    killed = []
+
+    def kill_holder(stage, done, total, future):
+        # The first finished analysis lives only in its worker's memory until the shard is written:
+        # kill that worker (SIGKILL, by PID) so Dask must recompute what it held.
+        if stage == "analyze" and not killed:
+            holder = next(iter(client.who_has(future)[future.key]))
+            os.kill(pids[holder], signal.SIGKILL)
+            killed.append(pids[holder])
+
+    report = dsd.index_catalogue(client, rows, config, tmp_path / "shards", shards=2, chunk_rows=2, progress=kill_holder)
+    assert killed, "no worker was killed"
+    assert report.added == 24 and not report.failures
+    assert sorted(items_of(report.shard_paths, config)) == sorted(ds.Pipeline.key_for_path(path) for path, _, _ in rows)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+def test_fine_tuning_runs_once_and_every_shard_embeds_with_it(client, tmp_path):
+    rows = write_images(tmp_path, 18)
+    config = write_config(tmp_path, backbone=os.path.join(MODELS, "trainable.json"), embedding={"localize": False}, rerank="off",
+                          fine_tuning={"enabled": True, "first_stage": 2, "epochs": 2, "batch_size": 4})
+    report = dsd.index_catalogue(client, rows, config, tmp_path / "shards", shards=2, chunk_rows=4)
+    assert report.fine_tuning is not None and report.fine_tuning["items"] == 9 and report.training is None
+    infos = [ds.Pipeline.inspect(p) for p in report.shard_paths + [str(tmp_path / "shards" / "template.dscat")]]
+    assert all(info["fine_tuned"] for info in infos)
+    assert {info["model_fingerprint"] for info in infos} == {report.model_fingerprint}
+    catalogue = dsd.ShardedCatalogue(client, report.shard_paths, config)
+    best = catalogue.query(rows[4][0], k=3).results[0]
+    assert best.key == ds.Pipeline.key_for_path(rows[4][0]) and 0.0 <= best.match_probability <= 1.0
+
+
+def test_shards_of_different_models_are_refused(client, tmp_path):
+    rows = write_images(tmp_path, 6)
+    a = dsd.index_catalogue(client, rows, write_config(tmp_path), tmp_path / "a", shards=1)
+    b = dsd.index_catalogue(client, rows[:4], write_config(tmp_path, category_mode="off"), tmp_path / "b", shards=1)
+    with pytest.raises(ds.Error) as e:
+        dsd.ShardedCatalogue(client, a.shard_paths + b.shard_paths, write_config(tmp_path))
+    assert e.value.status == "ModelMismatch"
+    with pytest.raises(ds.Error) as e:
+        dsd.index_catalogue(client, [(str(tmp_path / "nothing.png"), "x", "y")], write_config(tmp_path), tmp_path / "c", shards=2)
+    assert e.value.status == "InvalidArgument"
