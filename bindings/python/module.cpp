@@ -16,6 +16,8 @@
 #include <domainsearch/shards.hpp>
 #include <domainsearch/version.hpp>
 
+#include "inference_process.hpp"
+
 namespace py = pybind11;
 using namespace pybind11::literals;
 using namespace domainsearch;
@@ -436,6 +438,8 @@ PYBIND11_MODULE(_domainsearch, m) {
                         "embedding"_a = py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data()));
       }, py::arg("key"), "An item's label, category and stored embedding.")
       .def_property_readonly("keys", [](const Pipeline& p) { return p.index().keys(); }, "Every item's key.")
+      .def_property_readonly("index_memory_bytes", [](const Pipeline& p) { return p.index().memory_usage(); },
+                             "Bytes the catalogue's index holds in memory (embeddings, keys, labels, masks).")
       .def("analyze", [](const Pipeline& p, const py::object& image) {
         const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
@@ -467,6 +471,10 @@ PYBIND11_MODULE(_domainsearch, m) {
       }, py::arg("path"), "What a catalogue file holds, without loading models.")
       .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"));
 
+  m.def("tune_process_for_inference", &domainsearch_examples::tune_process_for_inference,
+        "Process-wide settings for a process that runs the models (examples/inference_process.hpp): keep LibTorch's\n"
+        "activation buffers (glibc malloc thresholds) and one OpenBLAS thread. Changes the whole process: call it once,\n"
+        "in processes dedicated to inference (domainsearch.dask does on its workers).");
   m.def("shard_of_key", &shard_of_key, py::arg("key"), py::arg("shards"), "The shard that owns key (key mod shards).");
   m.def("merge_shard_responses", [](const std::vector<QueryResponse>& responses, const PipelineConfig& config, std::optional<std::size_t> k,
                                     const std::string& category) { return merge_shard_responses(responses, query_options(k, category), config); },
