@@ -206,26 +206,6 @@ QueryResponse response_from_state(const py::tuple& t) {
   return r;
 }
 
-template <typename E>
-E parse_enum(const std::string& value, std::initializer_list<std::pair<const char*, E>> names) {
-  for (const auto& [n, v] : names)
-    if (value == n) return v;
-  throw Error(Status::InvalidArgument, "unknown option value \"" + value + "\"");
-}
-
-template <typename E>
-std::string enum_text(E value, std::initializer_list<std::pair<const char*, E>> names) {
-  for (const auto& [n, v] : names)
-    if (v == value) return n;
-  return "?";
-}
-
-const std::initializer_list<std::pair<const char*, CategoryMode>> kCategoryModes = {
-    {"off", CategoryMode::Off}, {"given", CategoryMode::Given}, {"predicted_hard", CategoryMode::PredictedHard},
-    {"predicted_soft", CategoryMode::PredictedSoft}};
-const std::initializer_list<std::pair<const char*, RerankMode>> kRerankModes = {
-    {"off", RerankMode::Off}, {"iou", RerankMode::Iou}, {"fused", RerankMode::Fused}};
-
 QueryOptions query_options(std::optional<std::size_t> k, const std::string& category) {
   QueryOptions o;
   o.k = k;
@@ -289,11 +269,11 @@ PYBIND11_MODULE(_domainsearch, m) {
                     [](PipelineConfig& c, int t) { c.runtime.threads = t; })
       .def_property("grayscale", [](const PipelineConfig& c) { return c.features.grayscale; },
                     [](PipelineConfig& c, bool g) { c.features.grayscale = g; })
-      .def_property("category_mode", [](const PipelineConfig& c) { return enum_text(c.category_mode, kCategoryModes); },
-                    [](PipelineConfig& c, const std::string& v) { c.category_mode = parse_enum(v, kCategoryModes); },
+      .def_property("category_mode", [](const PipelineConfig& c) { return to_string(c.category_mode); },
+                    [](PipelineConfig& c, const std::string& v) { c.category_mode = category_mode_from_string(v); },
                     "'off', 'given', 'predicted_hard' or 'predicted_soft'")
-      .def_property("rerank", [](const PipelineConfig& c) { return enum_text(c.rerank, kRerankModes); },
-                    [](PipelineConfig& c, const std::string& v) { c.rerank = parse_enum(v, kRerankModes); }, "'off', 'iou' or 'fused'");
+      .def_property("rerank", [](const PipelineConfig& c) { return to_string(c.rerank); },
+                    [](PipelineConfig& c, const std::string& v) { c.rerank = rerank_mode_from_string(v); }, "'off', 'iou' or 'fused'");
 
   py::class_<ImageAnalysis>(m, "ImageAnalysis",
                             "What the models compute for one image (embedding, and the object's mask with localisation); picklable.")

@@ -10,196 +10,28 @@
 // whole change) and never block queries except while installing their result.
 // Errors: domainsearch::Error; a failed call leaves the catalogue as it was.
 
-#include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "domainsearch/catalogue.hpp"
 #include "domainsearch/category_predictor.hpp"
 #include "domainsearch/export.hpp"
-#include "domainsearch/feature_extractor.hpp"
 #include "domainsearch/fine_tuning.hpp"
 #include "domainsearch/image.hpp"
 #include "domainsearch/index.hpp"
-#include "domainsearch/localizer.hpp"
-#include "domainsearch/model.hpp"
+#include "domainsearch/pipeline_config.hpp"
+#include "domainsearch/query.hpp"
 
 namespace domainsearch {
-
-/// How a query's categories are chosen.
-enum class CategoryMode {
-  Off,            ///< search the whole catalogue
-  Given,          ///< the caller names the category (QueryOptions::category)
-  PredictedHard,  ///< the category head's top-1
-  PredictedSoft,  ///< top categories until their probabilities add up to soft_threshold (at most max_categories)
-};
-
-/// How the top results are reordered.
-enum class RerankMode {
-  Off,    ///< by embedding distance
-  Iou,    ///< the top rerank_depth by mask IoU, descending (the paper)
-  Fused,  ///< by (1 - w) * distance / max distance + w * (1 - IoU)
-};
-
-struct DS_API PipelineConfig {
-  std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
-  std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
-  RuntimeOptions runtime;          ///< device, threads (0 = all cores), warm-up
-  bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
-  LocalizerOptions localizer;
-  FeatureExtractorOptions features;
-  DecodeLimits decode;
-  CategoryMode category_mode = CategoryMode::PredictedSoft;
-  float soft_threshold = 0.9f;
-  int max_categories = 3;
-  std::size_t k = 10;
-  RerankMode rerank = RerankMode::Off;
-  float iou_weight = 0.3f;         ///< w of RerankMode::Fused
-  std::size_t rerank_depth = 20;   ///< how many top results are reranked
-  bool one_result_per_label = false;  ///< results are items, not photos: only the best-ranked photo of each
-                                      ///< label (k distinct labels; an item with many photos cannot fill the list)
-  int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
-                                   ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
-  CategoryTrainingOptions training;
-  int training_views = 0;          ///< augmented views (rotation, flip, zoom) per catalogue image added to the
-                                   ///< category head's training set (each costs one more embedding pass)
-  /// Catalogue-adapted embedding (beyond the paper): train_categories() also trains an item classifier on
-  /// the catalogue's labels (same head architecture, hidden2 = the adapted dimension) and the catalogue is
-  /// then searched in its last hidden layer (L2-normalised); the category head keeps using the backbone's
-  /// embedding. Saved with the catalogue; a catalogue that has one always searches with it.
-  bool adapt_embedding = false;
-  CategoryTrainingOptions adaptation_training = [] {
-    CategoryTrainingOptions o;
-    o.hidden2 = 256;
-    return o;
-  }();
-  /// A query of a fine-tuned catalogue answers no_match when its best result's match_probability is
-  /// below this (0: never). Chosen by measurement on held-out items (README "Not in the catalogue").
-  float match_threshold = 0.0f;
-  /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
-  /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
-  FineTuningOptions fine_tuning;
-
-  /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
-  static PipelineConfig load(const std::string& path);
-};
-
-struct QueryOptions {
-  std::optional<std::size_t> k;    ///< overrides PipelineConfig::k
-  std::string category;            ///< for CategoryMode::Given (or to force one category in any mode)
-  KeyFilter filter;                ///< keys that may be returned
-  std::optional<CategoryMode> category_mode;  ///< overrides PipelineConfig::category_mode for this query
-  std::optional<RerankMode> rerank;           ///< overrides PipelineConfig::rerank for this query
-  std::optional<float> soft_threshold;        ///< overrides PipelineConfig::soft_threshold for this query
-  std::optional<bool> one_result_per_label;   ///< overrides PipelineConfig::one_result_per_label for this query
-};
-
-/// What the models compute for one image, before it is stored or searched: the embedding (made with
-/// the pipeline's embedding settings) and, with localisation, the object's ContourMask and the full
-/// Localization. Computing it once and storing or searching it many times is how evaluations and
-/// services with their own caches avoid repeating inference.
-struct ImageAnalysis {
-  std::vector<float> embedding;              ///< dimension() floats
-  std::optional<ContourMask> contour;        ///< the object's mask, when localisation ran
-  std::optional<Localization> localization;  ///< when localisation ran (may be dropped to save memory)
-};
-
-struct QueryResult {
-  std::uint64_t key = 0;
-  std::string label;
-  std::string category;
-  std::string source;     ///< the indexed image's path, when it was indexed from a file
-  float distance = 0.0f;  ///< squared Euclidean distance between embeddings (the adapted ones, when the catalogue has an adaptation)
-  float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
-  float score = 0.0f;     ///< the final ranking score, lower is better
-  /// Calibrated probability that the query shows this result's item: the fine-tuned item classifier's
-  /// (temperature-scaled) probability of the result's label; 0 for a label it was not trained on; -1
-  /// when the catalogue is not fine-tuned.
-  float match_probability = -1.0f;
-};
-
-struct StageTimings {
-  double decode_ms = 0, localize_ms = 0, embed_ms = 0, categorize_ms = 0, search_ms = 0, rerank_ms = 0, total_ms = 0;
-};
-
-struct NamedCategoryScore {
-  std::string category;
-  float probability = 0.0f;
-};
-
-struct QueryResponse {
-  std::vector<QueryResult> results;
-  std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
-  std::vector<std::string> searched;          ///< the categories actually searched
-  std::optional<Localization> localization;   ///< when localisation ran
-  /// "Not in the catalogue": the best result's match_probability is below PipelineConfig::match_threshold
-  /// (fine-tuned catalogues only; the results are still listed, for the caller to show or not).
-  bool no_match = false;
-  StageTimings timings;
-};
-
-/// One catalogue entry to index from a file.
-struct CatalogueEntry {
-  std::string path;      ///< image file (UTF-8)
-  std::string label;     ///< item label (SKU, class name...)
-  std::string category;  ///< category name
-  std::optional<std::uint64_t> key;  ///< default: a 64-bit hash of `path`
-};
-
-struct IndexingFailure {
-  std::string path;
-  std::string reason;
-};
-
-struct IndexingReport {
-  std::size_t added = 0;
-  std::size_t skipped_existing = 0;
-  std::vector<IndexingFailure> failures;
-  bool cancelled = false;
-  double seconds = 0;
-};
-
-/// What a catalogue file holds (read without loading any model).
-struct CatalogueInfo {
-  std::size_t items = 0;
-  int dimension = 0;
-  std::vector<std::pair<std::string, std::size_t>> categories;  ///< name, item count
-  bool has_category_head = false;
-  bool has_embedding_adaptation = false;
-  bool has_fine_tuned_backbone = false;
-  int fine_tuned_first_stage = -1;                 ///< first trained stage (-1 without fine-tuning)
-  std::vector<std::string> fine_tuned_parameters;  ///< names of the backbone parameters it replaces
-  std::vector<std::string> fine_tuned_items;       ///< the item labels its classifier separates
-  float fine_tuned_temperature = 0.0f;
-  std::string backbone_sha256;
-  std::string segmenter_sha256;  ///< empty when built without localisation
-  std::string embedding_settings_json;
-  std::string model_fingerprint;  ///< Pipeline::model_fingerprint() of the catalogue, computed from the file
-  std::uint64_t file_bytes = 0;
-};
-
-/// Reads a catalogue manifest: a CSV whose header names a `path` column and the given label and
-/// category columns (paths relative to the CSV's folder). Throws Io, or InvalidArgument naming a
-/// missing column or a ragged row.
-DS_API std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column = "label",
-                                                      const std::string& category_column = "category");
+namespace detail {
+class Catalogue;
+}
 
 /// A fine-tuning report in TrainingReport's terms: samples = cached views, epochs = best_epoch = the
 /// epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos,
 /// best_validation_loss = the last epoch's training loss, seconds = all stages.
 DS_API TrainingReport training_summary(const FineTuningReport& report);
-
-/// What an add tells besides success.
-struct AddOutcome {
-  /// The item's category is unknown to the trained category model (added after training): queries in
-  /// the predicted category modes search that category too, until the model is trained again.
-  bool untrained_category = false;
-};
-
-/// Progress of long work: return false to cancel (what is done so far stays).
-using ProgressFn = std::function<bool(std::size_t done, std::size_t total)>;
 
 class DS_API Pipeline {
  public:
@@ -303,11 +135,10 @@ class DS_API Pipeline {
   /// The 64-bit key derived from a path (FNV-1a) used when an entry names none.
   static std::uint64_t key_for_path(const std::string& path) noexcept;
 
-  struct Impl;
 
  private:
-  explicit Pipeline(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Pipeline(std::unique_ptr<detail::Catalogue> catalogue);
+  std::unique_ptr<detail::Catalogue> catalogue_;  // opaque: src/catalogue/catalogue.hpp
 };
 
 }  // namespace domainsearch

@@ -387,8 +387,8 @@ std::string describe(const EvaluationVariant& v) {
   char buf[200];
   const bool soft = v.category_mode == CategoryMode::PredictedSoft;
   std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s adapt=%s cat=%s%s rerank=%s per-item=%s", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
-                v.l2_normalize ? "on" : "off", v.adapt_embedding ? "on" : "off", detail::category_mode_name(v.category_mode),
-                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", detail::rerank_mode_name(v.rerank), v.one_result_per_label ? "on" : "off");
+                v.l2_normalize ? "on" : "off", v.adapt_embedding ? "on" : "off", to_string(v.category_mode),
+                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", to_string(v.rerank), v.one_result_per_label ? "on" : "off");
   return buf;
 }
 

@@ -21,14 +21,18 @@ using nlohmann::json;
 // ---- names of the modes
 
 template <typename E>
-E parse_enum(const json& j, const std::string& field, std::initializer_list<std::pair<const char*, E>> names) {
-  if (!j.is_string()) refuse("\"" + field + "\" must be a string, got " + j.dump());
-  const std::string v = j.get<std::string>();
+E parse_name(const std::string& text, const std::string& field, std::initializer_list<std::pair<const char*, E>> names) {
   for (const auto& [name, value] : names)
-    if (v == name) return value;
+    if (text == name) return value;
   std::string allowed;
   for (const auto& entry : names) allowed += std::string(allowed.empty() ? "" : ", ") + entry.first;
-  refuse("\"" + field + "\" must be one of " + allowed + ", got \"" + v + "\"");
+  refuse("\"" + field + "\" must be one of " + allowed + ", got \"" + text + "\"");
+}
+
+template <typename E>
+E parse_enum(const json& j, const std::string& field, std::initializer_list<std::pair<const char*, E>> names) {
+  if (!j.is_string()) refuse("\"" + field + "\" must be a string, got " + j.dump());
+  return parse_name(j.get<std::string>(), field, names);
 }
 
 template <typename E>
@@ -255,8 +259,6 @@ void apply_embedding_choices(const json& s, PipelineConfig& c) {
 
 }  // namespace
 
-const char* category_mode_name(CategoryMode mode) { return enum_name(mode, kCategory); }
-const char* rerank_mode_name(RerankMode mode) { return enum_name(mode, kRerank); }
 
 void validate(const PipelineConfig& c) {
   visit_numbers(c, [](const std::string& key, const auto& field, const Range& r, std::uint64_t unit) {
@@ -332,6 +334,11 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
 }  // namespace domainsearch::detail
 
 namespace domainsearch {
+
+const char* to_string(CategoryMode mode) noexcept { return detail::enum_name(mode, detail::kCategory); }
+const char* to_string(RerankMode mode) noexcept { return detail::enum_name(mode, detail::kRerank); }
+CategoryMode category_mode_from_string(const std::string& text) { return detail::parse_name(text, "category_mode", detail::kCategory); }
+RerankMode rerank_mode_from_string(const std::string& text) { return detail::parse_name(text, "rerank", detail::kRerank); }
 
 PipelineConfig PipelineConfig::load(const std::string& path) {
   std::ifstream f(path);

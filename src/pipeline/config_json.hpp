@@ -12,9 +12,6 @@ nlohmann::json embedding_settings(const PipelineConfig& config);
 /// Applies embedding_settings() back onto a config. Throws InvalidArgument for an unknown key, a
 /// wrong type or a value out of its range (named as in a configuration file: "embedding.localizer.mask_side").
 void apply_embedding_settings(const nlohmann::json& settings, PipelineConfig& config);
-/// The configuration file's names of the modes ("predicted_soft", "iou"...).
-const char* category_mode_name(CategoryMode mode);
-const char* rerank_mode_name(RerankMode mode);
 /// Reads a full configuration object; paths resolve against base_dir. Throws InvalidArgument naming
 /// the key at fault: an unknown key, a wrong type, a number out of its range (validate()).
 PipelineConfig config_from_json(const nlohmann::json& j, const std::string& base_dir);

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "domainsearch/error.hpp"
-#include "pipeline/ranking.hpp"
+#include "catalogue/ranking.hpp"
 
 namespace domainsearch {
 namespace {

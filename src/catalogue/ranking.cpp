@@ -1,4 +1,4 @@
-#include "pipeline/ranking.hpp"
+#include "catalogue/ranking.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -6,6 +6,17 @@
 #include <unordered_set>
 
 namespace domainsearch::detail {
+
+std::vector<std::int32_t> choose_categories(const std::vector<CategoryScore>& ranked, float soft_threshold) {
+  std::vector<std::int32_t> chosen;
+  float mass = 0;
+  for (const CategoryScore& s : ranked) {
+    chosen.push_back(s.category);
+    mass += s.probability;
+    if (mass >= soft_threshold) break;
+  }
+  return chosen;
+}
 
 std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_depth) noexcept {
   return mode == RerankMode::Off ? k : std::max(k, rerank_depth);

@@ -1,13 +1,19 @@
 #pragma once
-// Internal: the query-time ranking steps after the k-NN search (paper 4.4: rerank by mask IoU), as free
-// functions shared by Pipeline (one catalogue) and merge_shard_responses (several): each takes a list of
-// results sorted by (distance, key). Reentrant.
+// Internal: the query-time steps around the k-NN search as free functions (paper 4.4): which categories
+// a prediction selects, and, on a list of results sorted by (distance, key), one result per label, the
+// rerank by mask IoU and the no-match verdict; shared by one catalogue (catalogue_search.cpp) and the
+// merge of several (shards.cpp). Reentrant.
 #include <cstddef>
 #include <vector>
 
+#include "domainsearch/category_predictor.hpp"
 #include "domainsearch/pipeline.hpp"
 
 namespace domainsearch::detail {
+
+/// The categories to search for predictions ranked most probable first (at most the limit the caller
+/// asked the model for): the first ones until their probabilities add up to soft_threshold.
+std::vector<std::int32_t> choose_categories(const std::vector<CategoryScore>& ranked, float soft_threshold);
 
 /// How many nearest results a search must produce for a final list of k: the reranker reorders the
 /// first rerank_depth, so it needs max(k, rerank_depth) of them; without reranking, k.

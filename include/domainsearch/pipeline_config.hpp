@@ -1,0 +1,86 @@
+#pragma once
+// PipelineConfig: every setting of a Pipeline (models, runtime, localisation, embedding, category
+// selection, reranking, training), read from a JSON configuration file (examples/configs/) or built in
+// code; every number is range-checked when a Pipeline is made (InvalidArgument naming the setting).
+// A plain value; thread-safety as for any struct.
+
+#include <cstddef>
+#include <string>
+
+#include "domainsearch/category_predictor.hpp"
+#include "domainsearch/export.hpp"
+#include "domainsearch/feature_extractor.hpp"
+#include "domainsearch/fine_tuning.hpp"
+#include "domainsearch/image.hpp"
+#include "domainsearch/localizer.hpp"
+#include "domainsearch/model.hpp"
+
+namespace domainsearch {
+
+/// How a query's categories are chosen.
+enum class CategoryMode {
+  Off,            ///< search the whole catalogue
+  Given,          ///< the caller names the category (QueryOptions::category)
+  PredictedHard,  ///< the category head's top-1
+  PredictedSoft,  ///< top categories until their probabilities add up to soft_threshold (at most max_categories)
+};
+
+/// How the top results are reordered.
+enum class RerankMode {
+  Off,    ///< by embedding distance
+  Iou,    ///< the top rerank_depth by mask IoU, descending (the paper)
+  Fused,  ///< by (1 - w) * distance / max distance + w * (1 - IoU)
+};
+
+/// The configuration file's name of a mode: "off", "given", "predicted_hard", "predicted_soft"; "off",
+/// "iou", "fused". The command, the Python bindings and the JSON loader all use these.
+DS_API const char* to_string(CategoryMode mode) noexcept;
+DS_API const char* to_string(RerankMode mode) noexcept;
+/// Inverses of to_string(). Throw InvalidArgument naming the value and the accepted names.
+DS_API CategoryMode category_mode_from_string(const std::string& text);
+DS_API RerankMode rerank_mode_from_string(const std::string& text);
+
+struct DS_API PipelineConfig {
+  std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
+  std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
+  RuntimeOptions runtime;          ///< device, threads (0 = all cores), warm-up
+  bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
+  LocalizerOptions localizer;
+  FeatureExtractorOptions features;
+  DecodeLimits decode;
+  CategoryMode category_mode = CategoryMode::PredictedSoft;
+  float soft_threshold = 0.9f;
+  int max_categories = 3;
+  std::size_t k = 10;
+  RerankMode rerank = RerankMode::Off;
+  float iou_weight = 0.3f;         ///< w of RerankMode::Fused
+  std::size_t rerank_depth = 20;   ///< how many top results are reranked
+  bool one_result_per_label = false;  ///< results are items, not photos: only the best-ranked photo of each
+                                      ///< label (k distinct labels; an item with many photos cannot fill the list)
+  int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
+                                   ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
+  CategoryTrainingOptions training;
+  int training_views = 0;          ///< augmented views (rotation, flip, zoom) per catalogue image added to the
+                                   ///< category head's training set (each costs one more embedding pass)
+  /// Catalogue-adapted embedding (beyond the paper): train_categories() also trains an item classifier on
+  /// the catalogue's labels (same head architecture, hidden2 = the adapted dimension) and the catalogue is
+  /// then searched in its last hidden layer (L2-normalised); the category head keeps using the backbone's
+  /// embedding. Saved with the catalogue; a catalogue that has one always searches with it.
+  bool adapt_embedding = false;
+  CategoryTrainingOptions adaptation_training = [] {
+    CategoryTrainingOptions o;
+    o.hidden2 = 256;
+    return o;
+  }();
+  /// A query of a fine-tuned catalogue answers no_match when its best result's match_probability is
+  /// below this (0: never). Chosen by measurement on held-out items (README "Not in the catalogue").
+  float match_threshold = 0.0f;
+  /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
+  /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
+  FineTuningOptions fine_tuning;
+
+  /// Reads a JSON configuration file; unknown keys are an error (typos must not pass silently).
+  static PipelineConfig load(const std::string& path);
+};
+
+}  // namespace domainsearch

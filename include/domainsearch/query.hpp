@@ -1,0 +1,72 @@
+#pragma once
+// What a query asks (QueryOptions) and what it answers (QueryResponse of QueryResults), and the
+// precomputed ImageAnalysis a query or an add can start from. Plain values.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domainsearch/contour_mask.hpp"
+#include "domainsearch/index.hpp"
+#include "domainsearch/localizer.hpp"
+#include "domainsearch/pipeline_config.hpp"
+
+namespace domainsearch {
+
+struct QueryOptions {
+  std::optional<std::size_t> k;    ///< overrides PipelineConfig::k
+  std::string category;            ///< for CategoryMode::Given (or to force one category in any mode)
+  KeyFilter filter;                ///< keys that may be returned
+  std::optional<CategoryMode> category_mode;  ///< overrides PipelineConfig::category_mode for this query
+  std::optional<RerankMode> rerank;           ///< overrides PipelineConfig::rerank for this query
+  std::optional<float> soft_threshold;        ///< overrides PipelineConfig::soft_threshold for this query
+  std::optional<bool> one_result_per_label;   ///< overrides PipelineConfig::one_result_per_label for this query
+};
+
+/// What the models compute for one image, before it is stored or searched: the embedding (made with
+/// the pipeline's embedding settings) and, with localisation, the object's ContourMask and the full
+/// Localization. Computing it once and storing or searching it many times is how evaluations and
+/// services with their own caches avoid repeating inference.
+struct ImageAnalysis {
+  std::vector<float> embedding;              ///< dimension() floats
+  std::optional<ContourMask> contour;        ///< the object's mask, when localisation ran
+  std::optional<Localization> localization;  ///< when localisation ran (may be dropped to save memory)
+};
+
+struct QueryResult {
+  std::uint64_t key = 0;
+  std::string label;
+  std::string category;
+  std::string source;     ///< the indexed image's path, when it was indexed from a file
+  float distance = 0.0f;  ///< squared Euclidean distance between embeddings (the adapted ones, when the catalogue has an adaptation)
+  float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
+  float score = 0.0f;     ///< the final ranking score, lower is better
+  /// Calibrated probability that the query shows this result's item: the fine-tuned item classifier's
+  /// (temperature-scaled) probability of the result's label; 0 for a label it was not trained on; -1
+  /// when the catalogue is not fine-tuned.
+  float match_probability = -1.0f;
+};
+
+struct StageTimings {
+  double decode_ms = 0, localize_ms = 0, embed_ms = 0, categorize_ms = 0, search_ms = 0, rerank_ms = 0, total_ms = 0;
+};
+
+struct NamedCategoryScore {
+  std::string category;
+  float probability = 0.0f;
+};
+
+struct QueryResponse {
+  std::vector<QueryResult> results;
+  std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
+  std::vector<std::string> searched;          ///< the categories actually searched
+  std::optional<Localization> localization;   ///< when localisation ran
+  /// "Not in the catalogue": the best result's match_probability is below PipelineConfig::match_threshold
+  /// (fine-tuned catalogues only; the results are still listed, for the caller to show or not).
+  bool no_match = false;
+  StageTimings timings;
+};
+
+}  // namespace domainsearch

@@ -1,0 +1,161 @@
+#include "catalogue/catalogue.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include "domainsearch/error.hpp"
+#include "catalogue/ranking.hpp"
+
+namespace domainsearch::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+}  // namespace
+
+std::vector<CategoryScore> Catalogue::predict_categories(const float* embedding, std::size_t top) const {
+  if (!fine_tuned_) return head_->predict(embedding, top);
+  const std::vector<std::string> names = index_->category_names();
+  std::vector<CategoryScore> out;
+  for (const auto& [name, p] : fine_tuned_->category_probabilities(embedding, static_cast<std::size_t>(index_->dimension()))) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it != names.end()) out.push_back({static_cast<std::int32_t>(it - names.begin()), p});
+    if (out.size() == top) break;
+  }
+  return out;
+}
+
+std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding, const QueryOptions& options,
+                                               std::optional<std::int32_t> own_category, QueryResponse& response) const {
+  if (!options.category.empty()) return {index_->category_id(options.category)};
+  if (has_categoriser()) {
+    for (const CategoryScore& s : predict_categories(embedding, 5))
+      response.predicted.push_back({index_->category_name(s.category), s.probability});
+  }
+  const CategoryMode mode = options.category_mode.value_or(config_.category_mode);
+  switch (mode) {
+    case CategoryMode::Off: return {};
+    case CategoryMode::Given: throw Error(Status::InvalidArgument, "category mode \"given\" needs QueryOptions::category");
+    case CategoryMode::PredictedHard:
+    case CategoryMode::PredictedSoft: break;
+  }
+  if (own_category) return {*own_category};
+  if (index_->category_count() == 1) return {};
+  if (!has_categoriser())
+    throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
+                                         "(domainsearch train), or use category mode \"off\"");
+  const std::size_t limit = mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config_.max_categories, 1));
+  std::vector<std::int32_t> chosen = choose_categories(predict_categories(embedding, limit), options.soft_threshold.value_or(config_.soft_threshold));
+  // Categories the model cannot predict yet are always searched, so their items stay findable.
+  for (std::int32_t c = 0; c < static_cast<std::int32_t>(index_->category_count()); ++c)
+    if (untrained(c) && std::find(chosen.begin(), chosen.end(), c) == chosen.end()) chosen.push_back(c);
+  return chosen;
+}
+
+void Catalogue::search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
+            std::optional<std::uint64_t> exclude, std::optional<std::int32_t> own_category, QueryResponse& response) const {
+  if (options.k && *options.k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
+  if (index_->size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index_ some images first");
+  const std::size_t k = std::min(options.k.value_or(config_.k), index_->size());  // a larger k lists the whole catalogue
+  auto t = Clock::now();
+  const std::vector<std::int32_t> categories = categories_to_search(embedding, options, own_category, response);
+  for (std::int32_t c : categories) response.searched.push_back(index_->category_name(c));
+  response.timings.categorize_ms = ms_since(t);
+
+  t = Clock::now();
+  KeyFilter filter = options.filter;
+  if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
+  const RerankMode rerank_mode = options.rerank.value_or(config_.rerank);
+  const std::size_t depth = search_depth(k, rerank_mode, config_.rerank_depth);
+  const bool one_per_label = options.one_result_per_label.value_or(config_.one_result_per_label);
+  std::vector<float> adapted_query;
+  if (adapted_) adapted_query = searchable(*adaptation_, embedding);
+  const float* query = adapted_ ? adapted_query.data() : embedding;
+  // One result per label needs `depth` distinct labels: search deeper until found or the catalogue is exhausted.
+  for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
+    const std::vector<SearchHit> hits = searched_index().search(query, want, categories, filter);
+    response.results = results_of(hits, contour);
+    if (one_per_label) keep_first_per_label(response.results);
+    if (!one_per_label || response.results.size() >= depth || hits.size() < want) break;
+  }
+  response.timings.search_ms = ms_since(t);
+
+  t = Clock::now();
+  rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
+  if (response.results.size() > k) response.results.resize(k);
+  score_matches(embedding, response);
+  response.timings.rerank_ms = ms_since(t);
+}
+
+// Each result's calibrated match probability, and the no-match verdict (fine-tuned catalogues).
+void Catalogue::score_matches(const float* embedding, QueryResponse& response) const {
+  if (!fine_tuned_) return;
+  const std::vector<float> p = fine_tuned_->item_probabilities(embedding, static_cast<std::size_t>(index_->dimension()));
+  for (QueryResult& r : response.results) {
+    const auto item = item_of_label_.find(r.label);
+    r.match_probability = item == item_of_label_.end() ? 0.0f : p[item->second];
+  }
+  response.no_match = is_no_match(response.results, config_.match_threshold, true);
+}
+
+std::vector<QueryResult> Catalogue::results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {
+  std::vector<QueryResult> out;
+  for (const SearchHit& h : hits) {
+    const IndexItem item = index_->get_metadata(h.key);
+    QueryResult r;
+    r.key = h.key, r.label = item.label, r.category = index_->category_name(h.category), r.distance = h.distance;
+    r.iou = contour && item.mask ? static_cast<float>(contour->iou(*item.mask)) : 1.0f;
+    const auto src = sources_.find(h.key);
+    if (src != sources_.end()) r.source = src->second;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+QueryResponse Catalogue::query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  check_dimension(analysis, "query_analyzed");
+  QueryResponse response;
+  search(analysis.embedding.data(), analysis.contour, options, std::nullopt, std::nullopt, response);
+  response.timings.total_ms = ms_since(t);
+  return response;
+}
+
+QueryResponse Catalogue::query_key(std::uint64_t key, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  const IndexItem item = index_->get(key);
+  QueryResponse response;
+  search(item.embedding.data(), item.mask, options, key, item.category, response);
+  response.timings.total_ms = ms_since(t);
+  return response;
+}
+
+std::vector<QueryResponse> Catalogue::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
+  const auto t = Clock::now();
+  StageTimings stages;
+  std::vector<ImageAnalysis> embedded;
+  std::shared_lock<std::shared_mutex> lock(mutex_, std::defer_lock);
+  // Embedded and searched with one model: when fine-tuning replaced it meanwhile, embed again.
+  for (std::shared_ptr<const FeatureExtractor> model;;) {
+    model = current_extractor();
+    embedded = analyze(*model, images, &stages);
+    lock.lock();
+    if (extractor_ == model) break;
+    lock.unlock();
+  }
+  std::vector<QueryResponse> out(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    out[i].timings.localize_ms = stages.localize_ms / static_cast<double>(images.size());
+    out[i].timings.embed_ms = stages.embed_ms / static_cast<double>(images.size());
+    search(embedded[i].embedding.data(), embedded[i].contour, options, std::nullopt, std::nullopt, out[i]);
+    out[i].localization = std::move(embedded[i].localization);
+    out[i].timings.total_ms = ms_since(t) / static_cast<double>(images.size());
+  }
+  return out;
+}
+
+}  // namespace domainsearch::detail

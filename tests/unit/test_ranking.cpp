@@ -1,0 +1,80 @@
+#include <catch2/catch.hpp>
+
+#include "catalogue/ranking.hpp"
+#include "domainsearch/error.hpp"
+#include "test_util.hpp"
+
+using namespace domainsearch;
+using dstest::status_of;
+
+namespace {
+
+QueryResult result(std::uint64_t key, const std::string& label, float distance, float iou, float match = -1.0f) {
+  QueryResult r;
+  r.key = key, r.label = label, r.distance = distance, r.iou = iou, r.match_probability = match;
+  return r;
+}
+
+std::vector<std::uint64_t> keys(const std::vector<QueryResult>& results) {
+  std::vector<std::uint64_t> out;
+  for (const QueryResult& r : results) out.push_back(r.key);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("category selection: the most probable categories until their mass reaches the threshold", "[ranking]") {
+  const std::vector<CategoryScore> ranked = {{4, 0.5f}, {1, 0.3f}, {7, 0.15f}, {2, 0.05f}};
+  CHECK(detail::choose_categories(ranked, 0.5f) == std::vector<std::int32_t>{4});
+  CHECK(detail::choose_categories(ranked, 0.8f) == std::vector<std::int32_t>{4, 1});
+  CHECK(detail::choose_categories(ranked, 0.81f) == std::vector<std::int32_t>{4, 1, 7});
+  CHECK(detail::choose_categories({ranked.begin(), ranked.begin() + 2}, 0.99f) == std::vector<std::int32_t>{4, 1});  // the limit the caller asked for
+  CHECK(detail::choose_categories({}, 0.9f).empty());
+}
+
+TEST_CASE("search depth, one result per label, rerank and the no-match verdict", "[ranking]") {
+  CHECK(detail::search_depth(5, RerankMode::Off, 20) == 5);
+  CHECK(detail::search_depth(5, RerankMode::Iou, 20) == 20);
+  CHECK(detail::search_depth(30, RerankMode::Fused, 20) == 30);
+
+  std::vector<QueryResult> r = {result(1, "a", 0.1f, 0.2f), result(2, "b", 0.2f, 0.9f), result(3, "a", 0.3f, 1.0f), result(4, "c", 0.4f, 0.5f)};
+  std::vector<QueryResult> per_label = r;
+  detail::keep_first_per_label(per_label);
+  CHECK(keys(per_label) == std::vector<std::uint64_t>{1, 2, 4});
+
+  std::vector<QueryResult> off = r;
+  detail::rerank(RerankMode::Off, 3, 0.3f, off);
+  CHECK(keys(off) == std::vector<std::uint64_t>{1, 2, 3, 4});
+  CHECK(off[3].score == 0.4f);
+
+  std::vector<QueryResult> iou = r;
+  detail::rerank(RerankMode::Iou, 3, 0.3f, iou);  // the first 3 by IoU, the 4th stays behind them
+  CHECK(keys(iou) == std::vector<std::uint64_t>{3, 2, 1, 4});
+  CHECK(iou[0].score == Approx(0.0f));
+  CHECK(iou[3].score == 0.4f);
+
+  std::vector<QueryResult> fused = r;
+  detail::rerank(RerankMode::Fused, 4, 0.5f, fused);  // 0.5 * sqrt(d)/sqrt(0.4) + 0.5 * (1 - IoU)
+  CHECK(fused[0].key == 2);
+  const float expected = 0.5f * std::sqrt(0.2f) / std::sqrt(0.4f) + 0.5f * (1 - 0.9f);
+  CHECK(fused[0].score == Approx(expected));
+
+  CHECK_FALSE(detail::is_no_match(r, 0.5f, false));                       // uncalibrated results never say no match
+  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, true));
+  CHECK(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.5f, true));
+  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.0f, true));  // threshold 0: never
+  CHECK(detail::is_no_match({}, 0.5f, true));
+}
+
+TEST_CASE("mode names: one table for the configuration file, the command and Python", "[ranking][config]") {
+  for (CategoryMode m : {CategoryMode::Off, CategoryMode::Given, CategoryMode::PredictedHard, CategoryMode::PredictedSoft})
+    CHECK(category_mode_from_string(to_string(m)) == m);
+  for (RerankMode m : {RerankMode::Off, RerankMode::Iou, RerankMode::Fused}) CHECK(rerank_mode_from_string(to_string(m)) == m);
+  CHECK(std::string(to_string(CategoryMode::PredictedSoft)) == "predicted_soft");
+  CHECK(status_of([] { category_mode_from_string("soft"); }) == Status::InvalidArgument);
+  try {
+    rerank_mode_from_string("IoU");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("off, iou, fused") != std::string::npos);
+  }
+}
