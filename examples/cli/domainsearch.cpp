@@ -261,18 +261,17 @@ void print_training(const Pipeline& p, const TrainingReport& t) {
 
 // Decodes and analyses training photos; unreadable ones are reported and skipped.
 TrainingReport train_on_photos(Pipeline& p, const std::vector<CatalogueEntry>& entries) {
+  std::vector<EntryAnalysis> analysed = p.analyze_entries(entries, progress_bar("analysing training photos"));
   std::vector<ImageAnalysis> analyses;
   std::vector<std::string> categories, labels;
-  const ProgressFn progress = progress_bar("analysing training photos");
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    try {
-      analyses.push_back(p.analyze({Image::decode_file(entries[i].path, p.config().decode)}).front());
-      categories.push_back(entries[i].category);
-      labels.push_back(entries[i].label);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "skipped %s: %s\n", entries[i].path.c_str(), e.what());
+    if (!analysed[i].analysis) {
+      std::fprintf(stderr, "skipped %s: %s\n", entries[i].path.c_str(), analysed[i].error.c_str());
+      continue;
     }
-    if (!progress(i + 1, entries.size())) throw Error(Status::Cancelled, "interrupted while analysing the training photos");
+    analyses.push_back(std::move(*analysed[i].analysis));
+    categories.push_back(entries[i].category);
+    labels.push_back(entries[i].label);
   }
   return p.train_categories(analyses, categories, labels);
 }

@@ -110,6 +110,11 @@ class DS_API Pipeline {
   // ---- precomputed analyses
   /// Runs the models (localise, embed) on images, batch_size at a time; nothing is stored.
   std::vector<ImageAnalysis> analyze(const std::vector<Image>& images) const;
+  /// Decodes (within config().decode) and analyses catalogue entries, batch_size at a time, the way
+  /// indexing does: an unreadable or failing image costs only its own analysis (its error says why).
+  /// Nothing is stored; the analyses keep no Localization (full-size images). progress(done, total) may
+  /// return false: Cancelled.
+  std::vector<EntryAnalysis> analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress = {}) const;
   /// Stores an analysis made by analyze() of a pipeline with the same models and embedding settings.
   /// Throws AlreadyExists for a present key, InvalidArgument for a wrong embedding dimension.
   AddOutcome add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label = {},

@@ -35,6 +35,13 @@ struct ImageAnalysis {
   std::optional<Localization> localization;  ///< when localisation ran (may be dropped to save memory)
 };
 
+/// What decoding and analysing one catalogue entry gave (Pipeline::analyze_entries): its analysis
+/// (without the full-size Localization), or why there is none.
+struct EntryAnalysis {
+  std::optional<ImageAnalysis> analysis;
+  std::string error;  ///< the decoder's or the model's message, naming the file; empty with an analysis
+};
+
 struct QueryResult {
   std::uint64_t key = 0;
   std::string label;

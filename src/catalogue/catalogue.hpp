@@ -20,6 +20,7 @@
 // (category head, adaptation, fine-tuning), catalogue_file.cpp (save, open, inspect), catalogue.cpp
 // (construction, analysis, storing, installing models).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,7 @@ class Catalogue {
   std::string model_fingerprint() const;
   /// The analyses of images, config().batch_size at a time.
   std::vector<ImageAnalysis> analyze_in_batches(const std::vector<Image>& images) const;
+  std::vector<EntryAnalysis> analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) const;
   QueryResponse query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options) const;
   QueryResponse query_key(std::uint64_t key, const QueryOptions& options) const;
   std::vector<QueryResponse> query_batch(const std::vector<Image>& images, const QueryOptions& options) const;
@@ -79,8 +81,8 @@ class Catalogue {
  private:
   struct DecodedBatch {
     std::vector<Image> images;
-    std::vector<std::size_t> entry_index;  // which entry each image came from
-    std::vector<IndexingFailure> failures;
+    std::vector<std::size_t> entry_index;                      // which entry each image came from
+    std::vector<std::pair<std::size_t, std::string>> failures;  // entry, why it could not be decoded
   };
 
   // ---- catalogue.cpp
@@ -117,10 +119,14 @@ class Catalogue {
   void score_matches(const float* embedding, QueryResponse& response) const;
   std::vector<QueryResult> results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const;
 
-  // ---- catalogue_indexing.cpp
+  // ---- catalogue_indexing.cpp: the one way from files to analyses (indexing and analyze_entries)
   DecodedBatch decode(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, std::size_t first, std::size_t last) const;
-  void embed_and_store(const std::vector<CatalogueEntry>& entries, DecodedBatch& batch, IndexingReport& report);  // holds `writer`
-  std::vector<std::optional<ImageAnalysis>> analyze_isolated(const std::vector<Image>& images, std::vector<std::string>& errors) const;
+  std::vector<EntryAnalysis> analyze_isolated(const std::vector<Image>& images) const;
+  // Decodes and analyses entries[todo[i]], batch_size at a time, the next batch decoding on a helper thread
+  // while the models work on this one, one bad image costing only its own analysis; hands each entry's
+  // outcome to `sink` (entry index, outcome). Returns false when progress(done, todo.size()) asked to stop.
+  bool analyze_todo(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, const ProgressFn& progress,
+                    const std::function<void(std::size_t, EntryAnalysis&&)>& sink) const;
 
   // ---- catalogue_training.cpp (caller holds `writer`)
   std::pair<CategoryPredictor, std::unique_ptr<Index>> train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) const;

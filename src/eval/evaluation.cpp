@@ -147,47 +147,22 @@ class Evaluation {
     return c;
   }
 
-  // Decodes and analyses entries with `analyzer`, one batch at a time; failures are reported once per path.
+  // Decodes and analyses entries with `analyzer` (Pipeline::analyze_entries); failures are reported once per path.
   std::vector<std::optional<ImageAnalysis>> analyze(const Pipeline& analyzer, const std::vector<CatalogueEntry>& entries, const std::string& stage) {
+    const ProgressFn progress = [&](std::size_t done, std::size_t total) { return !options_.progress || options_.progress(stage, done, total); };
+    std::vector<EntryAnalysis> analysed;
+    try {
+      analysed = analyzer.analyze_entries(entries, progress);
+    } catch (const Error& e) {
+      if (e.status() == Status::Cancelled) throw Error(Status::Cancelled, "evaluation cancelled while " + stage);
+      throw;
+    }
     std::vector<std::optional<ImageAnalysis>> out(entries.size());
-    const std::size_t batch = static_cast<std::size_t>(std::max(1, base_.batch_size));
-    for (std::size_t first = 0; first < entries.size(); first += batch) {
-      const std::size_t last = std::min(entries.size(), first + batch);
-      std::vector<Image> images;
-      std::vector<std::size_t> which;
-      for (std::size_t i = first; i < last; ++i) {
-        try {
-          images.push_back(Image::decode_file(entries[i].path, base_.decode));
-          which.push_back(i);
-        } catch (const Error& e) {
-          fail(entries[i].path, e.what());
-        }
-      }
-      analyze_images(analyzer, images, which, entries, out);
-      if (options_.progress && !options_.progress(stage, last, entries.size()))
-        throw Error(Status::Cancelled, "evaluation cancelled while " + stage);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      if (analysed[i].analysis) out[i] = std::move(analysed[i].analysis);
+      else fail(entries[i].path, analysed[i].error);
     }
     return out;
-  }
-
-  // One forward pass for the batch; image by image when the batch fails, so one bad image is isolated.
-  void analyze_images(const Pipeline& analyzer, const std::vector<Image>& images, const std::vector<std::size_t>& which,
-                      const std::vector<CatalogueEntry>& entries, std::vector<std::optional<ImageAnalysis>>& out) {
-    std::vector<ImageAnalysis> batch;
-    try {
-      batch = analyzer.analyze(images);
-    } catch (const Error&) {
-      batch.clear();
-    }
-    for (std::size_t j = 0; j < images.size(); ++j) {
-      try {
-        ImageAnalysis a = batch.empty() ? analyzer.analyze({images[j]}).front() : std::move(batch[j]);
-        a.localization.reset();  // images the size of the photo: too large to keep for thousands of them
-        out[which[j]] = std::move(a);
-      } catch (const Error& e) {
-        fail(entries[which[j]].path, e.what());
-      }
-    }
   }
 
   void fail(const std::string& path, const std::string& reason) {

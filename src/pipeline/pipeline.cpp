@@ -136,6 +136,10 @@ FineTuningReport Pipeline::fine_tune(const std::vector<CatalogueEntry>& photos, 
 
 std::vector<ImageAnalysis> Pipeline::analyze(const std::vector<Image>& images) const { return catalogue_->analyze_in_batches(images); }
 
+std::vector<EntryAnalysis> Pipeline::analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) const {
+  return catalogue_->analyze_entries(entries, progress);
+}
+
 AddOutcome Pipeline::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
                                   const std::string& source) {
   return catalogue_->add_analyzed(key, analysis, category, label, source);

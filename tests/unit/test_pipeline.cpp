@@ -420,3 +420,29 @@ TEST_CASE("settings out of range are refused when the Pipeline is built / a huge
   huge.k = 0;
   CHECK(status_of([&] { p.query_file(cat.entries[0].path, huge); }) == Status::InvalidArgument);
 }
+
+TEST_CASE("analyze_entries: the indexing path without storing; a bad image costs only its own analysis", "[pipeline]") {
+  Catalogue cat;
+  PipelineConfig localizing = cat.config;
+  localizing.localize = true;
+  Pipeline p(localizing);
+  std::vector<CatalogueEntry> entries(cat.entries.begin(), cat.entries.begin() + 4);
+  entries.insert(entries.begin() + 2, {cat.corrupt, "broken", "round", std::nullopt});
+  const std::vector<EntryAnalysis> analysed = p.analyze_entries(entries);
+  REQUIRE(analysed.size() == 5);
+  for (std::size_t i : {0, 1, 3, 4}) {
+    REQUIRE(analysed[i].analysis);
+    CHECK(analysed[i].error.empty());
+    CHECK(analysed[i].analysis->contour);
+    CHECK_FALSE(analysed[i].analysis->localization);  // full-size images are not kept
+  }
+  CHECK_FALSE(analysed[2].analysis);
+  CHECK(analysed[2].error.find("corrupt.jpg") != std::string::npos);
+  CHECK(p.index().size() == 0);
+  // The same embeddings as indexing the same entries stores (same batches), the same failure.
+  const IndexingReport indexed = p.index_entries(entries);
+  REQUIRE(indexed.failures.size() == 1);
+  CHECK(indexed.failures[0].reason == analysed[2].error);
+  for (std::size_t i : {0, 1, 3, 4}) CHECK(p.index().get(Pipeline::key_for_path(entries[i].path)).embedding == analysed[i].analysis->embedding);
+  CHECK(status_of([&] { p.analyze_entries(entries, [](std::size_t, std::size_t) { return false; }); }) == Status::Cancelled);
+}
