@@ -219,10 +219,10 @@ constexpr const char* kUntrainedCategoryDoc =
     "Adds (upsert: or replaces) one image. Returns True when its category is one the trained category model\n"
     "cannot predict (added since training): queries search that category too until you train again.";
 
-PYBIND11_MODULE(_domainsearch, m) {
-  m.doc() = "libdomainsearch: domain-specific image similarity search (Waqas et al., CMC 2023)";
-  m.attr("__version__") = DS_VERSION_STRING;
+namespace {
 
+// domainsearch.Error carries the Status name as .status.
+void bind_errors(py::module_& m) {
   static py::exception<Error> error(m, "Error", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -234,7 +234,10 @@ PYBIND11_MODULE(_domainsearch, m) {
       PyErr_SetObject(type, instance.ptr());
     }
   });
+}
 
+// PipelineConfig and FineTuningOptions.
+void bind_config(py::module_& m) {
   py::class_<FineTuningOptions>(m, "FineTuningOptions", "How the backbone is fine-tuned; see include/domainsearch/fine_tuning.hpp.")
       .def(py::init<>())
       .def_readwrite("enabled", &FineTuningOptions::enabled)
@@ -274,7 +277,10 @@ PYBIND11_MODULE(_domainsearch, m) {
                     "'off', 'given', 'predicted_hard' or 'predicted_soft'")
       .def_property("rerank", [](const PipelineConfig& c) { return to_string(c.rerank); },
                     [](PipelineConfig& c, const std::string& v) { c.rerank = rerank_mode_from_string(v); }, "'off', 'iou' or 'fused'");
+}
 
+// ImageAnalysis, QueryResult, Localization, QueryResponse (picklable where Dask moves them).
+void bind_results(py::module_& m) {
   py::class_<ImageAnalysis>(m, "ImageAnalysis",
                             "What the models compute for one image (embedding, and the object's mask with localisation); picklable.")
       .def_property_readonly("embedding", [](const ImageAnalysis& a) {
@@ -325,9 +331,11 @@ PYBIND11_MODULE(_domainsearch, m) {
                         "categorize"_a = t.categorize_ms, "search"_a = t.search_ms, "rerank"_a = t.rerank_ms, "total"_a = t.total_ms);
       }, "milliseconds per stage")
       .def(py::pickle(&response_state, &response_from_state));
+}
 
-  py::class_<Pipeline>(m, "Pipeline", "Index a catalogue of product images and query it (thread-safe queries).")
-      .def(py::init([](const PipelineConfig& c) {
+// Pipeline: construction, persistence, indexing, adding and removing.
+void bind_pipeline_catalogue(py::class_<Pipeline>& cls) {
+  cls.def(py::init([](const PipelineConfig& c) {
              py::gil_scoped_release release;
              return std::make_unique<Pipeline>(c);
            }), py::arg("config"))
@@ -366,8 +374,12 @@ PYBIND11_MODULE(_domainsearch, m) {
         return p.upsert(key, im, category, label).untrained_category;
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
       .def_property_readonly("untrained_categories", &Pipeline::untrained_categories)
-      .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>())
-      .def("train_categories", [](Pipeline& p, const py::object& progress) {
+      .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>());
+}
+
+// Pipeline: the category model and fine-tuning.
+void bind_pipeline_training(py::class_<Pipeline>& cls) {
+  cls.def("train_categories", [](Pipeline& p, const py::object& progress) {
         const TrainingProgressFn fn = python_training_progress(progress);
         TrainingReport t;
         {
@@ -391,8 +403,12 @@ PYBIND11_MODULE(_domainsearch, m) {
          "Fine-tunes the backbone on (path, label, category) photos, or on the catalogue's own when empty, and re-embeds the\n"
          "catalogue. progress(dict(stage, epoch, epochs, done, total, loss, eta_seconds)) may return False to cancel (the\n"
          "catalogue is then unchanged); Ctrl-C raises KeyboardInterrupt, also leaving it unchanged.")
-      .def_property_readonly("is_fine_tuned", &Pipeline::is_fine_tuned)
-      .def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
+      .def_property_readonly("is_fine_tuned", &Pipeline::is_fine_tuned);
+}
+
+// Pipeline: queries and what an item holds.
+void bind_pipeline_queries(py::class_<Pipeline>& cls) {
+  cls.def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
         const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
         return p.query(im, query_options(k, category));
@@ -419,8 +435,12 @@ PYBIND11_MODULE(_domainsearch, m) {
       }, py::arg("key"), "An item's label, category and stored embedding.")
       .def_property_readonly("keys", [](const Pipeline& p) { return p.index().keys(); }, "Every item's key.")
       .def_property_readonly("index_memory_bytes", [](const Pipeline& p) { return p.index().memory_usage(); },
-                             "Bytes the catalogue's index holds in memory (embeddings, keys, labels, masks).")
-      .def("analyze", [](const Pipeline& p, const py::object& image) {
+                             "Bytes the catalogue's index holds in memory (embeddings, keys, labels, masks).");
+}
+
+// Pipeline: analyses and catalogues built in parts (shards).
+void bind_pipeline_parts(py::class_<Pipeline>& cls) {
+  cls.def("analyze", [](const Pipeline& p, const py::object& image) {
         const Image im = to_image(image, p.config().decode);
         py::gil_scoped_release release;
         return p.analyze({im}).front();
@@ -450,6 +470,19 @@ PYBIND11_MODULE(_domainsearch, m) {
                         "fine_tuned"_a = i.has_fine_tuned_backbone, "model_fingerprint"_a = i.model_fingerprint, "file_bytes"_a = i.file_bytes);
       }, py::arg("path"), "What a catalogue file holds, without loading models.")
       .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"));
+}
+
+// The Pipeline class.
+void bind_pipeline(py::module_& m) {
+  py::class_<Pipeline> cls(m, "Pipeline", "Index a catalogue of product images and query it (thread-safe queries).");
+  bind_pipeline_catalogue(cls);
+  bind_pipeline_training(cls);
+  bind_pipeline_queries(cls);
+  bind_pipeline_parts(cls);
+}
+
+// Sharded catalogues (include/domainsearch/shards.hpp) and the process settings for inference workers.
+void bind_shards(py::module_& m) {
 
   m.def("tune_process_for_inference", &domainsearch_examples::tune_process_for_inference,
         "Process-wide settings for a process that runs the models (examples/inference_process.hpp): keep LibTorch's\n"
@@ -478,7 +511,10 @@ PYBIND11_MODULE(_domainsearch, m) {
       .def_static("load", &ShardSetManifest::load, py::arg("folder"))
       .def("save", &ShardSetManifest::save, py::arg("folder"))
       .def("shard_paths", &ShardSetManifest::shard_paths, py::arg("folder"));
+}
 
+// The Index on its own.
+void bind_index(py::module_& m) {
   py::class_<Index>(m, "Index", "Exact L2 k-NN over float32 embeddings, partitioned by category.")
       .def(py::init<int>(), py::arg("dimension"))
       .def_property_readonly("dimension", &Index::dimension)
@@ -517,4 +553,17 @@ PYBIND11_MODULE(_domainsearch, m) {
          "Returns (keys, distances), each n x k, padded with 2**64-1 and inf.")
       .def("save", &Index::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
       .def_static("load", &Index::load, py::arg("path"), py::call_guard<py::gil_scoped_release>());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_domainsearch, m) {
+  m.doc() = "libdomainsearch: domain-specific image similarity search (Waqas et al., CMC 2023)";
+  m.attr("__version__") = DS_VERSION_STRING;
+  bind_errors(m);
+  bind_config(m);
+  bind_results(m);
+  bind_pipeline(m);
+  bind_shards(m);
+  bind_index(m);
 }
