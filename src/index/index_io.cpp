@@ -77,61 +77,115 @@ void IndexIo::write(const Index& index, SectionWriter& w) {
   }
 }
 
-Index IndexIo::read(const SectionReader& r) {
-  const std::string& path = r.path();
-  nlohmann::json meta;
-  std::uint64_t n = 0;
+namespace {
+
+// META: what the other sections hold.
+struct Meta {
+  nlohmann::json json;
+  std::uint64_t count = 0;
   int dimension = 0;
   std::vector<std::string> categories;
+};
+
+Meta read_meta(const SectionReader& r) {
+  Meta meta;
   try {
     const std::vector<std::uint8_t> bytes = r.read(tag("META"), kMaxMetaBytes);
-    meta = nlohmann::json::parse(bytes.begin(), bytes.end());
-    dimension = meta.at("dimension").get<int>();
-    n = meta.at("count").get<std::uint64_t>();
-    categories = meta.at("categories").get<std::vector<std::string>>();
-    if (meta.at("metric").get<std::string>() != "squared_l2") throw Error(Status::Corrupt, path + ": unknown metric");
+    meta.json = nlohmann::json::parse(bytes.begin(), bytes.end());
+    meta.dimension = meta.json.at("dimension").get<int>();
+    meta.count = meta.json.at("count").get<std::uint64_t>();
+    meta.categories = meta.json.at("categories").get<std::vector<std::string>>();
+    if (meta.json.at("metric").get<std::string>() != "squared_l2") throw Error(Status::Corrupt, r.path() + ": unknown metric");
   } catch (const nlohmann::json::exception& e) {
-    throw Error(Status::Corrupt, path + ": malformed META section (" + e.what() + ")");
+    throw Error(Status::Corrupt, r.path() + ": malformed META section (" + e.what() + ")");
   }
-  if (dimension < 1 || dimension > 65536) throw Error(Status::Corrupt, path + ": invalid dimension " + std::to_string(dimension));
-  Index index(dimension);
+  if (meta.dimension < 1 || meta.dimension > 65536) throw Error(Status::Corrupt, r.path() + ": invalid dimension " + std::to_string(meta.dimension));
+  return meta;
+}
+
+// LABL: n + 1 offsets, then the labels' text; label i is text[offsets[i], offsets[i + 1]).
+struct Labels {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint64_t> offsets;
+  const char* text = nullptr;
+  std::uint64_t text_size = 0;
+
+  std::string at(std::uint64_t i, const std::string& path) const {
+    if (offsets[i + 1] < offsets[i] || offsets[i + 1] > text_size) throw Error(Status::Corrupt, path + ": LABL offsets out of order");
+    return std::string(text + offsets[i], text + offsets[i + 1]);
+  }
+};
+
+Labels read_labels(const SectionReader& r, std::uint64_t n) {
+  Labels l;
+  l.bytes = r.read(tag("LABL"), r.length(tag("LABL")));
+  if (l.bytes.size() < (n + 1) * 8) throw Error(Status::Corrupt, r.path() + ": LABL section too short");
+  l.offsets.resize(n + 1);
+  std::memcpy(l.offsets.data(), l.bytes.data(), (n + 1) * 8);
+  l.text_size = l.bytes.size() - (n + 1) * 8;
+  l.text = reinterpret_cast<const char*>(l.bytes.data()) + (n + 1) * 8;
+  if (l.offsets[0] != 0 || l.offsets[n] != l.text_size) throw Error(Status::Corrupt, r.path() + ": LABL offsets do not span its text");
+  return l;
+}
+
+// MASK: a presence byte per item (padded to 8), then each item's words (all zero when absent).
+struct Masks {
+  std::optional<MaskGeometry> geometry;
+  std::vector<std::uint8_t> bytes;
+
+  std::optional<ContourMask> at(std::uint64_t i, std::uint64_t n) const {
+    if (!geometry || bytes[i] == 0) return std::nullopt;
+    const std::size_t wc = ContourMask::word_count(geometry->side);
+    std::vector<std::uint64_t> words(wc);
+    std::memcpy(words.data(), bytes.data() + (n + 7) / 8 * 8 + i * wc * 8, wc * 8);
+    return ContourMask::from_words(geometry->side, geometry->frame, words.data(), wc);
+  }
+};
+
+Masks read_masks(const SectionReader& r, const Meta& meta) {
+  Masks m;
+  if (!meta.json.contains("mask")) return m;
+  const int side = meta.json["mask"].value("side", 0), frame = meta.json["mask"].value("frame", -1);
+  if (side < ContourMask::kMinSide || side > ContourMask::kMaxSide || (frame != 0 && frame != 1))
+    throw Error(Status::Corrupt, r.path() + ": invalid mask geometry");
+  m.geometry = MaskGeometry{side, static_cast<MaskFrame>(frame)};
+  const std::uint64_t n = meta.count;
+  const std::uint64_t expected = (n + 7) / 8 * 8 + checked_mul(n, ContourMask::word_count(side) * 8, r.path());
+  if (r.length(tag("MASK")) != expected) throw Error(Status::Corrupt, r.path() + ": MASK section length mismatch");
+  m.bytes.resize(expected);
+  r.read_into(tag("MASK"), m.bytes.data(), expected);
+  return m;
+}
+
+// Reads a fixed-size section of n items of `bytes_per_item` bytes, checking its length first.
+template <typename T>
+std::vector<T> read_items(const SectionReader& r, const char (&name)[5], std::uint64_t n, std::uint64_t per_item) {
+  const std::uint64_t bytes = checked_mul(checked_mul(n, per_item, r.path()), sizeof(T), r.path());
+  if (r.length(tag(name)) != bytes)
+    throw Error(Status::Corrupt, r.path() + ": section lengths disagree with the declared " + std::to_string(n) + " items");
+  std::vector<T> out(n * per_item);
+  r.read_into(tag(name), out.data(), bytes);
+  return out;
+}
+
+}  // namespace
+
+Index IndexIo::read(const SectionReader& r) {
+  const std::string& path = r.path();
+  const Meta meta = read_meta(r);
+  Index index(meta.dimension);
   Index::Impl& m = *index.impl_;
-  for (const std::string& name : categories) {
+  for (const std::string& name : meta.categories) {
     if (name.empty() || m.category_ids.count(name) != 0) throw Error(Status::Corrupt, path + ": empty or duplicate category name");
     m.define_category(name);
   }
-  const std::uint64_t d = static_cast<std::uint64_t>(dimension);
+  const std::uint64_t n = meta.count, d = static_cast<std::uint64_t>(meta.dimension);
   // Every length is checked against the file before anything of that size is allocated.
-  if (r.length(tag("KEYS")) != checked_mul(n, 8, path) || r.length(tag("CATS")) != checked_mul(n, 4, path) ||
-      r.length(tag("VECS")) != checked_mul(checked_mul(n, d, path), 4, path))
-    throw Error(Status::Corrupt, path + ": section lengths disagree with the declared " + std::to_string(n) + " items of dimension " + std::to_string(d));
-  std::vector<std::uint64_t> keys(n);
-  std::vector<std::int32_t> cats(n);
-  std::vector<float> vectors(n * d);
-  r.read_into(tag("KEYS"), keys.data(), n * 8);
-  r.read_into(tag("CATS"), cats.data(), n * 4);
-  r.read_into(tag("VECS"), vectors.data(), n * d * 4);
-
-  const std::vector<std::uint8_t> labl = r.read(tag("LABL"), r.length(tag("LABL")));
-  if (labl.size() < (n + 1) * 8) throw Error(Status::Corrupt, path + ": LABL section too short");
-  std::vector<std::uint64_t> offsets(n + 1);
-  std::memcpy(offsets.data(), labl.data(), (n + 1) * 8);
-  const std::uint64_t text_size = labl.size() - (n + 1) * 8;
-  const char* text = reinterpret_cast<const char*>(labl.data()) + (n + 1) * 8;
-  if (offsets[0] != 0 || offsets[n] != text_size) throw Error(Status::Corrupt, path + ": LABL offsets do not span its text");
-
-  std::optional<MaskGeometry> geometry;
-  std::vector<std::uint8_t> mask_bytes;
-  if (meta.contains("mask")) {
-    const int side = meta["mask"].value("side", 0), frame = meta["mask"].value("frame", -1);
-    if (side < ContourMask::kMinSide || side > ContourMask::kMaxSide || (frame != 0 && frame != 1))
-      throw Error(Status::Corrupt, path + ": invalid mask geometry");
-    geometry = MaskGeometry{side, static_cast<MaskFrame>(frame)};
-    const std::uint64_t expected = (n + 7) / 8 * 8 + checked_mul(n, ContourMask::word_count(side) * 8, path);
-    if (r.length(tag("MASK")) != expected) throw Error(Status::Corrupt, path + ": MASK section length mismatch");
-    mask_bytes.resize(expected);
-    r.read_into(tag("MASK"), mask_bytes.data(), expected);
-  }
+  const std::vector<std::uint64_t> keys = read_items<std::uint64_t>(r, "KEYS", n, 1);
+  const std::vector<std::int32_t> cats = read_items<std::int32_t>(r, "CATS", n, 1);
+  const std::vector<float> vectors = read_items<float>(r, "VECS", n, d);
+  const Labels labels = read_labels(r, n);
+  const Masks masks = read_masks(r, meta);
 
   std::vector<std::size_t> per_category(m.blocks.size(), 0);
   for (std::int32_t c : cats) {
@@ -141,19 +195,12 @@ Index IndexIo::read(const SectionReader& r) {
   }
   for (std::size_t c = 0; c < per_category.size(); ++c) index.reserve(static_cast<std::int32_t>(c), per_category[c]);
   for (std::uint64_t i = 0; i < n; ++i) {
-    if (offsets[i + 1] < offsets[i] || offsets[i + 1] > text_size) throw Error(Status::Corrupt, path + ": LABL offsets out of order");
+    const std::string label = labels.at(i, path);
     if (m.locations.count(keys[i]) != 0) throw Error(Status::Corrupt, path + ": duplicate key " + std::to_string(keys[i]));
-    std::optional<ContourMask> mask;
-    if (geometry && mask_bytes[i] != 0) {
-      const std::size_t wc = ContourMask::word_count(geometry->side);
-      std::vector<std::uint64_t> words(wc);
-      std::memcpy(words.data(), mask_bytes.data() + (n + 7) / 8 * 8 + i * wc * 8, wc * 8);
-      mask = ContourMask::from_words(geometry->side, geometry->frame, words.data(), wc);
-    }
-    m.insert(keys[i], cats[i], vectors.data() + i * d, std::string(text + offsets[i], text + offsets[i + 1]),
-             mask ? &*mask : nullptr);
+    const std::optional<ContourMask> mask = masks.at(i, n);
+    m.insert(keys[i], cats[i], vectors.data() + i * d, label, mask ? &*mask : nullptr);
   }
-  m.mask_geometry = geometry;
+  m.mask_geometry = masks.geometry;
   return index;
 }
 
