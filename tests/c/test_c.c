@@ -132,67 +132,64 @@ static void test_status_names(void) {
   CHECK(strcmp(ds_status_name((ds_status)(DS_ERR_CONFLICT + 1)), "Unknown") == 0);
 }
 
-static void test_pipeline(const char* models, const char* dir) {
-  ds_pipeline_options options;
+/* A pipeline of the tiny models (localising), after checking what creation refuses. */
+static ds_pipeline* create_pipeline(const char* models, ds_pipeline_options* options, char* backbone, char* segmenter, size_t path_size) {
   ds_pipeline* p = NULL;
-  ds_pipeline* reopened = NULL;
+  snprintf(backbone, path_size, "%s/backbone.json", models);
+  snprintf(segmenter, path_size, "%s/segmenter.json", models);
+  EXPECT(ds_pipeline_create(NULL, &p), DS_ERR_INVALID_ARGUMENT);
+  memset(options, 0, sizeof *options); /* struct_size 0: _init() was not called */
+  EXPECT(ds_pipeline_create(options, &p), DS_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(ds_last_error(), "struct_size") != NULL);
+  ds_pipeline_options_init(options);
+  options->backbone_manifest = "/nonexistent/manifest.json";
+  EXPECT(ds_pipeline_create(options, &p), DS_ERR_IO);
+  options->backbone_manifest = backbone;
+  options->device = "cuda:7";
+  CHECK(ds_pipeline_create(options, &p) != DS_OK);
+  options->device = "cpu";
+  options->segmenter_manifest = segmenter;
+  options->localize = 1;
+  options->threads = 1;
+  EXPECT(ds_pipeline_create(options, &p), DS_OK);
+  return p;
+}
+
+/* Six drawn items in two categories, added from pixels; replacing and refusing. */
+static void add_drawn_items(ds_pipeline* p, uint8_t* rgb, ds_image* image) {
+  size_t size = 0;
+  int i;
+  image->width = W, image->height = H, image->stride = W * 3, image->format = DS_RGB8, image->data = rgb;
+  for (i = 0; i < 6; ++i) {
+    draw(rgb, i);
+    EXPECT(ds_pipeline_add_pixels(p, (uint64_t)i, image, i % 2 ? "odd" : "even", i % 2 ? "odd item" : "even item", 0), DS_OK);
+  }
+  EXPECT(ds_pipeline_add_pixels(p, 0, image, "even", NULL, 0), DS_ERR_ALREADY_EXISTS);
+  EXPECT(ds_pipeline_add_pixels(p, 0, image, "even", "replaced", 1), DS_OK);
+  image->data = NULL;
+  EXPECT(ds_pipeline_add_pixels(p, 99, image, "even", NULL, 0), DS_ERR_INVALID_ARGUMENT);
+  image->data = rgb;
+  EXPECT(ds_pipeline_size(p, &size), DS_OK);
+  CHECK(size == 6);
+}
+
+/* Queries by pixels (with the trained head's categories), by key (category, filter) and their errors. */
+static void test_pixel_and_key_queries(ds_pipeline* p, uint8_t* rgb, const ds_image* image) {
   ds_results* results = NULL;
-  ds_results* batch[2] = {NULL, NULL};
   ds_result r;
   ds_query_options q;
-  ds_training_report training;
-  ds_indexing_report report;
-  ds_catalogue_info info;
   ds_timings timings;
-  uint8_t rgb[W * H * 3];
-  ds_image image;
-  char backbone[512], segmenter[512], path[512], ppm[512], folder[512], catalogue[512];
-  const char* paths[2];
   const char* category = NULL;
   uint64_t keys[20];
   float distances[20];
   float probability = 0;
-  size_t size = 0;
-  int i, calls = 0;
-
-
-  snprintf(backbone, sizeof backbone, "%s/backbone.json", models);
-  snprintf(segmenter, sizeof segmenter, "%s/segmenter.json", models);
-  EXPECT(ds_pipeline_create(NULL, &p), DS_ERR_INVALID_ARGUMENT);
-  memset(&options, 0, sizeof options); /* struct_size 0: _init() was not called */
-  EXPECT(ds_pipeline_create(&options, &p), DS_ERR_INVALID_ARGUMENT);
-  CHECK(strstr(ds_last_error(), "struct_size") != NULL);
-  ds_pipeline_options_init(&options);
-  options.backbone_manifest = "/nonexistent/manifest.json";
-  EXPECT(ds_pipeline_create(&options, &p), DS_ERR_IO);
-  options.backbone_manifest = backbone;
-  options.device = "cuda:7";
-  CHECK(ds_pipeline_create(&options, &p) != DS_OK);
-  options.device = "cpu";
-  options.segmenter_manifest = segmenter;
-  options.localize = 1;
-  options.threads = 1;
-  EXPECT(ds_pipeline_create(&options, &p), DS_OK);
-
-  image.width = W, image.height = H, image.stride = W * 3, image.format = DS_RGB8, image.data = rgb;
-  for (i = 0; i < 6; ++i) {
-    draw(rgb, i);
-    EXPECT(ds_pipeline_add_pixels(p, (uint64_t)i, &image, i % 2 ? "odd" : "even", i % 2 ? "odd item" : "even item", 0), DS_OK);
-  }
-  EXPECT(ds_pipeline_add_pixels(p, 0, &image, "even", NULL, 0), DS_ERR_ALREADY_EXISTS);
-  EXPECT(ds_pipeline_add_pixels(p, 0, &image, "even", "replaced", 1), DS_OK);
-  image.data = NULL;
-  EXPECT(ds_pipeline_add_pixels(p, 99, &image, "even", NULL, 0), DS_ERR_INVALID_ARGUMENT);
-  image.data = rgb;
-  EXPECT(ds_pipeline_size(p, &size), DS_OK);
-  CHECK(size == 6);
-
+  int i;
   draw(rgb, 3);
   ds_query_options_init(&q);
   q.k = 20;
   q.category = NULL;
   EXPECT(ds_pipeline_train(p, NULL), DS_OK); /* the default category mode predicts categories */
-  EXPECT(ds_pipeline_query_pixels(p, &image, &q, &results), DS_OK);
+  EXPECT(ds_pipeline_query_pixels(p, image, &q, &results), DS_OK);
   CHECK(ds_results_count(results) >= 1);
   EXPECT(ds_results_get(results, 0, &r), DS_OK);
   CHECK(r.key == 3 && r.distance < 1e-6f && strcmp(r.label, "odd item") == 0 && strcmp(r.category, "odd") == 0);
@@ -219,8 +216,16 @@ static void test_pipeline(const char* models, const char* dir) {
   q.category = NULL;
   q.filter = NULL;
   EXPECT(ds_pipeline_query_key(p, 12345, &q, &results), DS_ERR_NOT_FOUND);
+}
 
-  snprintf(ppm, sizeof ppm, "%s/query.ppm", dir);
+/* Queries and adds from files and bytes; writes the query image to `ppm`. */
+static void test_file_queries(ds_pipeline* p, const char* dir, char* ppm, size_t ppm_size) {
+  ds_results* results = NULL;
+  ds_results* batch[2] = {NULL, NULL};
+  ds_result r;
+  char path[512];
+  const char* paths[2];
+  snprintf(ppm, ppm_size, "%s/query.ppm", dir);
   CHECK(write_ppm(ppm, 4));
   EXPECT(ds_pipeline_query_file(p, ppm, NULL, &results), DS_OK);
   EXPECT(ds_results_get(results, 0, &r), DS_OK);
@@ -238,7 +243,15 @@ static void test_pipeline(const char* models, const char* dir) {
   EXPECT(ds_pipeline_add_file(p, 50, ppm, "odd", "from file", 0), DS_OK);
   EXPECT(ds_pipeline_remove(p, 50), DS_OK);
   EXPECT(ds_pipeline_remove(p, 50), DS_ERR_NOT_FOUND);
+}
 
+/* Training, saving, inspecting and reopening; a non-catalogue file is Corrupt. */
+static void test_persistence(ds_pipeline* p, ds_pipeline_options* options, const char* dir, const char* not_a_catalogue) {
+  ds_pipeline* reopened = NULL;
+  ds_training_report training;
+  ds_catalogue_info info;
+  char catalogue[512];
+  size_t size = 0;
   ds_training_report_init(&training);
   EXPECT(ds_pipeline_train(p, &training), DS_OK);
   CHECK(training.samples == 6 && training.epochs > 0);
@@ -248,32 +261,50 @@ static void test_pipeline(const char* models, const char* dir) {
   ds_catalogue_info_init(&info);
   EXPECT(ds_catalogue_inspect(catalogue, &info), DS_OK);
   CHECK(info.items == 6 && info.categories == 2 && info.has_category_head == 1);
-  options.localize = 0; /* the catalogue's own settings win */
-  EXPECT(ds_pipeline_open(catalogue, &options, &reopened), DS_OK);
+  options->localize = 0; /* the catalogue's own settings win */
+  EXPECT(ds_pipeline_open(catalogue, options, &reopened), DS_OK);
   EXPECT(ds_pipeline_size(reopened, &size), DS_OK);
   CHECK(size == 6);
   ds_pipeline_free(reopened);
-  EXPECT(ds_catalogue_inspect(ppm, &info), DS_ERR_CORRUPT);
-  EXPECT(ds_pipeline_open(ppm, &options, &reopened), DS_ERR_CORRUPT);
+  EXPECT(ds_catalogue_inspect(not_a_catalogue, &info), DS_ERR_CORRUPT);
+  EXPECT(ds_pipeline_open(not_a_catalogue, options, &reopened), DS_ERR_CORRUPT);
+}
 
+/* An untrained category is counted; a folder catalogue is indexed, cancelled after two images first. */
+static void test_untrained_and_folder(ds_pipeline* p, const char* dir, const char* image_file) {
+  ds_indexing_report report;
+  char folder[512];
+  size_t size = 0;
+  int calls = 0;
   /* An item of a category the head was not trained on is counted (and searched: tests/unit). */
   EXPECT(ds_pipeline_untrained_categories(p, &size), DS_OK);
   CHECK(size == 0);
-  EXPECT(ds_pipeline_add_file(p, 51, ppm, "brand new", "new", 0), DS_OK);
+  EXPECT(ds_pipeline_add_file(p, 51, image_file, "brand new", "new", 0), DS_OK);
   EXPECT(ds_pipeline_untrained_categories(p, &size), DS_OK);
   CHECK(size == 1);
   EXPECT(ds_pipeline_remove(p, 51), DS_OK);
 
-  /* A folder catalogue, cancelled by the progress callback after two images. */
   CHECK(write_tree(dir, 4, folder, sizeof folder));
   ds_indexing_report_init(&report);
   EXPECT(ds_pipeline_index_folder(p, folder, cancel_at_two, &calls, &report), DS_ERR_CANCELLED);
   CHECK(report.cancelled == 1 && report.added == 2 && calls == 2);
   EXPECT(ds_pipeline_index_folder(p, folder, NULL, NULL, &report), DS_OK);
   CHECK(report.added == 2 && report.skipped_existing == 2);
-  EXPECT(ds_pipeline_index_csv(p, ppm, NULL, NULL, NULL), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_index_csv(p, image_file, NULL, NULL, NULL), DS_ERR_INVALID_ARGUMENT);
+}
 
-
+static void test_pipeline(const char* models, const char* dir) {
+  ds_pipeline_options options;
+  char backbone[512], segmenter[512], ppm[512];
+  uint8_t rgb[W * H * 3];
+  ds_image image;
+  ds_pipeline* p = create_pipeline(models, &options, backbone, segmenter, sizeof backbone);
+  if (p == NULL) return;
+  add_drawn_items(p, rgb, &image);
+  test_pixel_and_key_queries(p, rgb, &image);
+  test_file_queries(p, dir, ppm, sizeof ppm);
+  test_persistence(p, &options, dir, ppm);
+  test_untrained_and_folder(p, dir, ppm);
   ds_pipeline_free(p);
 }
 
