@@ -100,7 +100,7 @@ typedef struct ds_pipeline_options {
   const char* backbone_manifest;  /* overrides the configuration's when not NULL (default NULL) */
   const char* segmenter_manifest; /* overrides the configuration's when not NULL (default NULL) */
   const char* device;             /* "cpu", "cuda", "cuda:N", "auto"; NULL (default): the configuration's */
-  int threads;                    /* intra-op threads (process-wide); 0 (default): the configuration's */
+  int threads;                    /* > 0: overrides the configuration's "threads" (process-wide) */
   int localize;                   /* -1 (default): the configuration's, 0: off, 1: on */
   size_t k;                       /* results per query; 0 (default): the configuration's */
 } ds_pipeline_options;

@@ -49,9 +49,9 @@ class DS_API FeatureExtractor {
   /// ModelMismatch for an unknown parameter name or a wrong shape.
   FeatureExtractor with_parameters(const std::vector<ParameterTensor>& parameters, const std::string& fingerprint) const;
 
-  struct Impl;
 
  private:
+  struct Impl;  // opaque: src/features/feature_extractor.cpp
   explicit FeatureExtractor(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

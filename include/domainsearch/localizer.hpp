@@ -81,9 +81,9 @@ class DS_API Localizer {
   /// Localises many images, running the segmenter in batches of `batch_size`.
   std::vector<Localization> localize_batch(const std::vector<Image>& images, int batch_size = 4) const;
 
-  struct Impl;
 
  private:
+  struct Impl;  // opaque: src/localization/localizer.cpp
   std::unique_ptr<Impl> impl_;
 };
 

@@ -85,7 +85,7 @@ struct DS_API ModelManifest {
 /// Where and how models run. Applies to every model a Pipeline or stage loads.
 struct RuntimeOptions {
   std::string device = "cpu";  ///< "cpu", "cuda", "cuda:N" or "auto" (CUDA when available)
-  int threads = 0;             ///< intra-op threads for LibTorch/OpenCV (process-wide!); 0 = leave as is
+  int threads = 0;             ///< intra-op threads for LibTorch/OpenCV (process-wide!); 0 = every core
   int warmup_runs = 3;         ///< forwards on a dummy input at load (also validates the outputs); LibTorch's
                                ///< profiling executor optimises a graph only after its first runs
 };

@@ -43,7 +43,7 @@ DS_API RerankMode rerank_mode_from_string(const std::string& text);
 struct DS_API PipelineConfig {
   std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
   std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
-  RuntimeOptions runtime;          ///< device, threads (0 = all cores), warm-up
+  RuntimeOptions runtime;          ///< device, threads (0 = every core), warm-up
   bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
   LocalizerOptions localizer;
   FeatureExtractorOptions features;

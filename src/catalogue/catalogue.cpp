@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "domainsearch/error.hpp"
 #include "pipeline/config_json.hpp"
+#include "runtime/model_runner.hpp"
 
 namespace domainsearch::detail {
 namespace {
@@ -21,7 +21,7 @@ Catalogue::Catalogue(PipelineConfig config) : config_(std::move(config)) {
   if (config_.backbone_manifest.empty()) throw Error(Status::InvalidArgument, "Pipeline: config.backbone_manifest is required");
   if (config_.localize && config_.segmenter_manifest.empty())
     throw Error(Status::InvalidArgument, "Pipeline: localisation is on but config.segmenter_manifest is empty");
-  if (config_.runtime.threads == 0) config_.runtime.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  config_.runtime.threads = resolve_threads(config_.runtime.threads);  // config() tells the count in use
   config_.features.batch_size = config_.batch_size;
   backbone_ = ModelManifest::load(config_.backbone_manifest);
   file_extractor_ = extractor_ = std::make_shared<FeatureExtractor>(backbone_, config_.runtime, config_.features);

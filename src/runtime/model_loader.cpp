@@ -1,9 +1,13 @@
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "domainsearch/error.hpp"
 #include "runtime/model_runner.hpp"
 
 namespace domainsearch::detail {
+
+int resolve_threads(int threads) noexcept { return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 namespace {
 
 std::string describe(const ModelManifest& m) { return (m.name.empty() ? std::string("model") : m.name) + " (" + m.file + ")"; }

@@ -22,7 +22,8 @@ struct Tensor {
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
-  /// Runs a batch. `input` is NCHW {n, 3, H, W} at the manifest's input size. Returns one tensor per
+  /// Runs a batch. `input` is NCHW {n, C, H, W} at the manifest's input size: C = 3 (the colour channels in
+  /// the manifest's order), or 4 when the manifest declares a trimap input (matting). Returns one tensor per
   /// entry of `roles` (manifest output roles), in that order. Throws ModelMismatch when an output
   /// is missing, Internal on a backend failure.
   virtual std::vector<Tensor> run(const Tensor& input, const std::vector<std::string>& roles) const = 0;
@@ -49,6 +50,10 @@ class ModelRunner {
 /// applies thread settings, and warms up with a dummy batch, which also checks that every declared
 /// output exists (and that "features" has feature_dim channels). Errors: Io, ModelMismatch,
 /// DeviceUnavailable, InvalidArgument.
+/// The intra-op thread count a RuntimeOptions::threads means: 0 = every core (hardware_concurrency, at
+/// least 1), else itself. The one reading of "threads" for LibTorch, OpenCV and the Pipeline.
+int resolve_threads(int threads) noexcept;
+
 std::shared_ptr<const ModelRunner> load_model(const ModelManifest& manifest, const RuntimeOptions& options);
 
 // Backend factories (one translation unit each).

@@ -75,7 +75,7 @@ class OnnxRunner final : public ModelRunner {
 std::shared_ptr<const ModelRunner> load_onnx(const ModelManifest& manifest, const RuntimeOptions& options, std::string fingerprint) {
   if (options.device != "cpu" && options.device != "auto")
     throw Error(Status::DeviceUnavailable, "device \"" + options.device + "\": the ONNX backend (OpenCV dnn) runs on the CPU only");
-  if (options.threads > 0) cv::setNumThreads(options.threads);
+  cv::setNumThreads(resolve_threads(options.threads));
   return std::make_shared<OnnxRunner>(manifest, std::move(fingerprint));
 }
 

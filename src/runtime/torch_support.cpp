@@ -28,7 +28,8 @@ torch::Device resolve_torch_device(const std::string& device) {
 }
 
 void apply_torch_threads(int threads) {
-  if (threads > 0 && at::get_num_threads() != threads) at::set_num_threads(threads);
+  threads = resolve_threads(threads);
+  if (at::get_num_threads() != threads) at::set_num_threads(threads);
 }
 
 Tensor to_tensor(const torch::Tensor& t) {

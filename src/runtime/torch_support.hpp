@@ -13,7 +13,7 @@ namespace domainsearch::detail {
 
 /// "cpu" | "cuda" | "cuda:N" | "auto" -> a device; CUDA asked for and absent is DeviceUnavailable.
 torch::Device resolve_torch_device(const std::string& device);
-/// Sets LibTorch's process-wide intra-op thread count when threads > 0.
+/// Sets LibTorch's process-wide intra-op thread count to resolve_threads(threads).
 void apply_torch_threads(int threads);
 /// Copies a tensor (any device, any float type) into a CPU float32 Tensor.
 Tensor to_tensor(const torch::Tensor& t);

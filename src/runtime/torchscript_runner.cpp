@@ -1,4 +1,4 @@
-// The only library translation unit (with the category head's trainer) that includes LibTorch.
+// One of the four library translation units that include LibTorch (with torch_support.cpp, the category head's trainer and the backbone trainer).
 #include <torch/script.h>
 #include <torch/cuda.h>
 

@@ -25,6 +25,7 @@
 #include "pipeline/augment.hpp"
 #include "runtime/preprocess.hpp"
 #include "runtime/torch_support.hpp"
+#include "training/calibration.hpp"
 
 namespace domainsearch::detail {
 namespace {
@@ -342,25 +343,19 @@ class BackboneTrainer {
     report_.training_seconds = seconds_since(start);
   }
 
-  // Temperature minimising the held-out photos' negative log-likelihood (golden-section search on
-  // log T); 1 without held-out photos.
+  // The temperature of the held-out photos (calibration.hpp); 1 without held-out photos.
   float fit_temperature() {
     if (calibration_rows_.empty()) return 1.0f;
     torch::NoGradGuard no_grad;
     progress_.start("calibrating", 1);
-    const torch::Tensor z = logits(features(calibration_rows_)).to(torch::kCPU);
-    const torch::Tensor y = targets(calibration_rows_).to(torch::kCPU);
+    const torch::Tensor z = logits(features(calibration_rows_)).to(torch::kCPU, torch::kFloat).contiguous();
+    const torch::Tensor y = targets(calibration_rows_).to(torch::kCPU, torch::kLong).contiguous();
     report_.calibration_accuracy = z.argmax(1).eq(y).to(torch::kFloat).mean().item<float>();
-    const auto nll = [&](double log_t) { return torch::nn::functional::cross_entropy(z / std::exp(log_t), y).item<double>(); };
-    double a = std::log(0.05), b = std::log(20.0);
-    const double g = (std::sqrt(5.0) - 1) / 2;
-    for (int i = 0; i < 60; ++i) {
-      const double c = b - g * (b - a), d = a + g * (b - a);
-      if (nll(c) < nll(d)) b = d;
-      else a = c;
-    }
+    const float temperature = detail::fit_temperature(std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel()),
+                                                      std::vector<std::int64_t>(y.data_ptr<std::int64_t>(), y.data_ptr<std::int64_t>() + y.numel()),
+                                                      static_cast<std::size_t>(z.size(1)));
     progress_.advance(1);
-    return static_cast<float>(std::exp((a + b) / 2));
+    return temperature;
   }
 
   FineTunedModel export_model(float temperature) {

@@ -1,5 +1,5 @@
 """The C ABI called from Python through ctypes, the way an outside team would: only the C header's
-types and functions, nothing of C++. Needs DS_LIBRARY (path of libdomainsearch.so) and
+types and functions, nothing of C++. Needs DS_LIBRARY (path of libdomainsearch_c.so, the C ABI) and
 DS_TEST_MODEL_DIR (tiny models written by `unit_tests "[.write-test-models]"`)."""
 import ctypes as C
 import math

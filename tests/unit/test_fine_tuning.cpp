@@ -1,5 +1,6 @@
 // Fine-tuning the backbone (fine_tuning.hpp) with a tiny generated fine-tunable backbone.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
@@ -7,6 +8,7 @@
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "pipeline/augment.hpp"
+#include "training/calibration.hpp"
 #include "test_catalogue.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
@@ -243,4 +245,24 @@ TEST_CASE("a composite pastes the studio product onto the background", "[fine-tu
   const cv::Rect box = cv::boundingRect(c.truth);
   CHECK(box.width >= 27);
   CHECK(box.width <= 57);
+}
+
+TEST_CASE("temperature scaling: the NLL-optimal temperature, and 1 when every held-out example is right", "[fine-tuning][calibration]") {
+  // Two classes; logits (2, 0) for every example, labels mostly 0: the optimum softens or sharpens to
+  // the observed accuracy. With accuracy a, softmax(2/T) must give a: T = 2 / ln(a / (1 - a)).
+  std::vector<float> logits;
+  std::vector<std::int64_t> labels;
+  for (int i = 0; i < 100; ++i) logits.insert(logits.end(), {2.0f, 0.0f}), labels.push_back(i < 75 ? 0 : 1);
+  const float t = detail::fit_temperature(logits, labels, 2);
+  CHECK(t == Approx(2.0 / std::log(0.75 / 0.25)).epsilon(1e-3));
+  CHECK(detail::mean_nll(logits, labels, 2, t) < detail::mean_nll(logits, labels, 2, 1.0));
+  // Over-confident (accuracy 0.55 at logit gap 8): softened, T > 1.
+  std::vector<std::int64_t> mixed;
+  for (int i = 0; i < 100; ++i) mixed.push_back(i < 55 ? 0 : 1);
+  for (float& z : logits) z *= 4;
+  CHECK(detail::fit_temperature(logits, mixed, 2) > 10.0f);
+  // Every example right: sharpening always lowers the NLL, so the data cannot tell a temperature.
+  std::vector<std::int64_t> right(100, 0);
+  CHECK(detail::fit_temperature(logits, right, 2) == 1.0f);
+  CHECK(detail::fit_temperature({}, {}, 2) == 1.0f);
 }

@@ -446,3 +446,11 @@ TEST_CASE("analyze_entries: the indexing path without storing; a bad image costs
   for (std::size_t i : {0, 1, 3, 4}) CHECK(p.index().get(Pipeline::key_for_path(entries[i].path)).embedding == analysed[i].analysis->embedding);
   CHECK(status_of([&] { p.analyze_entries(entries, [](std::size_t, std::size_t) { return false; }); }) == Status::Cancelled);
 }
+
+TEST_CASE("threads = 0 means every core, in the configuration as in the runtime", "[pipeline][config]") {
+  Catalogue cat;
+  PipelineConfig config = cat.config;
+  config.runtime.threads = 0;
+  const Pipeline p(config);
+  CHECK(p.config().runtime.threads == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
