@@ -351,7 +351,7 @@ ds_status ds_pipeline_index_folder(ds_pipeline* p, const char* folder, ds_progre
 ds_status ds_pipeline_add_file(ds_pipeline* p, uint64_t key, const char* path, const char* category, const char* label, int upsert) {
   return ds_guard([&] {
     require(p != nullptr && path != nullptr && category != nullptr, "pipeline, path or category is NULL");
-    const Image image = Image::decode_file(path, p->pipeline.config().decode);
+    const Image image = p->pipeline.decode_file(path);
     if (upsert) p->pipeline.upsert(key, image, category, text(label), path);
     else p->pipeline.add(key, image, category, text(label), path);
   });
@@ -360,7 +360,7 @@ ds_status ds_pipeline_add_file(ds_pipeline* p, uint64_t key, const char* path, c
 ds_status ds_pipeline_add_pixels(ds_pipeline* p, uint64_t key, const ds_image* image, const char* category, const char* label, int upsert) {
   return ds_guard([&] {
     require(p != nullptr && category != nullptr, "pipeline or category is NULL");
-    const Image decoded = Image::from_pixels(make_view(image), p->pipeline.config().decode);
+    const Image decoded = p->pipeline.from_pixels(make_view(image));
     if (upsert) p->pipeline.upsert(key, decoded, category, text(label));
     else p->pipeline.add(key, decoded, category, text(label));
   });
@@ -445,7 +445,7 @@ ds_status ds_pipeline_query_bytes(const ds_pipeline* p, const uint8_t* data, siz
 ds_status ds_pipeline_query_pixels(const ds_pipeline* p, const ds_image* image, const ds_query_options* options, ds_results** out) {
   return ds_guard([&] {
     require(p != nullptr && out != nullptr, "pipeline or out is NULL");
-    output(out, p->pipeline.query(Image::from_pixels(make_view(image), p->pipeline.config().decode), make_query(options)));
+    output(out, p->pipeline.query(p->pipeline.from_pixels(make_view(image)), make_query(options)));
   });
 }
 
@@ -463,7 +463,7 @@ ds_status ds_pipeline_query_files(const ds_pipeline* p, const char* const* paths
     std::vector<Image> images;
     for (size_t i = 0; i < count; ++i) {
       require(paths[i] != nullptr, ("paths[" + std::to_string(i) + "] is NULL").c_str());
-      images.push_back(Image::decode_file(paths[i], p->pipeline.config().decode));
+      images.push_back(p->pipeline.decode_file(paths[i]));
     }
     std::vector<QueryResponse> responses = p->pipeline.query_batch(images, query);
     std::vector<std::unique_ptr<ds_results>> handles;

@@ -28,8 +28,8 @@ using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
 // A numpy image: uint8 only (a float image in 0..1 cast to uint8 would be near-black, int64 pixels
-// would wrap), HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); checked against `limits` like a decoded file.
-Image image_from_array(const py::array& array, const DecodeLimits& limits) {
+// would wrap), HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); checked against the pipeline's limits like a decoded file.
+Image image_from_array(const py::array& array, const Pipeline& pipeline) {
   if (!array.dtype().is(py::dtype::of<std::uint8_t>()))
     throw Error(Status::InvalidArgument, "images must be uint8 arrays (0..255); got " + std::string(py::str(array.dtype())) +
                                              ": scale and convert with (img * 255).astype(np.uint8)");
@@ -43,26 +43,26 @@ Image image_from_array(const py::array& array, const DecodeLimits& limits) {
     throw Error(Status::ImageTooLarge, "image array of " + std::to_string(a.shape(1)) + "x" + std::to_string(a.shape(0)) + " pixels");
   const ImageView view{a.data(), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(0)), static_cast<std::size_t>(a.strides(0)), format};
   py::gil_scoped_release release;
-  return Image::from_pixels(view, limits);
+  return pipeline.from_pixels(view);
 }
 
-// Accepts a path (str or os.PathLike), encoded bytes, or a numpy uint8 array; decoded within `limits`
-// (the pipeline's config().decode, as the command and the C ABI apply them).
-Image to_image(const py::object& source, const DecodeLimits& limits) {
+// Accepts a path (str or os.PathLike), encoded bytes, or a numpy uint8 array; decoded by the pipeline
+// (within its config().decode, as for the command and the C ABI).
+Image to_image(const py::object& source, const Pipeline& pipeline) {
   if (py::isinstance<py::bytes>(source)) {
     const std::string bytes = source.cast<std::string>();
     py::gil_scoped_release release;
-    return Image::decode_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), limits, "bytes");
+    return pipeline.decode_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), "bytes");
   }
   if (py::isinstance<py::str>(source) || py::hasattr(source, "__fspath__")) {
     const std::string path = py::str(py::module_::import("os").attr("fspath")(source));
     py::gil_scoped_release release;
-    return Image::decode_file(path, limits);
+    return pipeline.decode_file(path);
   }
   if (!py::isinstance<py::array>(source))
     throw Error(Status::InvalidArgument, "an image is a path, bytes or a numpy uint8 array; got " +
                                              std::string(py::str(py::type::of(source).attr("__name__"))));
-  return image_from_array(py::reinterpret_borrow<py::array>(source), limits);
+  return image_from_array(py::reinterpret_borrow<py::array>(source), pipeline);
 }
 
 using KeyArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
@@ -364,12 +364,12 @@ void bind_pipeline_catalogue(py::class_<Pipeline>& cls) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_folder(folder, fn); });
       }, py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
       .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
-        const Image im = to_image(image, p.config().decode);
+        const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.add(key, im, category, label).untrained_category;
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
       .def("upsert", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
-        const Image im = to_image(image, p.config().decode);
+        const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.upsert(key, im, category, label).untrained_category;
       }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
@@ -409,7 +409,7 @@ void bind_pipeline_training(py::class_<Pipeline>& cls) {
 // Pipeline: queries and what an item holds.
 void bind_pipeline_queries(py::class_<Pipeline>& cls) {
   cls.def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
-        const Image im = to_image(image, p.config().decode);
+        const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.query(im, query_options(k, category));
       }, py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
@@ -420,7 +420,7 @@ void bind_pipeline_queries(py::class_<Pipeline>& cls) {
       }, py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
       .def("query_batch", [](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
         std::vector<Image> ims;
-        for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im), p.config().decode));
+        for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im), p));
         py::gil_scoped_release release;
         return p.query_batch(ims, query_options(k, category));
       }, py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "")
@@ -441,11 +441,23 @@ void bind_pipeline_queries(py::class_<Pipeline>& cls) {
 // Pipeline: analyses and catalogues built in parts (shards).
 void bind_pipeline_parts(py::class_<Pipeline>& cls) {
   cls.def("analyze", [](const Pipeline& p, const py::object& image) {
-        const Image im = to_image(image, p.config().decode);
+        const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.analyze({im}).front();
       }, py::arg("image"), "Runs the models on one image; nothing is stored. The ImageAnalysis can be searched in any\n"
                            "catalogue of the same model fingerprint (query_analyzed) or stored (add_analyzed).")
+      .def("analyze_entries", [](const Pipeline& p, const py::list& rows) {
+        const std::vector<CatalogueEntry> entries = entries_of(rows);
+        std::vector<EntryAnalysis> analysed;
+        {
+          py::gil_scoped_release release;
+          analysed = p.analyze_entries(entries);
+        }
+        py::list out;
+        for (EntryAnalysis& e : analysed) out.append(py::make_tuple(e.analysis ? py::cast(std::move(*e.analysis)) : py::none(), e.error));
+        return out;
+      }, py::arg("rows"), "Decodes and analyses rows (path, label, category[, key]) as indexing does, storing nothing:\n"
+                          "[(ImageAnalysis or None, error)], one per row, without the full-size localisation.")
       .def("add_analyzed", [](Pipeline& p, std::uint64_t key, const ImageAnalysis& a, const std::string& category, const std::string& label,
                               const std::string& source) { return p.add_analyzed(key, a, category, label, source).untrained_category; },
            py::arg("key"), py::arg("analysis"), py::arg("category"), py::arg("label") = "", py::arg("source") = "",

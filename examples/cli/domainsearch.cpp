@@ -283,11 +283,12 @@ void train(Pipeline& p, const std::vector<CatalogueEntry>& photos = {}) {
   print_training(p, photos.empty() ? p.train_categories() : train_on_photos(p, photos));
 }
 
-// The categories of `rows` in order of first appearance: how one catalogue indexing them would number them.
+// The categories of `rows` in order of first appearance: how one catalogue indexing them would number
+// them (a row without a category is reported by indexing, as one catalogue does).
 std::vector<std::string> categories_of(const std::vector<CatalogueEntry>& rows) {
   std::vector<std::string> out;
   for (const CatalogueEntry& e : rows)
-    if (std::find(out.begin(), out.end(), e.category) == out.end()) out.push_back(e.category);
+    if (!e.category.empty() && std::find(out.begin(), out.end(), e.category) == out.end()) out.push_back(e.category);
   return out;
 }
 
@@ -318,11 +319,11 @@ int cmd_index_sharded(const Args& a) {
   namespace fs = std::filesystem;
   const std::string folder = a.need("catalogue");
   if (!a.options.count("csv")) throw UsageError("index --shards needs --csv (the rows to distribute)");
-  if (fs::exists(fs::path(folder) / "shards.json"))
-    throw Error(Status::AlreadyExists, folder + " already holds a shard set; build a new one in another folder");
   if (fs::exists(folder) && !fs::is_directory(folder)) throw Error(Status::AlreadyExists, folder + " exists and is not a folder");
   fs::create_directories(folder);
-  const CatalogueLock writing((fs::path(folder) / "shards.json").string());
+  const CatalogueLock writing((fs::path(folder) / "shards.json").string());  // checked under the lock: two builds cannot both pass
+  if (fs::exists(fs::path(folder) / "shards.json"))
+    throw Error(Status::AlreadyExists, folder + " already holds a shard set; build a new one in another folder");
   const PipelineConfig config = config_of(a);
   const std::vector<CatalogueEntry> rows = read_catalogue_csv(a.need("csv"));
   const std::vector<std::string> categories = categories_of(rows);
@@ -377,7 +378,7 @@ int cmd_add(const Args& a) {
   Pipeline p = open_or_create(a);
   const std::string& path = a.need("image");
   const std::uint64_t key = a.options.count("key") ? integer_option(a, "key") : Pipeline::key_for_path(path);
-  const Image image = Image::decode_file(path, p.config().decode);
+  const Image image = p.decode_file(path);
   const std::string& category = a.need("category");
   const AddOutcome added = a.has("upsert") ? p.upsert(key, image, category, a.get("label", path), path)
                                            : p.add(key, image, category, a.get("label", path), path);
@@ -442,18 +443,26 @@ std::string response_json(const std::string& path, const QueryResponse& r) {
   return o.str();
 }
 
-// What `query` searches: one catalogue file, or several shard files / a shard set folder searched as one.
-std::function<QueryResponse(const Image&, const QueryOptions&)> searcher(const Args& a, const PipelineConfig& config) {
+// What `query` searches (one catalogue file, or several shard files / a shard set folder searched as
+// one) and how it decodes an image (within the configured limits, by the Pipeline).
+struct Searcher {
+  std::function<Image(const std::string&)> decode;
+  std::function<QueryResponse(const Image&, const QueryOptions&)> query;
+};
+
+Searcher searcher(const Args& a, const PipelineConfig& config) {
   const std::vector<std::string>& files = a.all_values.at("catalogue");
   if (files.size() == 1 && !std::filesystem::is_directory(files.front())) {
     auto one = std::make_shared<const Pipeline>(Pipeline::open(files.front(), config));
-    return [one](const Image& image, const QueryOptions& o) { return one->query(image, o); };
+    return {[one](const std::string& path) { return one->decode_file(path); },
+            [one](const Image& image, const QueryOptions& o) { return one->query(image, o); }};
   }
   if (files.size() > 1 && std::any_of(files.begin(), files.end(), [](const std::string& f) { return std::filesystem::is_directory(f); }))
     throw UsageError("give one shard set folder or several catalogue files, not both");
   auto set = std::make_shared<const ShardedCatalogue>(files.size() == 1 ? ShardedCatalogue::open_folder(files.front(), config)
                                                                         : ShardedCatalogue::open(files, config));
-  return [set](const Image& image, const QueryOptions& o) { return set->query(image, o); };
+  return {[set](const std::string& path) { return set->shards().front().decode_file(path); },
+          [set](const Image& image, const QueryOptions& o) { return set->query(image, o); }};
 }
 
 int cmd_query(const Args& a) {
@@ -472,9 +481,9 @@ int cmd_query(const Args& a) {
     try {
       // Decoded once: the query and the report share the image.
       const auto start = std::chrono::steady_clock::now();
-      Image image = Image::decode_file(path, config.decode);
+      Image image = search.decode(path);
       const double decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      QueryResponse r = search(image, o);
+      QueryResponse r = search.query(image, o);
       r.timings.decode_ms = decode_ms;
       r.timings.total_ms += decode_ms;
       if (a.has("json")) std::printf("%s%s\n", i > static_cast<std::size_t>(failures) ? "," : "", response_json(path, r).c_str());

@@ -122,6 +122,12 @@ class DS_API Pipeline {
   /// Searches for an analysis made by analyze() (categorise, search, rerank).
   QueryResponse query_analyzed(const ImageAnalysis& analysis, const QueryOptions& options = {}) const;
 
+  // ---- images: decoded within config().decode, the one place the limits apply (the command, the C ABI
+  // and Python decode through these). Throw Io, ImageDecode, ImageTooLarge, InvalidArgument.
+  Image decode_file(const std::string& path) const;
+  Image decode_bytes(const std::uint8_t* data, std::size_t size, const std::string& what = "bytes") const;
+  Image from_pixels(const ImageView& pixels) const;
+
   // ---- online
   QueryResponse query(const Image& image, const QueryOptions& options = {}) const;
   QueryResponse query_file(const std::string& path, const QueryOptions& options = {}) const;

@@ -4,7 +4,9 @@
 // all built with one trained model (equal Pipeline::model_fingerprint()), and searched exactly: each
 // shard answers the query with shard_query_options(), and merge_shard_responses() turns their answers
 // into the one a single catalogue holding every item gives (same keys, distances, order, ties by key,
-// categories searched, rerank and match verdict).
+// categories searched, rerank and match verdict), up to float rounding between two items whose
+// distances tie to the last bits at the depth boundary (the index preselects with a BLAS kernel and
+// refines exactly; a shard's kernel rounding can differ from the whole catalogue's there).
 //
 // On disk a shard set is a folder: template.dscat (the trained model, every category, no items), the
 // shard files shard-00000-of-0000N.dscat..., and shards.json (ShardSetManifest). The command

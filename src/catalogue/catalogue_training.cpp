@@ -22,7 +22,7 @@ std::pair<CategoryPredictor, std::unique_ptr<Index>> Catalogue::train_adaptation
   std::unordered_map<std::string, std::int32_t> ids;
   std::vector<std::int32_t> y;
   for (const std::string& label : labels) y.push_back(ids.emplace(label, static_cast<std::int32_t>(ids.size())).first->second);
-  if (ids.size() < 2) throw Error(Status::InvalidArgument, "the catalogue-adapted_ embedding needs at least 2 item labels to learn from");
+  if (ids.size() < 2) throw Error(Status::InvalidArgument, "the catalogue-adapted embedding needs at least 2 item labels to learn from");
   CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index_->dimension(), y.data(), static_cast<int>(ids.size()),
                                                        config_.adaptation_training);
   std::unique_ptr<Index> projected = project(trained);
@@ -34,7 +34,7 @@ std::pair<CategoryPredictor, std::unique_ptr<Index>> Catalogue::train_adaptation
 // Caller holds `writer`.
 TrainingReport Catalogue::train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels) {
   const int categories = static_cast<int>(index_->category_count());
-  if (categories < 2) throw Error(Status::InvalidArgument, "training the category head_ needs at least 2 categories in the catalogue");
+  if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
   std::optional<std::pair<CategoryPredictor, std::unique_ptr<Index>>> adapted_now;
   if (config_.adapt_embedding) adapted_now = train_adaptation(x, labels);
   TrainingReport report;

@@ -149,16 +149,24 @@ QueryResponse Pipeline::query_analyzed(const ImageAnalysis& analysis, const Quer
   return catalogue_->query_analyzed(analysis, options);
 }
 
+// ---------------------------------------------------------------- images
+
+Image Pipeline::decode_file(const std::string& path) const { return Image::decode_file(path, config().decode); }
+Image Pipeline::decode_bytes(const std::uint8_t* data, std::size_t size, const std::string& what) const {
+  return Image::decode_bytes(data, size, config().decode, what);
+}
+Image Pipeline::from_pixels(const ImageView& pixels) const { return Image::from_pixels(pixels, config().decode); }
+
 // ---------------------------------------------------------------- online
 
 QueryResponse Pipeline::query(const Image& image, const QueryOptions& options) const { return query_batch({image}, options).front(); }
 
 QueryResponse Pipeline::query_file(const std::string& path, const QueryOptions& options) const {
-  return query_decoded(*this, [&] { return Image::decode_file(path, config().decode); }, options);
+  return query_decoded(*this, [&] { return decode_file(path); }, options);
 }
 
 QueryResponse Pipeline::query_bytes(const std::uint8_t* data, std::size_t size, const QueryOptions& options) const {
-  return query_decoded(*this, [&] { return Image::decode_bytes(data, size, config().decode, "query bytes"); }, options);
+  return query_decoded(*this, [&] { return decode_bytes(data, size, "query bytes"); }, options);
 }
 
 QueryResponse Pipeline::query_key(std::uint64_t key, const QueryOptions& options) const { return catalogue_->query_key(key, options); }

@@ -47,9 +47,9 @@ check "add twice" 1 "$CLI" add --config "$CONFIG" --catalogue "$CAT" --image "$Q
 check "remove" 0 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
 check "remove missing" 1 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key 42
 check "train" 0 "$CLI" train --config "$CONFIG" --catalogue "$CAT"
-contains "train fine-tunes the backbone (grocery config)" "$WORK/out" "fine-tuned the backbone from stage 14 on 14 photos"
+contains "train fine-tunes the backbone (grocery config)" "$WORK/out" "fine-tuned the backbone from stage 11 on 14 photos"
 check "train on other photos" 0 "$CLI" train --config "$CONFIG" --catalogue "$CAT" --csv "$WORK/items.csv"
-contains "train on photos report (the photos and the catalogue's own images)" "$WORK/out" "fine-tuned the backbone from stage 14 on 28 photos"
+contains "train on photos report (the photos and the catalogue's own images)" "$WORK/out" "fine-tuned the backbone from stage 11 on 28 photos"
 # eval: the catalogue's own photos as queries; table, JSON and both plots are written.
 check "eval" 0 "$CLI" eval --config "$CONFIG" --catalogue-csv "$WORK/items.csv" --queries-csv "$WORK/items.csv" --json-file "$WORK/m.json" --plot "$WORK/m"
 contains "eval table" "$WORK/out" "configured"

@@ -89,15 +89,21 @@ def _build_template(config_path, categories, rows, template_path, fine_tune):
 
 
 def _analyze_chunk(config_path, template_path, rows):
-    """[(key, label, category, path, ImageAnalysis)], [(path, reason)] for a chunk of rows."""
-    pipeline = _model(config_path, template_path)
+    """[(key, label, category, path, ImageAnalysis)], [(path, reason)] for a chunk of rows: decoded and
+    analysed as indexing does (Pipeline.analyze_entries: batches, a bad image costs only itself, no
+    full-size localisation kept in memory)."""
+    analysed = _model(config_path, template_path).analyze_entries([tuple(r[:3]) for r in rows])
     items, failures = [], []
-    for row in rows:
-        try:
-            items.append((_row_key(row), row[1], row[2], row[0], pipeline.analyze(row[0])))
-        except _ds.Error as e:
-            failures.append((row[0], str(e)))
+    for row, (analysis, error) in zip(rows, analysed):
+        if analysis is None:
+            failures.append((row[0], error))
+        else:
+            items.append((_row_key(row), row[1], row[2], row[0], analysis))
     return items, failures
+
+
+def _failures_of(chunk):
+    return chunk[1]
 
 
 def _write_shard(config_path, template_path, path, *chunks):
@@ -163,6 +169,9 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
         raise FileExistsError(f"{out_dir} already holds a shard set; build a new one in another folder")
     os.makedirs(out_dir, exist_ok=True)
     rows, duplicates = _unique_rows(rows)
+    given = len(rows) + duplicates
+    failures = [(row[0], "no category given") for row in rows if not row[2]]
+    rows = [row for row in rows if row[2]]
     categories = _categories_in_order(rows)
     settings = _ds.PipelineConfig.load(config)
     trains_head = train and not settings.fine_tuning.enabled and len(categories) >= 2
@@ -181,8 +190,9 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
             part.append([])
         part[-1].append(row)
     analysed = [[client.submit(_analyze_chunk, config, template, chunk, retries=retries, pure=False) for chunk in part] for part in chunks]
-    _gather([f for part in analysed for f in part], "analyze", progress)
-    failures = [failure for part in analysed for f in part for failure in f.result()[1]]
+    _wait([f for part in analysed for f in part], "analyze", progress)  # the analyses stay on the workers
+    failures += [failure for part in client.gather([client.submit(_failures_of, f, pure=False) for part in analysed for f in part])
+                 for failure in part]
 
     names = [_ds.ShardSetManifest.shard_file_name(i, shards) for i in range(shards)]
     building = [os.path.join(out_dir, f".{name}.building") for name in names]
@@ -195,8 +205,9 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
 
     training = None
     if trains_head:
-        training = _gather(client.submit(_train_template, config, template, building, pure=False), "train", progress)[0]
-        _gather([client.submit(_install_category_model, config, template, path, pure=False) for path in building], "install", progress)
+        training = _gather(client.submit(_train_template, config, template, building, retries=retries, pure=False), "train", progress)[0]
+        _gather([client.submit(_install_category_model, config, template, path, retries=retries, pure=False) for path in building],
+                "install", progress)
     for path, name in zip(building, names):
         os.replace(path, os.path.join(out_dir, name))
     manifest = _ds.ShardSetManifest()
@@ -204,7 +215,7 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     manifest.template_file = TEMPLATE
     manifest.model_fingerprint = _ds.Pipeline.inspect(template)["model_fingerprint"]
     manifest.save(out_dir)
-    return ShardedIndexReport(out_dir, manifest.shard_paths(out_dir), len(rows) + duplicates, added, duplicates, failures,
+    return ShardedIndexReport(out_dir, manifest.shard_paths(out_dir), given, added, duplicates, failures,
                               manifest.model_fingerprint, fine_tuning, training, time.monotonic() - start)
 
 
@@ -223,14 +234,22 @@ def _unique_rows(rows):
     return unique, len(rows) - len(unique)
 
 
-def _gather(futures, stage, progress):
-    """Waits for futures (one or a list), reporting each as it completes; returns their results in order."""
-    futures = futures if isinstance(futures, list) else [futures]
+def _wait(futures, stage, progress):
+    """Waits for futures, reporting each as it completes (progress(stage, done, total, future)); raises
+    the first task error."""
     done = 0
     for future in as_completed(futures):
         done += 1
         if progress is not None:
             progress(stage, done, len(futures), future)
+        if future.status == "error":
+            future.result()
+
+
+def _gather(futures, stage, progress):
+    """_wait, then the results (small ones only: they come to the client), in order."""
+    futures = futures if isinstance(futures, list) else [futures]
+    _wait(futures, stage, progress)
     return [f.result() for f in futures]
 
 
@@ -251,6 +270,10 @@ class _ShardServer:
 
     def describe(self):
         return self.pipeline.model_fingerprint, len(self.pipeline), self.pipeline.categories
+
+    def misplaced(self, shard, shards):
+        """How many of this shard's keys another shard owns (0 when it is shard `shard` of `shards`)."""
+        return sum(1 for key in self.pipeline.keys if _ds.shard_of_key(key, shards) != shard)
 
     def analyze(self, image):
         return self.pipeline.analyze(image)
@@ -301,8 +324,17 @@ class ShardedCatalogue:
             if fingerprint != described[0][0]:
                 raise _error("ModelMismatch", f"{path}: built with another model or category table than {paths[0]}; "
                                               "shards of one catalogue share one trained model")
+        if self.folder and _ds.ShardSetManifest.load(str(self.folder)).model_fingerprint != described[0][0]:
+            raise _error("ModelMismatch", f"{self.folder}: the shards' model fingerprint differs from the one shards.json records")
+        # Writes are routed by position: shard i must hold only keys it owns (a list in another order would
+        # put a key in two shards).
+        for i, (path, server) in enumerate(zip(paths, self._servers)):
+            if server.misplaced(i, len(paths)).result():
+                raise _error("InvalidArgument", f"{path} holds keys of another shard: give the shard files in shard order "
+                                                "(shard i holds the keys k with k mod N == i), or the shard set folder")
         self.model_fingerprint = described[0][0]
         self._categories = list(described[0][2])
+        self._new_categories = []
 
     def __len__(self):
         return sum(s.describe().result()[1] for s in self._servers)
@@ -332,17 +364,26 @@ class ShardedCatalogue:
             for s in self._servers:
                 s.add_categories([category]).result()
             self._categories.append(category)
+            self._new_categories.append(category)
         return self._servers[_ds.shard_of_key(key, len(self._servers))].add(key, image, category, label, replace).result()
 
     def remove(self, key: int):
         self._servers[_ds.shard_of_key(key, len(self._servers))].remove(key).result()
 
     def save(self):
-        """Writes every shard back to its file (and shards.json's fingerprint, for a shard set folder)."""
+        """Writes every shard back to its file; for a shard set folder, also the template (categories added
+        since, so retraining across the shards knows them) and shards.json's fingerprint. Shards are saved
+        one by one: a failure part-way (e.g. Conflict with another writer) leaves the earlier ones saved."""
         fingerprints = [s.save() for s in self._servers]
         fingerprints = [f.result() for f in fingerprints]
         self.model_fingerprint = fingerprints[0]
         if self.folder:
             manifest = _ds.ShardSetManifest.load(str(self.folder))
+            if self._new_categories:
+                template = os.path.join(str(self.folder), manifest.template_file)
+                model = _ds.Pipeline.open(template, self.config)
+                model.add_categories(self._new_categories)
+                model.save(template)
+                self._new_categories = []
             manifest.model_fingerprint = self.model_fingerprint
             manifest.save(str(self.folder))
