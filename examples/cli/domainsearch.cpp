@@ -209,7 +209,7 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-// Progress bar with rate and ETA on stderr; returns false after Ctrl-C.
+// Progress bar with rate (images, or batches while fine-tuning in eval) and ETA on stderr; returns false after Ctrl-C.
 ProgressFn progress_bar(std::string what) {
   const auto start = std::chrono::steady_clock::now();
   return [what = std::move(what), start](std::size_t done, std::size_t total) {
@@ -217,7 +217,7 @@ ProgressFn progress_bar(std::string what) {
     const double rate = s > 0 ? done / s : 0;
     const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
     const double eta = rate > 0 ? (total - done) / rate : 0;
-    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f img/s  ETA %dm%02ds ", what.c_str(), std::string(filled, '#').c_str(),
+    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f/s  ETA %dm%02ds ", what.c_str(), std::string(filled, '#').c_str(),
                  std::string(width - filled, '.').c_str(), done, total, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
     if (done == total) std::fprintf(stderr, "\n");
     return !g_interrupted.load();

@@ -130,7 +130,7 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
   ModelManifest m;
   try {
     const json j = json::parse(json_text);
-    check_keys(j, "the manifest", {"name", "format", "file", "sha256", "input", "outputs", "feature_dim", "labels", "quantized_engine", "stages"});
+    check_keys(j, "the manifest", {"name", "format", "file", "sha256", "input", "outputs", "feature_dim", "labels", "quantized_engine", "stages", "memory_format"});
     m.name = text(j, "name", "name", "");
     const std::string format = text(j, "format", "format", nullptr);
     if (format == "torchscript") m.format = ModelFormat::TorchScript;
@@ -147,6 +147,11 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
     m.quantized_engine = text(j, "quantized_engine", "quantized_engine", "");
     m.stages = integer(j, "stages", "stages", 0, 0, 1000);
     if (m.stages > 0 && m.format != ModelFormat::TorchScript) refuse("\"stages\" (a fine-tunable backbone) applies to TorchScript models only");
+    const std::string memory_format = text(j, "memory_format", "memory_format", "contiguous");
+    if (memory_format != "contiguous" && memory_format != "channels_last")
+      refuse("\"memory_format\" must be contiguous or channels_last, got \"" + memory_format + "\"");
+    m.channels_last = memory_format == "channels_last";
+    if (m.channels_last && m.format != ModelFormat::TorchScript) refuse("\"memory_format\" applies to TorchScript models only");
     if (!m.quantized_engine.empty() && m.format != ModelFormat::TorchScript) refuse("\"quantized_engine\" applies to TorchScript models only");
   } catch (const json::exception& e) {
     refuse(e.what());

@@ -46,6 +46,17 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
+void apply_memory_format(const torch::jit::Module& module, const ModelManifest& manifest) {
+  if (!manifest.channels_last) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& p : module.parameters(/*recurse=*/true))
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+}
+
+torch::Tensor in_memory_format(const torch::Tensor& x, const ModelManifest& manifest) {
+  return manifest.channels_last && x.dim() == 4 ? x.contiguous(torch::MemoryFormat::ChannelsLast) : x;
+}
+
 void load_parameters(const torch::jit::Module& module, const std::vector<ParameterTensor>& parameters, const std::string& model) {
   std::map<std::string, torch::Tensor> by_name;
   for (const auto& p : module.named_parameters(/*recurse=*/true)) by_name.emplace(p.name, p.value);

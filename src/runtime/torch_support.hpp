@@ -18,6 +18,10 @@ void apply_torch_threads(int threads);
 /// Copies a tensor (any device, any float type) into a CPU float32 Tensor.
 Tensor to_tensor(const torch::Tensor& t);
 std::string shape_text(const std::vector<std::int64_t>& shape);
+/// Puts the module's 4-D parameters in the manifest's memory order (ModelManifest::channels_last).
+void apply_memory_format(const torch::jit::Module& module, const ModelManifest& manifest);
+/// An input batch in the manifest's memory order (4-D inputs only; others are returned as they are).
+torch::Tensor in_memory_format(const torch::Tensor& x, const ModelManifest& manifest);
 /// Sets each ParameterTensor as the module's parameter of that name (recursively named, e.g.
 /// "stage14_dw_w"). Throws ModelMismatch naming `model` for an unknown name or a shape that differs.
 void load_parameters(const torch::jit::Module& module, const std::vector<ParameterTensor>& parameters, const std::string& model);

@@ -63,6 +63,7 @@ class TorchScriptRunner final : public ModelRunner {
     }
     module_.to(torch::kFloat);  // e.g. ISNet ships fp16 weights
     module_.eval();
+    apply_memory_format(module_, manifest);
   }
 
   TorchScriptRunner(const TorchScriptRunner&) = delete;
@@ -71,7 +72,7 @@ class TorchScriptRunner final : public ModelRunner {
     const std::string model = manifest().file;
     c10::InferenceMode guard;
     try {
-      torch::Tensor x = torch::from_blob(const_cast<float*>(input.data.data()), input.shape, torch::kFloat).to(device_);
+      const torch::Tensor x = in_memory_format(torch::from_blob(const_cast<float*>(input.data.data()), input.shape, torch::kFloat).to(device_), manifest());
       // forward() is not const in the API but does not mutate an eval-mode module.
       const c10::IValue result = const_cast<torch::jit::Module&>(module_).forward({x});
       std::vector<Tensor> outs;
@@ -93,6 +94,7 @@ class TorchScriptRunner final : public ModelRunner {
   TorchScriptRunner(const TorchScriptRunner& base, const std::vector<ParameterTensor>& parameters, std::string fingerprint)
       : ModelRunner(base.manifest(), std::move(fingerprint)), device_(base.device_), module_(base.module_.clone()) {
     load_parameters(module_, parameters, manifest().file);
+    apply_memory_format(module_, manifest());
   }
 
   torch::Device device_;

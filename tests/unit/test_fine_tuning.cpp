@@ -1,6 +1,8 @@
 // Fine-tuning the backbone (fine_tuning.hpp) with a tiny generated fine-tunable backbone.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
@@ -123,6 +125,38 @@ TEST_CASE("a fine-tuned catalogue reopens identically / embeds new items with th
   PipelineConfig other = config;
   other.backbone_manifest = dstest::write_trainable_backbone(cat.dir.path().string(), 99);
   CHECK(status_of([&] { Pipeline::open(file, other); }) == Status::ModelMismatch);
+}
+
+TEST_CASE("a channels-last backbone fine-tunes to the contiguous result, to float rounding", "[fine-tuning]") {
+  Catalogue cat;
+  const PipelineConfig contiguous = fine_tuning_config(cat);
+  PipelineConfig channels_last = contiguous;
+  std::ifstream in(contiguous.backbone_manifest);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  channels_last.backbone_manifest = cat.dir.file("trainable_channels_last.json");
+  std::ofstream(channels_last.backbone_manifest) << "{\"memory_format\": \"channels_last\", " << text.substr(text.find('{') + 1);
+
+  std::vector<std::vector<float>> frozen[2], trained[2];
+  for (int layout = 0; layout < 2; ++layout) {
+    Pipeline p(layout ? channels_last : contiguous);
+    p.index_entries(cat.entries);
+    for (const CatalogueEntry& e : cat.entries) frozen[layout].push_back(embedding_of(p, Pipeline::key_for_path(e.path)));
+    p.fine_tune({});
+    for (const CatalogueEntry& e : cat.entries) trained[layout].push_back(embedding_of(p, Pipeline::key_for_path(e.path)));
+  }
+  // A layout mix-up (e.g. the trunk cache copied in the wrong order) would move the embeddings as far
+  // as training does; rounding moves them far less.
+  double moved = 0, apart = 0, apart_frozen = 0;
+  for (std::size_t i = 0; i < cat.entries.size(); ++i)
+    for (std::size_t d = 0; d < frozen[0][i].size(); ++d) {
+      moved = std::max(moved, double(std::abs(trained[0][i][d] - frozen[0][i][d])));
+      apart = std::max(apart, double(std::abs(trained[1][i][d] - trained[0][i][d])));
+      apart_frozen = std::max(apart_frozen, double(std::abs(frozen[1][i][d] - frozen[0][i][d])));
+    }
+  INFO("training moved an embedding value by up to " << moved << "; the layouts differ by up to " << apart << " (" << apart_frozen << " before training)");
+  CHECK(apart_frozen < 1e-5);
+  CHECK(moved > 0.05);
+  CHECK(apart < 0.01 * moved);
 }
 
 TEST_CASE("cancelled or failed fine-tuning leaves the catalogue as it was", "[fine-tuning]") {

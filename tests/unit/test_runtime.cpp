@@ -80,6 +80,15 @@ TEST_CASE("manifests parse / resolve relative paths and name the field at fault"
             .find("\"input.width\" must be an integer in 8..4096, got 224.5") != std::string::npos);
   CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": -1})")).find("outputs.a") != std::string::npos);
   CHECK(status_of([] { ModelManifest::load("/nonexistent/manifest.json"); }) == Status::Io);
+
+  const std::string torchscript = R"("format": "torchscript", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0})";
+  CHECK_FALSE(ModelManifest::parse(with_digest(torchscript), ".").channels_last);
+  CHECK(ModelManifest::parse(with_digest(torchscript + R"(, "memory_format": "channels_last")"), ".").channels_last);
+  CHECK_FALSE(ModelManifest::parse(with_digest(torchscript + R"(, "memory_format": "contiguous")"), ".").channels_last);
+  CHECK(bad(with_digest(torchscript + R"(, "memory_format": "nhwc")")).find("\"memory_format\" must be contiguous or channels_last, got \"nhwc\"") !=
+        std::string::npos);
+  CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}, "memory_format": "channels_last")"))
+            .find("\"memory_format\" applies to TorchScript models only") != std::string::npos);
 }
 
 TEST_CASE("sha256 of a file", "[model]") {
@@ -149,6 +158,12 @@ TEST_CASE("FeatureExtractor pools feature maps / normalises / batches", "[model]
     CHECK(batch[i] == Approx(fa[i]).epsilon(1e-5));
     CHECK(batch[6 + i] == Approx(fb[i]).epsilon(1e-5));
   }
+
+  auto channels_last_manifest = map_manifest;  // a speed choice: the same features to float rounding
+  channels_last_manifest.channels_last = true;
+  const auto batch_channels_last = FeatureExtractor(channels_last_manifest, {}, raw).extract_batch({a, b, a});
+  REQUIRE(batch_channels_last.size() == batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) CHECK(batch_channels_last[i] == Approx(batch[i]).epsilon(1e-5).margin(1e-6));
 
   const FeatureExtractor unit(map_manifest);
   const auto u = unit.extract(a);
