@@ -513,6 +513,22 @@ ds_status ds_results_timings(const ds_results* r, ds_timings* out) {
   });
 }
 
+ds_status ds_results_match_probability(const ds_results* r, size_t i, float* out) {
+  return ds_guard([&] {
+    require(r != nullptr && out != nullptr, "results or out is NULL");
+    if (i >= r->response.results.size())
+      throw Error(Status::NotFound, "result " + std::to_string(i) + " of " + std::to_string(r->response.results.size()));
+    *out = r->response.results[i].match_probability;
+  });
+}
+
+ds_status ds_results_no_match(const ds_results* r, int* out) {
+  return ds_guard([&] {
+    require(r != nullptr && out != nullptr, "results or out is NULL");
+    *out = r->response.no_match ? 1 : 0;
+  });
+}
+
 void ds_results_free(ds_results* r) { delete r; }
 
 ds_status ds_index_create(int dimension, ds_index** out) {

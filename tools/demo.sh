@@ -3,6 +3,7 @@
 # query a few validation photos and write the visual report.
 #   tools/demo.sh                 # grocery data and models from ../shared beside this checkout
 #   DS_SHARED_DIR=/path/to/shared tools/demo.sh
+#   DS_DEMO_CONFIG=examples/configs/grocery_fast.json tools/demo.sh   # half the fine-tuning epochs
 # Writes into ${DS_DEMO_DIR:-out/demo}: catalogue.csv, grocery.dscat, report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ mkdir -p "$OUT"
 /usr/bin/python3 tools/grocery_manifest.py "$SHARED/data/grocery/catalogue.csv" "$OUT/catalogue.csv"
 /usr/bin/python3 tools/grocery_manifest.py "$SHARED/data/grocery/queries_val.csv" "$OUT/queries_val.csv"
 CLI=build/examples/cli/domainsearch
-CONFIG=examples/configs/grocery.json
+CONFIG=${DS_DEMO_CONFIG:-examples/configs/grocery.json}
 echo "== indexing $(($(wc -l < "$OUT/catalogue.csv") - 1)) catalogue photos (re-runs add only new ones)"
 time "$CLI" index --config "$CONFIG" --catalogue "$OUT/grocery.dscat" --csv "$OUT/catalogue.csv"
 "$CLI" inspect --catalogue "$OUT/grocery.dscat" | head -4

@@ -323,7 +323,7 @@ void bind_results(py::module_& m) {
         return out;
       }, "[(category, probability)], most probable first")
       .def_readonly("searched", &QueryResponse::searched)
-      .def_readonly("no_match", &QueryResponse::no_match, "the best result's match probability is below config match_threshold")
+      .def_readonly("no_match", &QueryResponse::no_match, "the best result is farther than config match_distance or its match probability below match_threshold")
       .def_readonly("localization", &QueryResponse::localization)
       .def_property_readonly("timings", [](const QueryResponse& r) {
         const StageTimings& t = r.timings;

@@ -137,15 +137,21 @@ std::string confusion_svg(const EvaluationReport& report, const ClassificationMe
   return o.str();
 }
 
-// The configured variant's "not in the catalogue" curve, when items were held out.
-void print_no_match(std::FILE* out, const EvaluationReport& report) {
-  const std::vector<NoMatchPoint>& curve = report.variants.front().no_match;
+// One "not in the catalogue" curve; `rule` says when a query answers "no match".
+void print_no_match_curve(std::FILE* out, const std::vector<NoMatchPoint>& curve, std::size_t held_out, const char* rule) {
   if (curve.empty()) return;
-  std::fprintf(out, "\nnot in the catalogue: %zu items held out of catalogue and training; a query answers \"no match\" below the threshold\n",
-               report.held_out_items.size());
+  std::fprintf(out, "\nnot in the catalogue: %zu items held out of catalogue and training; a query answers \"no match\" %s\n", held_out, rule);
   std::fprintf(out, "%10s %18s %14s %16s\n", "threshold", "false match (held)", "recall cost", "no match (others)");
   for (const NoMatchPoint& p : curve)
-    std::fprintf(out, "%10.2f %18.3f %14.3f %16.3f\n", static_cast<double>(p.threshold), p.false_match_rate, p.recall_cost, p.no_match_rate);
+    std::fprintf(out, "%10.3f %18.3f %14.3f %16.3f\n", static_cast<double>(p.threshold), p.false_match_rate, p.recall_cost, p.no_match_rate);
+}
+
+// The configured variant's "not in the catalogue" curves, when items were held out.
+void print_no_match(std::FILE* out, const EvaluationReport& report) {
+  const VariantEvaluation& v = report.variants.front();
+  print_no_match_curve(out, v.no_match, report.held_out_items.size(), "when the best match probability is below the threshold (match_threshold)");
+  print_no_match_curve(out, v.no_match_by_distance, report.held_out_items.size(),
+                       "when the best result's distance is above the threshold (match_distance)");
 }
 
 json no_match_json(const std::vector<NoMatchPoint>& curve) {
@@ -183,6 +189,7 @@ std::string evaluation_json(const EvaluationReport& report) {
     json j = {{"name", v.variant.name}, {"settings", describe(v.variant)}, {"retrieval", retrieval_json(v.retrieval)}, {"query_ms", v.query_ms}};
     j["categories"] = v.categories ? classification_json(*v.categories) : json(nullptr);
     if (!v.no_match.empty()) j["no_match"] = no_match_json(v.no_match);
+    if (!v.no_match_by_distance.empty()) j["no_match_by_distance"] = no_match_json(v.no_match_by_distance);
     variants.push_back(std::move(j));
   }
   json failures = json::array();

@@ -38,9 +38,10 @@ struct EvaluationVariant {
   bool one_result_per_label = false;
 };
 
-/// "Not in the catalogue" at one match threshold, measured with held-out items
+/// "Not in the catalogue" at one threshold, measured with held-out items
 /// (EvaluationOptions::holdout_items): a query is answered "no match" when its best result's
-/// match_probability is below the threshold.
+/// match_probability is below the threshold (VariantEvaluation::no_match, PipelineConfig::match_threshold)
+/// or its best result's distance is above it (no_match_by_distance, PipelineConfig::match_distance).
 struct NoMatchPoint {
   float threshold = 0.0f;
   double false_match_rate = 0.0;  ///< of the held-out items' queries, the share still answered with a match
@@ -53,7 +54,10 @@ struct VariantEvaluation {
   RetrievalMetrics retrieval;
   std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
   double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
-  std::vector<NoMatchPoint> no_match;               ///< with holdout_items and a fine-tuned catalogue
+  std::vector<NoMatchPoint> no_match;               ///< by match probability: with holdout_items and a fine-tuned catalogue
+  /// By the best result's distance: with holdout_items, any catalogue; thresholds at quantiles
+  /// (50% .. 99%) of the other queries' best distances, increasing.
+  std::vector<NoMatchPoint> no_match_by_distance;
 };
 
 struct EvaluationReport {

@@ -70,8 +70,9 @@ struct QueryResponse {
   std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
   std::vector<std::string> searched;          ///< the categories actually searched
   std::optional<Localization> localization;   ///< when localisation ran
-  /// "Not in the catalogue": the best result's match_probability is below PipelineConfig::match_threshold
-  /// (fine-tuned catalogues only; the results are still listed, for the caller to show or not).
+  /// "Not in the catalogue": the best result's distance is above PipelineConfig::match_distance (any
+  /// catalogue), or its match_probability is below PipelineConfig::match_threshold (fine-tuned
+  /// catalogues); the results are still listed, for the caller to show or not.
   bool no_match = false;
   StageTimings timings;
 };

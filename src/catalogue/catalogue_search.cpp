@@ -86,10 +86,11 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
   if (response.results.size() > k) response.results.resize(k);
   score_matches(embedding, response);
+  response.no_match = is_no_match(response.results, config_.match_threshold, config_.match_distance, fine_tuned_.has_value());
   response.timings.rerank_ms = ms_since(t);
 }
 
-// Each result's calibrated match probability, and the no-match verdict (fine-tuned catalogues).
+// Each result's calibrated match probability (fine-tuned catalogues).
 void Catalogue::score_matches(const float* embedding, QueryResponse& response) const {
   if (!fine_tuned_) return;
   const std::vector<float> p = fine_tuned_->item_probabilities(embedding, static_cast<std::size_t>(index_->dimension()));
@@ -97,7 +98,6 @@ void Catalogue::score_matches(const float* embedding, QueryResponse& response) c
     const auto item = item_of_label_.find(r.label);
     r.match_probability = item == item_of_label_.end() ? 0.0f : p[item->second];
   }
-  response.no_match = is_no_match(response.results, config_.match_threshold, true);
 }
 
 std::vector<QueryResult> Catalogue::results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {

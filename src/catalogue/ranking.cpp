@@ -39,8 +39,12 @@ void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::ve
   std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
 }
 
-bool is_no_match(const std::vector<QueryResult>& results, float threshold, bool calibrated) noexcept {
-  return calibrated && threshold > 0 && (results.empty() || results.front().match_probability < threshold);
+bool is_no_match(const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) noexcept {
+  const bool by_probability = calibrated && threshold > 0, by_distance = max_distance > 0;
+  if (!by_probability && !by_distance) return false;
+  if (results.empty()) return true;
+  const QueryResult& best = results.front();
+  return (by_probability && best.match_probability < threshold) || (by_distance && best.distance > max_distance);
 }
 
 }  // namespace domainsearch::detail

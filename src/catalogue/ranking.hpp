@@ -27,9 +27,10 @@ void keep_first_per_label(std::vector<QueryResult>& results);
 /// over those results); the rest keep their distance order behind them.
 void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::vector<QueryResult>& results);
 
-/// The "not in the catalogue" verdict: the results carry calibrated match probabilities (>= 0) and the
-/// best one's is below threshold, or there are no results at all; never with threshold 0 or for
-/// uncalibrated results (match_probability -1).
-bool is_no_match(const std::vector<QueryResult>& results, float threshold, bool calibrated) noexcept;
+/// The "not in the catalogue" verdict (PipelineConfig::match_threshold, match_distance): the best
+/// result's distance is above max_distance (> 0), or the results are calibrated (match probabilities
+/// >= 0) and the best one's is below threshold (> 0), or a rule is on and there are no results at all.
+/// Never when both rules are off.
+bool is_no_match(const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) noexcept;
 
 }  // namespace domainsearch::detail

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 #include <memory>
@@ -31,25 +33,47 @@ struct Instance {
   std::unordered_map<std::string, std::size_t> relevant_total;  // label -> catalogue items
 };
 
-// The best result's match probability of each query: of held-out items, and of the others with
-// whether their top-1 was right.
+// Each query's best result: of held-out items, and of the others (with whether their top-1 was right).
+struct BestResult {
+  float probability = 0.0f;
+  float distance = std::numeric_limits<float>::infinity();  // no result: as far as can be
+  bool right = false;
+};
 struct MatchScores {
-  std::vector<float> held_out;
-  std::vector<std::pair<float, bool>> present;
+  std::vector<BestResult> held_out, present;
 };
 
-std::vector<NoMatchPoint> no_match_curve(const MatchScores& s) {
+// The no-match rates at each threshold t, a query answering "no match" when flagged(best, t).
+template <typename Flagged>
+std::vector<NoMatchPoint> no_match_curve(const MatchScores& s, const std::vector<float>& thresholds, Flagged flagged) {
   std::vector<NoMatchPoint> out;
-  for (float t : {0.05f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f}) {
-    NoMatchPoint p{t, 0, 0, 0};
-    for (float best : s.held_out) p.false_match_rate += best >= t;
-    for (const auto& [best, right] : s.present) p.recall_cost += right && best < t, p.no_match_rate += best < t;
-    p.false_match_rate /= static_cast<double>(s.held_out.size());
-    p.recall_cost /= static_cast<double>(std::max<std::size_t>(s.present.size(), 1));
-    p.no_match_rate /= static_cast<double>(std::max<std::size_t>(s.present.size(), 1));
-    out.push_back(p);
+  const auto share = [](std::size_t n, std::size_t of) { return static_cast<double>(n) / static_cast<double>(std::max<std::size_t>(of, 1)); };
+  for (float t : thresholds) {
+    std::size_t matched = 0, lost = 0, flagged_present = 0;
+    for (const BestResult& b : s.held_out) matched += !flagged(b, t);
+    for (const BestResult& b : s.present) lost += b.right && flagged(b, t), flagged_present += flagged(b, t);
+    out.push_back({t, share(matched, s.held_out.size()), share(lost, s.present.size()), share(flagged_present, s.present.size())});
   }
   return out;
+}
+
+std::vector<NoMatchPoint> no_match_by_probability(const MatchScores& s) {
+  return no_match_curve(s, {0.05f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f},
+                        [](const BestResult& b, float t) { return b.probability < t; });
+}
+
+// Thresholds at quantiles of the other queries' best distances, so any embedding's scale is covered.
+std::vector<NoMatchPoint> no_match_by_distance(const MatchScores& s) {
+  std::vector<float> distances;
+  for (const BestResult& b : s.present)
+    if (std::isfinite(b.distance)) distances.push_back(b.distance);
+  if (distances.empty()) return {};
+  std::sort(distances.begin(), distances.end());
+  std::vector<float> thresholds;
+  for (double q : {0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99})
+    thresholds.push_back(distances[static_cast<std::size_t>(q * static_cast<double>(distances.size() - 1))]);
+  thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+  return no_match_curve(s, thresholds, [](const BestResult& b, float t) { return b.distance > t; });
 }
 
 // Every n/count-th of the sorted distinct labels.
@@ -102,12 +126,13 @@ class Evaluation {
       if (!set.queries[i]) continue;
       const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
       out.query_ms += r.timings.total_ms;
-      const float best = r.results.empty() ? 0.0f : r.results.front().match_probability;
+      BestResult best;
+      if (!r.results.empty()) best = {r.results.front().match_probability, r.results.front().distance, r.results.front().label == queries_[i].label};
       if (held_out_.count(queries_[i].label)) {
         scores.held_out.push_back(best);
         continue;
       }
-      scores.present.emplace_back(best, !r.results.empty() && r.results.front().label == queries_[i].label);
+      scores.present.push_back(best);
       RankedRelevance rel;
       const auto total = inst.relevant_total.find(queries_[i].label);
       rel.relevant_total = total == inst.relevant_total.end() ? 0 : v.one_result_per_label ? 1 : total->second;
@@ -120,7 +145,8 @@ class Evaluation {
     out.retrieval = retrieval_metrics(ranked, options_.ks);
     if (inst.pipeline->has_category_head())
       out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));
-    if (!scores.held_out.empty() && inst.pipeline->is_fine_tuned()) out.no_match = no_match_curve(scores);
+    if (!scores.held_out.empty() && inst.pipeline->is_fine_tuned()) out.no_match = no_match_by_probability(scores);
+    if (!scores.held_out.empty()) out.no_match_by_distance = no_match_by_distance(scores);
     return out;
   }
 

@@ -114,6 +114,7 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("batch_size", c.batch_size, ints(1, 4096), 1);
   visit("training_views", c.training_views, ints(0, 100), 1);
   visit("match_threshold", c.match_threshold, closed(0, 1), 1);
+  visit("match_distance", c.match_distance, closed(0, 1e30), 1);
   visit("max_pixels", c.decode.max_pixels, ints(1, 1e9), 1);
   visit("min_side", c.decode.min_side, ints(1, 4096), 1);
 
@@ -305,7 +306,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                       "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
                                       "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
-                                      "match_threshold", "fine_tuning"});
+                                      "match_threshold", "match_distance", "fine_tuning"});
   c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
   c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
   c.runtime.device = read_text(j, "device", c.runtime.device);

@@ -23,7 +23,7 @@ constexpr int kManifestVersion = 1;
 std::size_t requested_k(const QueryOptions& options, const PipelineConfig& config) { return options.k.value_or(config.k); }
 
 bool calibrated(const QueryResponse& r) {
-  return r.no_match || std::any_of(r.results.begin(), r.results.end(), [](const QueryResult& x) { return x.match_probability >= 0; });
+  return std::any_of(r.results.begin(), r.results.end(), [](const QueryResult& x) { return x.match_probability >= 0; });
 }
 
 void keep_slowest(StageTimings& into, const StageTimings& t) {
@@ -60,9 +60,10 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
   QueryResponse out;
   out.predicted = std::move(responses.front().predicted);
   out.searched = std::move(responses.front().searched);
-  bool any_calibrated = false;
+  bool any_calibrated = false, any_no_match = false;
   for (QueryResponse& r : responses) {
     any_calibrated = any_calibrated || calibrated(r);
+    any_no_match = any_no_match || r.no_match;
     keep_slowest(out.timings, r.timings);
     std::move(r.results.begin(), r.results.end(), std::back_inserter(out.results));
   }
@@ -75,7 +76,8 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
   if (out.results.size() > detail::search_depth(k, mode, config.rerank_depth)) out.results.resize(detail::search_depth(k, mode, config.rerank_depth));
   detail::rerank(mode, config.rerank_depth, config.iou_weight, out.results);
   if (out.results.size() > k) out.results.resize(k);
-  out.no_match = detail::is_no_match(out.results, config.match_threshold, any_calibrated);
+  // Without results no shard can show whether it is calibrated; each gave the same verdict on nothing.
+  out.no_match = out.results.empty() ? any_no_match : detail::is_no_match(out.results, config.match_threshold, config.match_distance, any_calibrated);
   return out;
 }
 

@@ -199,6 +199,12 @@ static void test_pixel_and_key_queries(ds_pipeline* p, uint8_t* rgb, const ds_im
   EXPECT(ds_results_predicted(results, 0, &category, &probability), DS_OK);
   CHECK(category != NULL && probability > 0.0f);
   EXPECT(ds_results_predicted(results, 99, &category, &probability), DS_ERR_NOT_FOUND);
+  EXPECT(ds_results_match_probability(results, 0, &probability), DS_OK);
+  CHECK(probability == -1.0f); /* not fine-tuned: uncalibrated */
+  EXPECT(ds_results_match_probability(results, 99, &probability), DS_ERR_NOT_FOUND);
+  EXPECT(ds_results_no_match(results, &i), DS_OK);
+  CHECK(i == 0); /* no match rule configured */
+  EXPECT(ds_results_no_match(NULL, &i), DS_ERR_INVALID_ARGUMENT);
   EXPECT(ds_results_timings(results, &timings), DS_OK);
   CHECK(timings.total_ms > 0);
   ds_results_free(results);
@@ -323,6 +329,34 @@ static int watch_training(const ds_training_progress* t, void* user) {
   return !(w->stop_in && strcmp(t->stage, w->stop_in) == 0);
 }
 
+static int any_key_but(uint64_t key, void* excluded) { return key != *(const uint64_t*)excluded; }
+
+/* A fine-tuned catalogue scores its results; with match_distance 1e-9 another image is "no match". */
+static void test_match_answer(const ds_pipeline* p, const char* folder) {
+  char path[600];
+  ds_results* results = NULL;
+  ds_result best;
+  ds_query_options q;
+  float match = -2;
+  int no_match = -1;
+  snprintf(path, sizeof path, "%s/round/round0.png", folder);
+  EXPECT(ds_pipeline_query_file(p, path, NULL, &results), DS_OK);
+  if (!results) return;
+  EXPECT(ds_results_get(results, 0, &best), DS_OK);
+  EXPECT(ds_results_match_probability(results, 0, &match), DS_OK);
+  CHECK(match >= 0.0f && match <= 1.0f);
+  ds_results_free(results);
+  results = NULL;
+  ds_query_options_init(&q);
+  q.filter = any_key_but; /* the image itself excluded: its best result is another image */
+  q.filter_user = &best.key;
+  EXPECT(ds_pipeline_query_file(p, path, &q, &results), DS_OK);
+  if (!results) return;
+  EXPECT(ds_results_no_match(results, &no_match), DS_OK);
+  CHECK(no_match == 1);
+  ds_results_free(results);
+}
+
 /* Fine-tuning the tiny trainable backbone through the C ABI: progress, cancel, report. */
 static void test_fine_tuning(const char* models, const char* dir) {
   char config[512], folder[512];
@@ -336,7 +370,7 @@ static void test_fine_tuning(const char* models, const char* dir) {
   f = fopen(config, "w");
   CHECK(f != NULL);
   if (!f) return;
-  fprintf(f, "{\"backbone\": \"%s/trainable.json\", \"threads\": 1, \"category_mode\": \"off\", "
+  fprintf(f, "{\"backbone\": \"%s/trainable.json\", \"threads\": 1, \"category_mode\": \"off\", \"match_distance\": 1e-9, "
              "\"fine_tuning\": {\"enabled\": true, \"first_stage\": 2, \"epochs\": 2, \"batch_size\": 4}}", models);
   fclose(f);
   ds_pipeline_options_init(&options);
@@ -357,6 +391,7 @@ static void test_fine_tuning(const char* models, const char* dir) {
   CHECK(report.epochs == 2 && report.samples == 24); /* 8 photos x (1 + 2 default views) */
   EXPECT(ds_pipeline_is_fine_tuned(p, &tuned), DS_OK);
   CHECK(tuned == 1);
+  test_match_answer(p, folder);
   ds_pipeline_free(p);
 }
 

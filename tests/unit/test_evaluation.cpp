@@ -161,6 +161,15 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
     CHECK(curve[i].false_match_rate <= curve[i - 1].false_match_rate);  // a higher threshold answers "no match" more often
     CHECK(curve[i].no_match_rate >= curve[i - 1].no_match_rate);
   }
+  const std::vector<NoMatchPoint>& by_distance = r.variants.front().no_match_by_distance;
+  REQUIRE(by_distance.size() >= 2);
+  for (std::size_t i = 1; i < by_distance.size(); ++i) {
+    CHECK(by_distance[i].threshold > by_distance[i - 1].threshold);
+    CHECK(by_distance[i].false_match_rate >= by_distance[i - 1].false_match_rate);  // a higher distance threshold matches more
+    CHECK(by_distance[i].no_match_rate <= by_distance[i - 1].no_match_rate);
+  }
+  CHECK(by_distance.front().no_match_rate >= 0.4);  // the first threshold is the others' median best distance
+  CHECK(by_distance.back().no_match_rate < by_distance.front().no_match_rate);
   CHECK(r.variants.front().categories.has_value());
 
   // A variant that changes the embedding cannot reuse the one fine-tuned network.

@@ -59,11 +59,19 @@ TEST_CASE("search depth, one result per label, rerank and the no-match verdict",
   const float expected = 0.5f * std::sqrt(0.2f) / std::sqrt(0.4f) + 0.5f * (1 - 0.9f);
   CHECK(fused[0].score == Approx(expected));
 
-  CHECK_FALSE(detail::is_no_match(r, 0.5f, false));                       // uncalibrated results never say no match
-  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, true));
-  CHECK(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.5f, true));
-  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.0f, true));  // threshold 0: never
-  CHECK(detail::is_no_match({}, 0.5f, true));
+  CHECK_FALSE(detail::is_no_match(r, 0.5f, 0, false));                       // uncalibrated results: no probability rule
+  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, 0, true));
+  CHECK(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.5f, 0, true));
+  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.0f, 0, true));  // both rules off: never
+  CHECK(detail::is_no_match({}, 0.5f, 0, true));
+  CHECK_FALSE(detail::is_no_match({}, 0.5f, 0, false));
+  // By distance (the best result's), for any catalogue; either rule says no match.
+  CHECK(detail::is_no_match(r, 0.0f, 0.09f, false));  // r's best is at 0.1
+  CHECK_FALSE(detail::is_no_match(r, 0.0f, 0.1f, false));
+  CHECK(detail::is_no_match({}, 0.0f, 0.1f, false));
+  CHECK(detail::is_no_match({result(1, "a", 0.05f, 1, 0.4f)}, 0.5f, 0.1f, true));   // probability low
+  CHECK(detail::is_no_match({result(1, "a", 0.2f, 1, 0.9f)}, 0.5f, 0.1f, true));    // too far
+  CHECK_FALSE(detail::is_no_match({result(1, "a", 0.05f, 1, 0.9f)}, 0.5f, 0.1f, true));
 }
 
 TEST_CASE("mode names: one table for the configuration file, the command and Python", "[ranking][config]") {

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <random>
+#include <set>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/shards.hpp"
@@ -87,6 +88,17 @@ TEST_CASE("a sharded catalogue answers exactly as one catalogue holding every it
   data.make(one.index().dimension());
   for (std::size_t i = 0; i < data.keys.size(); ++i) data.add(one, i);
   one.train_categories(data.analyses, data.categories, data.labels);
+  std::mt19937 rng(5);
+  std::vector<ImageAnalysis> queries{data.analyses[70]};
+  for (std::uint32_t q = 1; q < 6; ++q) queries.push_back(Analysed::analysis(one.index().dimension(), 900u + q, rng));
+
+  // "Not in the catalogue" by distance, at the median best distance: some queries say no match.
+  std::vector<float> best;
+  for (const ImageAnalysis& q : queries) best.push_back(one.query_analyzed(q).results.front().distance);
+  std::nth_element(best.begin(), best.begin() + 3, best.end());
+  data.config.match_distance = best[3];
+  one.save(data.dir.file("one.dscat"));
+  one = Pipeline::open(data.dir.file("one.dscat"), data.config);
 
   const std::size_t n = 3;
   std::vector<std::string> paths;
@@ -104,10 +116,10 @@ TEST_CASE("a sharded catalogue answers exactly as one catalogue holding every it
   const ShardedCatalogue sharded = ShardedCatalogue::open(paths, data.config);
   CHECK(sharded.size() == one.index().size());
 
-  std::mt19937 rng(5);
   std::size_t compared = 0;
+  std::set<bool> verdicts;
   for (int q = 0; q < 6; ++q) {
-    const ImageAnalysis query = q == 0 ? data.analyses[70] : Analysed::analysis(one.index().dimension(), 900u + static_cast<std::uint32_t>(q), rng);
+    const ImageAnalysis& query = queries[static_cast<std::size_t>(q)];
     for (CategoryMode mode : {CategoryMode::Off, CategoryMode::PredictedHard, CategoryMode::PredictedSoft})
       for (RerankMode rerank : {RerankMode::Off, RerankMode::Iou, RerankMode::Fused})
         for (bool per_label : {false, true})
@@ -117,11 +129,14 @@ TEST_CASE("a sharded catalogue answers exactly as one catalogue holding every it
             if (q == 1) o.filter = [](std::uint64_t key) { return key % 2 == 1; };
             if (q == 2) o.category = "jars";
             INFO("query " << q << " mode " << int(mode) << " rerank " << int(rerank) << " per label " << per_label << " k " << k);
-            check_same(one.query_analyzed(query, o), sharded.query_analyzed(query, o));
+            const QueryResponse expected = one.query_analyzed(query, o);
+            check_same(expected, sharded.query_analyzed(query, o));
+            verdicts.insert(expected.no_match);
             ++compared;
           }
   }
   CHECK(compared == 6 * 54);
+  CHECK(verdicts == std::set<bool>{false, true});
 
   // Through the catalogue's own options too, and k = 0 is refused as by one catalogue.
   check_same(one.query_analyzed(data.analyses[3]), sharded.query_analyzed(data.analyses[3]));
@@ -146,6 +161,15 @@ TEST_CASE("merging: no_match from the merged best result, one response at least"
   QueryResponse uncalibrated;
   uncalibrated.results = {QueryResult{4, "w", "c", "", 0.1f, 1, 0, -1.0f}};
   CHECK_FALSE(merge_shard_responses({uncalibrated}, {}, config).no_match);
+  config.match_distance = 0.05f;  // by distance: any catalogue, calibrated or not
+  CHECK(merge_shard_responses({uncalibrated}, {}, config).no_match);
+  config.match_distance = 0.2f;
+  CHECK_FALSE(merge_shard_responses({uncalibrated}, {}, config).no_match);
+  QueryResponse nothing;  // every shard empty: their own verdict on nothing stands
+  nothing.no_match = true;
+  CHECK(merge_shard_responses({nothing, nothing}, {}, config).no_match);
+  nothing.no_match = false;
+  CHECK_FALSE(merge_shard_responses({nothing}, {}, config).no_match);
   CHECK(status_of([&] { merge_shard_responses({}, {}, config); }) == Status::InvalidArgument);
   CHECK(status_of([] { shard_of_key(7, 0); }) == Status::InvalidArgument);
   CHECK(shard_of_key(7, 3) == 1);
