@@ -231,11 +231,13 @@ DS_API DS_NODISCARD ds_status ds_results_copy(const ds_results* results, uint64_
 /** The i-th predicted category (most probable first) and its probability; DS_ERR_NOT_FOUND past the end. */
 DS_API DS_NODISCARD ds_status ds_results_predicted(const ds_results* results, size_t i, const char** category, float* probability);
 DS_API DS_NODISCARD ds_status ds_results_timings(const ds_results* results, ds_timings* out);
-/** The i-th result's calibrated match probability, 0..1 (fine-tuned catalogues; -1 otherwise);
+/** The i-th result's calibrated match probability, 0..1 (fine-tuned catalogues: 0 for an item whose
+ *  label the fine-tuned classifier does not know, e.g. added after training; -1 otherwise);
  *  DS_ERR_NOT_FOUND past the end. */
 DS_API DS_NODISCARD ds_status ds_results_match_probability(const ds_results* results, size_t i, float* out);
-/** *out = 1 when the query is "not in the catalogue" (its best result is farther than the configured
- *  match_distance or less likely than match_threshold), else 0. The results are listed either way. */
+/** *out = 1 when the query is "not in the catalogue" (its nearest result is farther than the configured
+ *  match_distance, or its first result less likely than match_threshold, or a rule is on and nothing
+ *  was found), else 0. The results are listed either way. */
 DS_API DS_NODISCARD ds_status ds_results_no_match(const ds_results* results, int* out);
 DS_API void ds_results_free(ds_results* results);
 

@@ -266,6 +266,8 @@ void bind_config(py::module_& m) {
       .def_readwrite("soft_threshold", &PipelineConfig::soft_threshold)
       .def_readwrite("iou_weight", &PipelineConfig::iou_weight)
       .def_readwrite("rerank_depth", &PipelineConfig::rerank_depth)
+      .def_readwrite("match_threshold", &PipelineConfig::match_threshold, "no match when the first result's match probability is below (0: off)")
+      .def_readwrite("match_distance", &PipelineConfig::match_distance, "no match when the nearest result's distance is above (0: off)")
       .def_property("device", [](const PipelineConfig& c) { return c.runtime.device; },
                     [](PipelineConfig& c, const std::string& d) { c.runtime.device = d; })
       .def_property("threads", [](const PipelineConfig& c) { return c.runtime.threads; },
@@ -323,7 +325,7 @@ void bind_results(py::module_& m) {
         return out;
       }, "[(category, probability)], most probable first")
       .def_readonly("searched", &QueryResponse::searched)
-      .def_readonly("no_match", &QueryResponse::no_match, "the best result is farther than config match_distance or its match probability below match_threshold")
+      .def_readonly("no_match", &QueryResponse::no_match, "the nearest result is farther than config match_distance, or the first one's match probability is below match_threshold")
       .def_readonly("localization", &QueryResponse::localization)
       .def_property_readonly("timings", [](const QueryResponse& r) {
         const StageTimings& t = r.timings;

@@ -97,8 +97,9 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
               "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
               "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
               "  every number; --plot writes PREFIX_precision.svg and PREFIX_confusion.svg. --holdout-items N leaves N items\n"
-              "  out of the catalogue and the training photos and reports, for a fine-tuned configuration, how often their\n"
-              "  queries still get a match (false-match rate) and what each \"no match\" threshold costs the others.",
+              "  out of the catalogue and the training photos and reports how often their queries still get a match\n"
+              "  (false-match rate) and what each \"no match\" threshold costs the others: by distance (match_distance, any\n"
+              "  configuration) and by match probability (match_threshold, fine-tuned configurations).",
               {{"config", "C.json"}, {"catalogue-csv", "CAT.csv"}, {"queries-csv", "Q.csv"}, {"label-column", "L"}, {"category-column", "C"},
                {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}},
               {"ablate"}}},

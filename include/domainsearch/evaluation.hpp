@@ -80,7 +80,8 @@ struct EvaluationOptions {
   /// catalogue holds one iconic image per item); their categories must occur in the catalogue.
   std::vector<CatalogueEntry> head_training;
   /// Items (labels) left out of the catalogue and the training photos, evenly spread over the sorted
-  /// labels: their queries measure "not in the catalogue" (VariantEvaluation::no_match) and are left
+  /// labels: their queries measure "not in the catalogue" (VariantEvaluation::no_match and
+  /// no_match_by_distance) and are left
   /// out of the retrieval and category metrics.
   std::size_t holdout_items = 0;
   EvaluationProgressFn progress;

@@ -3,7 +3,8 @@
 // last stages and a linear item classifier are trained on labelled photos (the catalogue's own, or
 // shop photos of its items); the catalogue is then searched with the fine-tuned network's embedding,
 // and the item classifier's probabilities, summed per category and temperature-calibrated, choose the
-// categories to search and score every result ("no match" under a threshold).
+// categories to search and score every result (PipelineConfig::match_threshold; the distance rule,
+// match_distance, is the stronger "no match" signal on the grocery data).
 //
 // What a backbone must offer (declared by "stages": N in its manifest, TorchScript only):
 //   normalize(x)             RGB 0..255 NCHW -> the network's input range

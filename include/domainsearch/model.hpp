@@ -20,7 +20,7 @@
 //     "quantized_engine": "onednn",             // int8 models only (tools/quantize_model.py writes it)
 //     "stages": 19,                             // fine-tunable backbone (fine_tuning.hpp): exports
 //                                               //  normalize/stages/pool_and_classify over 19 stages
-//     "memory_format": "channels_last"          // TorchScript only; default "contiguous" (NCHW)
+//     "memory_format": "channels_last"          // float TorchScript only; default "contiguous" (NCHW)
 //   }
 // Unknown keys (at the top and in "input") are refused, so a misspelt key cannot silently switch a
 // check off; "outputs" maps free role names. Pixel values enter as 0..255; the network input is
@@ -71,9 +71,9 @@ struct DS_API ModelManifest {
   /// Fine-tunable TorchScript backbones: how many stages its exported stages(y, start, stop) method
   /// runs (see fine_tuning.hpp); 0 = not fine-tunable.
   int stages = 0;
-  /// TorchScript models: run with 4-D weights and inputs in channels-last (NHWC) memory order. A
-  /// speed choice only (outputs agree to float rounding): measured on 2 CPU cores, MobileNetV2
-  /// inference 1.4x and its fine-tuning 1.3x faster, ISNet 1.4x slower; hence per model.
+  /// Float TorchScript models: run with 4-D weight parameters and inputs in channels-last (NHWC)
+  /// memory order. A speed choice only (outputs agree to float rounding): measured on 2 CPU cores,
+  /// MobileNetV2 inference 1.4x and its fine-tuning 1.3x faster, ISNet 1.4x slower; hence per model.
   bool channels_last = false;
 
   /// Reads a manifest file; relative paths in it resolve against its folder. Throws Io, or

@@ -75,10 +75,10 @@ struct DS_API PipelineConfig {
   /// A query of a fine-tuned catalogue answers no_match when its best result's match_probability is
   /// below this (0: never). Chosen by measurement on held-out items (README "Not in the catalogue").
   float match_threshold = 0.0f;
-  /// A query answers no_match when its best result's distance (squared Euclidean, in the searched
-  /// space; 0..4 for L2-normalised embeddings) is above this (0: never); any catalogue. On the
-  /// fine-tuned grocery catalogue the stronger of the two open-set signals (README "Not in the
-  /// catalogue"); measure it on your catalogue (`domainsearch eval --holdout-items`).
+  /// A query answers no_match when its nearest result's distance (squared Euclidean, in the searched
+  /// space: 0..4 between L2-normalised embeddings without adaptation) is above this (0: never); any
+  /// catalogue. On the fine-tuned grocery catalogue the stronger of the two open-set signals (README
+  /// "Not in the catalogue"); measure it on your catalogue (`domainsearch eval --holdout-items`).
   float match_distance = 0.0f;
   /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
   /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.

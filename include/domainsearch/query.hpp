@@ -70,9 +70,10 @@ struct QueryResponse {
   std::vector<NamedCategoryScore> predicted;  ///< the head's top categories (empty without a head)
   std::vector<std::string> searched;          ///< the categories actually searched
   std::optional<Localization> localization;   ///< when localisation ran
-  /// "Not in the catalogue": the best result's distance is above PipelineConfig::match_distance (any
-  /// catalogue), or its match_probability is below PipelineConfig::match_threshold (fine-tuned
-  /// catalogues); the results are still listed, for the caller to show or not.
+  /// "Not in the catalogue": the nearest result's distance is above PipelineConfig::match_distance (any
+  /// catalogue), or the first result's match_probability is below PipelineConfig::match_threshold
+  /// (fine-tuned catalogues), or a rule is on and nothing was found; the results are still listed, for
+  /// the caller to show or not.
   bool no_match = false;
   StageTimings timings;
 };

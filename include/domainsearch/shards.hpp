@@ -38,7 +38,8 @@ DS_API QueryOptions shard_query_options(const QueryOptions& options, const Pipel
 /// Merges the shards' answers to shard_query_options(options, config), one per non-empty shard, into
 /// the answer to `options` of one catalogue holding every item: results sorted by (distance, key), one
 /// per label when asked, reranked with config's rerank settings, cut to k, and the no-match verdict
-/// from config.match_threshold. predicted/searched come from the first response (shards built from one
+/// from config.match_distance and match_threshold (as one catalogue; when every shard found nothing,
+/// the probability rule follows the shards' own verdicts). predicted/searched come from the first response (shards built from one
 /// model agree on them); each stage's timing is the slowest shard's. Throws InvalidArgument for no responses.
 DS_API QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const QueryOptions& options, const PipelineConfig& config);
 

@@ -83,10 +83,11 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   response.timings.search_ms = ms_since(t);
 
   t = Clock::now();
+  const float nearest = nearest_distance(response.results);
   rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
   if (response.results.size() > k) response.results.resize(k);
   score_matches(embedding, response);
-  response.no_match = is_no_match(response.results, config_.match_threshold, config_.match_distance, fine_tuned_.has_value());
+  response.no_match = is_no_match(response.results, nearest, config_.match_threshold, config_.match_distance, fine_tuned_.has_value());
   response.timings.rerank_ms = ms_since(t);
 }
 

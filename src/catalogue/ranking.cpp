@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <unordered_set>
 
@@ -39,12 +40,17 @@ void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::ve
   std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
 }
 
-bool is_no_match(const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) noexcept {
+float nearest_distance(const std::vector<QueryResult>& results) noexcept {
+  float nearest = std::numeric_limits<float>::infinity();
+  for (const QueryResult& r : results) nearest = std::min(nearest, r.distance);
+  return nearest;
+}
+
+bool is_no_match(const std::vector<QueryResult>& results, float nearest, float threshold, float max_distance, bool calibrated) noexcept {
   const bool by_probability = calibrated && threshold > 0, by_distance = max_distance > 0;
   if (!by_probability && !by_distance) return false;
   if (results.empty()) return true;
-  const QueryResult& best = results.front();
-  return (by_probability && best.match_probability < threshold) || (by_distance && best.distance > max_distance);
+  return (by_probability && results.front().match_probability < threshold) || (by_distance && nearest > max_distance);
 }
 
 }  // namespace domainsearch::detail

@@ -27,10 +27,14 @@ void keep_first_per_label(std::vector<QueryResult>& results);
 /// over those results); the rest keep their distance order behind them.
 void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::vector<QueryResult>& results);
 
-/// The "not in the catalogue" verdict (PipelineConfig::match_threshold, match_distance): the best
-/// result's distance is above max_distance (> 0), or the results are calibrated (match probabilities
-/// >= 0) and the best one's is below threshold (> 0), or a rule is on and there are no results at all.
-/// Never when both rules are off.
-bool is_no_match(const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) noexcept;
+/// The smallest distance among results (+infinity for none): taken before reranking, so the distance
+/// rule of is_no_match does not depend on the rerank order or on the cut to k.
+float nearest_distance(const std::vector<QueryResult>& results) noexcept;
+
+/// The "not in the catalogue" verdict (PipelineConfig::match_threshold, match_distance): `nearest`
+/// (nearest_distance() before reranking) is above max_distance (> 0), or the results are calibrated
+/// (match probabilities >= 0) and the first one's is below threshold (> 0), or a rule is on and there
+/// are no results at all. Never when both rules are off.
+bool is_no_match(const std::vector<QueryResult>& results, float nearest, float threshold, float max_distance, bool calibrated) noexcept;
 
 }  // namespace domainsearch::detail

@@ -78,7 +78,8 @@ std::string number_text(double x) {
 
 // "in 0..1024", ">= 0", "in (0, 1]".
 std::string describe(const Range& r) {
-  if (r.integer) return r.hi == kUnbounded ? ">= " + number_text(r.lo) : "in " + number_text(r.lo) + ".." + number_text(r.hi);
+  if (r.hi == kUnbounded) return (r.lo_open ? "> " : ">= ") + number_text(r.lo);
+  if (r.integer) return "in " + number_text(r.lo) + ".." + number_text(r.hi);
   return std::string("in ") + (r.lo_open ? "(" : "[") + number_text(r.lo) + ", " + number_text(r.hi) + (r.hi_open ? ")" : "]");
 }
 
@@ -114,7 +115,7 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("batch_size", c.batch_size, ints(1, 4096), 1);
   visit("training_views", c.training_views, ints(0, 100), 1);
   visit("match_threshold", c.match_threshold, closed(0, 1), 1);
-  visit("match_distance", c.match_distance, closed(0, 1e30), 1);
+  visit("match_distance", c.match_distance, closed(0, kUnbounded), 1);
   visit("max_pixels", c.decode.max_pixels, ints(1, 1e9), 1);
   visit("min_side", c.decode.min_side, ints(1, 4096), 1);
 

@@ -74,10 +74,12 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
   const std::size_t k = requested_k(options, config);
   const RerankMode mode = options.rerank.value_or(config.rerank);
   if (out.results.size() > detail::search_depth(k, mode, config.rerank_depth)) out.results.resize(detail::search_depth(k, mode, config.rerank_depth));
+  const float nearest = detail::nearest_distance(out.results);
   detail::rerank(mode, config.rerank_depth, config.iou_weight, out.results);
   if (out.results.size() > k) out.results.resize(k);
-  // Without results no shard can show whether it is calibrated; each gave the same verdict on nothing.
-  out.no_match = out.results.empty() ? any_no_match : detail::is_no_match(out.results, config.match_threshold, config.match_distance, any_calibrated);
+  // Without results no shard shows whether it is calibrated; a calibrated one said so by its verdict.
+  const bool calibrated_shards = out.results.empty() ? any_no_match : any_calibrated;
+  out.no_match = detail::is_no_match(out.results, nearest, config.match_threshold, config.match_distance, calibrated_shards);
   return out;
 }
 

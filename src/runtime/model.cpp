@@ -152,6 +152,8 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
       refuse("\"memory_format\" must be contiguous or channels_last, got \"" + memory_format + "\"");
     m.channels_last = memory_format == "channels_last";
     if (m.channels_last && m.format != ModelFormat::TorchScript) refuse("\"memory_format\" applies to TorchScript models only");
+    if (m.channels_last && !m.quantized_engine.empty())
+      refuse("\"memory_format\" applies to float models only (an int8 model's packed weights keep their own layout)");
     if (!m.quantized_engine.empty() && m.format != ModelFormat::TorchScript) refuse("\"quantized_engine\" applies to TorchScript models only");
   } catch (const json::exception& e) {
     refuse(e.what());

@@ -177,9 +177,22 @@ def test_fine_tune_with_progress_and_cancel(tmp_path):
     assert p.is_fine_tuned and report["epochs"] == 2
     assert ("training", 2) in seen and ("re-embedding", 0) in seen
     best = p.query(picture(2), k=2)
-    assert 0.0 <= best.results[0].match_probability <= 1.0 and best.no_match is False  # match_threshold 0: never
+    assert 0.0 <= best.results[0].match_probability <= 1.0 and best.no_match is False  # both no-match rules off
     photos = [(str(tmp_path / f"{i}.png"), f"item {i}", "boxes") for i in range(6)]
     assert p.fine_tune(photos)["items"] == 6
+
+
+def test_no_match_by_distance(tmp_path):
+    config = make_config()
+    assert config.match_distance == 0.0 and config.match_threshold == 0.0  # both rules off by default
+    p = ds.Pipeline(config)
+    p.index_csv(write_catalogue(tmp_path, 3))
+    nearest = p.query(picture(5), k=1).results[0].distance  # a picture the catalogue does not hold
+    assert nearest > 0 and p.query(picture(5), k=1).no_match is False
+    for threshold, verdict in ((nearest * 0.5, True), (nearest * 2, False)):
+        config.match_distance = threshold
+        p.save(str(tmp_path / "c.dscat"))
+        assert ds.Pipeline.open(str(tmp_path / "c.dscat"), config).query(picture(5), k=1).no_match is verdict
 
 
 def test_images_must_be_uint8_arrays(pipeline):

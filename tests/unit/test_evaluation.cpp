@@ -168,7 +168,7 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
     CHECK(by_distance[i].false_match_rate >= by_distance[i - 1].false_match_rate);  // a higher distance threshold matches more
     CHECK(by_distance[i].no_match_rate <= by_distance[i - 1].no_match_rate);
   }
-  CHECK(by_distance.front().no_match_rate >= 0.4);  // the first threshold is the others' median best distance
+  CHECK(by_distance.front().no_match_rate > 0.3);  // the first threshold is the others' median best distance
   CHECK(by_distance.back().no_match_rate < by_distance.front().no_match_rate);
   CHECK(r.variants.front().categories.has_value());
 

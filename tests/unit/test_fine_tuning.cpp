@@ -129,7 +129,7 @@ TEST_CASE("a fine-tuned catalogue reopens identically / embeds new items with th
 
 TEST_CASE("a channels-last backbone fine-tunes to the contiguous result, to float rounding", "[fine-tuning]") {
   Catalogue cat;
-  const PipelineConfig contiguous = fine_tuning_config(cat);
+  const PipelineConfig contiguous = fine_tuning_config(cat, /*first_stage=*/1);  // trains a 3x3 conv too: its layouts differ
   PipelineConfig channels_last = contiguous;
   std::ifstream in(contiguous.backbone_manifest);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -144,8 +144,9 @@ TEST_CASE("a channels-last backbone fine-tunes to the contiguous result, to floa
     p.fine_tune({});
     for (const CatalogueEntry& e : cat.entries) trained[layout].push_back(embedding_of(p, Pipeline::key_for_path(e.path)));
   }
-  // A layout mix-up (e.g. the trunk cache copied in the wrong order) would move the embeddings as far
-  // as training does; rounding moves them far less.
+  // A layout mix-up (e.g. the trunk cache copied in the wrong order, or weights exported in NHWC
+  // order) would move the embeddings as far as training does; rounding moves them far less (Adam's
+  // first steps can amplify it on near-zero gradients, hence the margin).
   double moved = 0, apart = 0, apart_frozen = 0;
   for (std::size_t i = 0; i < cat.entries.size(); ++i)
     for (std::size_t d = 0; d < frozen[0][i].size(); ++d) {
@@ -156,7 +157,7 @@ TEST_CASE("a channels-last backbone fine-tunes to the contiguous result, to floa
   INFO("training moved an embedding value by up to " << moved << "; the layouts differ by up to " << apart << " (" << apart_frozen << " before training)");
   CHECK(apart_frozen < 1e-5);
   CHECK(moved > 0.05);
-  CHECK(apart < 0.01 * moved);
+  CHECK(apart < 0.05 * moved);
 }
 
 TEST_CASE("cancelled or failed fine-tuning leaves the catalogue as it was", "[fine-tuning]") {

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "catalogue/ranking.hpp"
 #include "domainsearch/error.hpp"
@@ -59,19 +60,27 @@ TEST_CASE("search depth, one result per label, rerank and the no-match verdict",
   const float expected = 0.5f * std::sqrt(0.2f) / std::sqrt(0.4f) + 0.5f * (1 - 0.9f);
   CHECK(fused[0].score == Approx(expected));
 
-  CHECK_FALSE(detail::is_no_match(r, 0.5f, 0, false));                       // uncalibrated results: no probability rule
-  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, 0, true));
-  CHECK(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.5f, 0, true));
-  CHECK_FALSE(detail::is_no_match({result(1, "a", 0, 1, 0.4f)}, 0.0f, 0, true));  // both rules off: never
-  CHECK(detail::is_no_match({}, 0.5f, 0, true));
-  CHECK_FALSE(detail::is_no_match({}, 0.5f, 0, false));
-  // By distance (the best result's), for any catalogue; either rule says no match.
-  CHECK(detail::is_no_match(r, 0.0f, 0.09f, false));  // r's best is at 0.1
-  CHECK_FALSE(detail::is_no_match(r, 0.0f, 0.1f, false));
-  CHECK(detail::is_no_match({}, 0.0f, 0.1f, false));
-  CHECK(detail::is_no_match({result(1, "a", 0.05f, 1, 0.4f)}, 0.5f, 0.1f, true));   // probability low
-  CHECK(detail::is_no_match({result(1, "a", 0.2f, 1, 0.9f)}, 0.5f, 0.1f, true));    // too far
-  CHECK_FALSE(detail::is_no_match({result(1, "a", 0.05f, 1, 0.9f)}, 0.5f, 0.1f, true));
+  const auto no_match = [](const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) {
+    return detail::is_no_match(results, detail::nearest_distance(results), threshold, max_distance, calibrated);
+  };
+  CHECK_FALSE(no_match(r, 0.5f, 0, false));                       // uncalibrated results: no probability rule
+  CHECK_FALSE(no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, 0, true));
+  CHECK(no_match({result(1, "a", 0, 1, 0.4f)}, 0.5f, 0, true));
+  CHECK_FALSE(no_match({result(1, "a", 0, 1, 0.4f)}, 0.0f, 0, true));  // both rules off: never
+  CHECK(no_match({}, 0.5f, 0, true));
+  CHECK_FALSE(no_match({}, 0.5f, 0, false));
+  // By the nearest distance, for any catalogue; either rule says no match.
+  CHECK(no_match(r, 0.0f, 0.09f, false));  // r's nearest is at 0.1
+  CHECK_FALSE(no_match(r, 0.0f, 0.1f, false));
+  CHECK(no_match({}, 0.0f, 0.1f, false));
+  CHECK(no_match({result(1, "a", 0.05f, 1, 0.4f)}, 0.5f, 0.1f, true));   // probability low
+  CHECK(no_match({result(1, "a", 0.2f, 1, 0.9f)}, 0.5f, 0.1f, true));    // too far
+  CHECK_FALSE(no_match({result(1, "a", 0.05f, 1, 0.9f)}, 0.5f, 0.1f, true));
+  // Reranked: the first result (key 3, at 0.3) is not the nearest (key 1, at 0.1); the rule reads the nearest.
+  CHECK(iou.front().distance == 0.3f);
+  CHECK(detail::nearest_distance(iou) == 0.1f);
+  CHECK_FALSE(detail::is_no_match(iou, detail::nearest_distance(iou), 0.0f, 0.2f, false));
+  CHECK(std::isinf(detail::nearest_distance({})));
 }
 
 TEST_CASE("mode names: one table for the configuration file, the command and Python", "[ranking][config]") {

@@ -89,6 +89,7 @@ TEST_CASE("manifests parse / resolve relative paths and name the field at fault"
         std::string::npos);
   CHECK(bad(with_digest(R"("format": "onnx", "file": "x", "input": {"width": 8, "height": 8}, "outputs": {"a": 0}, "memory_format": "channels_last")"))
             .find("\"memory_format\" applies to TorchScript models only") != std::string::npos);
+  CHECK(bad(with_digest(torchscript + R"(, "quantized_engine": "onednn", "memory_format": "channels_last")")).find("\"memory_format\" applies to float models only") != std::string::npos);
 }
 
 TEST_CASE("sha256 of a file", "[model]") {
@@ -310,6 +311,8 @@ TEST_CASE("configurations refuse numbers out of range / name the key and the ran
   CHECK(contains(config_error(R"("fine_tuning": {"seed": -2})"), R"("fine_tuning.seed" must be >= 0, got -2)"));
   CHECK(contains(config_error(R"("fine_tuning": {"composites": 1001})"), R"("fine_tuning.composites" must be in 0..1000, got 1001)"));
   CHECK(contains(config_error(R"("match_threshold": -0.1)"), R"("match_threshold" must be in [0, 1], got -0.1)"));
+  CHECK(contains(config_error(R"("match_distance": -0.5)"), R"("match_distance" must be >= 0, got -0.5)"));
+  CHECK(contains(config_error(R"("match_distance": "far")"), R"("match_distance" must be a number >= 0, got "far")"));
   CHECK(contains(config_error(R"("embedding": {"localizer": {"mask_side": 4}})"), R"("embedding.localizer.mask_side" must be in 8..1024, got 4)"));
   CHECK(contains(config_error(R"("embedding": {"localizer": {"guided_epsilon": 0}})"), R"("embedding.localizer.guided_epsilon" must be in (0, 1])"));
 
@@ -342,6 +345,8 @@ TEST_CASE("configurations accept the ends of every range / read values exactly",
   CHECK(c.fine_tuning.label_smoothing == 0.99f);
   CHECK(c.localizer.mask_side == 1024);
   CHECK(c.match_threshold == 0.4f);
+  CHECK(load_config(R"("match_distance": 0)").match_distance == 0.0f);
+  CHECK(load_config(R"("match_distance": 1e6)").match_distance == 1e6f);
   CHECK(c.fine_tuning.composites == 0);
   CHECK(load_config(R"("threads": 0)").runtime.threads == 0);
 }

@@ -165,11 +165,12 @@ TEST_CASE("merging: no_match from the merged best result, one response at least"
   CHECK(merge_shard_responses({uncalibrated}, {}, config).no_match);
   config.match_distance = 0.2f;
   CHECK_FALSE(merge_shard_responses({uncalibrated}, {}, config).no_match);
-  QueryResponse nothing;  // every shard empty: their own verdict on nothing stands
+  QueryResponse nothing;  // every shard empty: no match by distance whatever the shards said
+  CHECK(merge_shard_responses({nothing, nothing}, {}, config).no_match);
+  config.match_distance = 0;  // by probability only: the shards' verdicts tell whether they are calibrated
+  CHECK_FALSE(merge_shard_responses({nothing}, {}, config).no_match);
   nothing.no_match = true;
   CHECK(merge_shard_responses({nothing, nothing}, {}, config).no_match);
-  nothing.no_match = false;
-  CHECK_FALSE(merge_shard_responses({nothing}, {}, config).no_match);
   CHECK(status_of([&] { merge_shard_responses({}, {}, config); }) == Status::InvalidArgument);
   CHECK(status_of([] { shard_of_key(7, 0); }) == Status::InvalidArgument);
   CHECK(shard_of_key(7, 3) == 1);
