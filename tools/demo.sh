@@ -3,7 +3,7 @@
 # query a few validation photos and write the visual report.
 #   tools/demo.sh                 # grocery data and models from ../shared beside this checkout
 #   DS_SHARED_DIR=/path/to/shared tools/demo.sh
-#   DS_DEMO_CONFIG=examples/configs/grocery_fast.json tools/demo.sh   # half the fine-tuning epochs
+#   DS_DEMO_CONFIG=examples/configs/grocery_fast.json tools/demo.sh   # 2 augmented views instead of 3
 # Writes into ${DS_DEMO_DIR:-out/demo}: catalogue.csv, <config name>.dscat (e.g. grocery.dscat), report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -413,7 +413,7 @@ void print_table(const std::string& path, const QueryResponse& r) {
   std::printf("\n%s\n", path.c_str());
   if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
   if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
-  if (r.no_match) std::printf("  NO MATCH: the best result is farther than match_distance or less likely than match_threshold\n");
+  if (r.no_match) std::printf("  NO MATCH: the nearest result is farther than match_distance, or the first less likely than match_threshold\n");
   std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match");
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];

@@ -151,7 +151,7 @@ void print_no_match(std::FILE* out, const EvaluationReport& report) {
   const VariantEvaluation& v = report.variants.front();
   print_no_match_curve(out, v.no_match, report.held_out_items.size(), "when the best match probability is below the threshold (match_threshold)");
   print_no_match_curve(out, v.no_match_by_distance, report.held_out_items.size(),
-                       "when the best result's distance is above the threshold (match_distance)");
+                       "when the nearest result's distance is above the threshold (match_distance)");
 }
 
 json no_match_json(const std::vector<NoMatchPoint>& curve) {

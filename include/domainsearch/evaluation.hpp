@@ -39,9 +39,9 @@ struct EvaluationVariant {
 };
 
 /// "Not in the catalogue" at one threshold, measured with held-out items
-/// (EvaluationOptions::holdout_items): a query is answered "no match" when its best result's
+/// (EvaluationOptions::holdout_items): a query is answered "no match" when its first result's
 /// match_probability is below the threshold (VariantEvaluation::no_match, PipelineConfig::match_threshold)
-/// or its best result's distance is above it (no_match_by_distance, PipelineConfig::match_distance).
+/// or its nearest result's distance is above it (no_match_by_distance, PipelineConfig::match_distance).
 struct NoMatchPoint {
   float threshold = 0.0f;
   double false_match_rate = 0.0;  ///< of the held-out items' queries, the share still answered with a match
@@ -55,8 +55,8 @@ struct VariantEvaluation {
   std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
   double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
   std::vector<NoMatchPoint> no_match;               ///< by match probability: with holdout_items and a fine-tuned catalogue
-  /// By the best result's distance: with holdout_items, any catalogue; thresholds at quantiles
-  /// (50% .. 99%) of the other queries' best distances, increasing.
+  /// By the nearest result's distance: with holdout_items, any catalogue; thresholds at quantiles
+  /// (50% .. 99%) of the other queries' nearest distances, increasing.
   std::vector<NoMatchPoint> no_match_by_distance;
 };
 

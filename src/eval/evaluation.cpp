@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "domainsearch/error.hpp"
+#include "catalogue/ranking.hpp"
 #include "pipeline/config_json.hpp"
 
 namespace domainsearch {
@@ -33,10 +34,11 @@ struct Instance {
   std::unordered_map<std::string, std::size_t> relevant_total;  // label -> catalogue items
 };
 
-// Each query's best result: of held-out items, and of the others (with whether their top-1 was right).
+// Each query's answer as the no-match rules read it: the first result's match probability (and
+// whether its label is right), the nearest result's distance (+infinity without results).
 struct BestResult {
   float probability = 0.0f;
-  float distance = std::numeric_limits<float>::infinity();  // no result: as far as can be
+  float distance = std::numeric_limits<float>::infinity();
   bool right = false;
 };
 struct MatchScores {
@@ -62,7 +64,7 @@ std::vector<NoMatchPoint> no_match_by_probability(const MatchScores& s) {
                         [](const BestResult& b, float t) { return b.probability < t; });
 }
 
-// Thresholds at quantiles of the other queries' best distances, so any embedding's scale is covered.
+// Thresholds at quantiles of the other queries' nearest distances, so any embedding's scale is covered.
 std::vector<NoMatchPoint> no_match_by_distance(const MatchScores& s) {
   std::vector<float> distances;
   for (const BestResult& b : s.present)
@@ -127,7 +129,8 @@ class Evaluation {
       const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
       out.query_ms += r.timings.total_ms;
       BestResult best;
-      if (!r.results.empty()) best = {r.results.front().match_probability, r.results.front().distance, r.results.front().label == queries_[i].label};
+      if (!r.results.empty())
+        best = {r.results.front().match_probability, detail::nearest_distance(r.results), r.results.front().label == queries_[i].label};
       if (held_out_.count(queries_[i].label)) {
         scores.held_out.push_back(best);
         continue;
