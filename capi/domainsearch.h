@@ -110,7 +110,10 @@ DS_API void ds_pipeline_options_init(ds_pipeline_options* options);
 DS_API DS_NODISCARD ds_status ds_pipeline_create(const ds_pipeline_options* options, ds_pipeline** out);
 /** Opens a saved catalogue; its model fingerprints must match the configured models (DS_ERR_MODEL_MISMATCH). */
 DS_API DS_NODISCARD ds_status ds_pipeline_open(const char* catalogue_path, const ds_pipeline_options* options, ds_pipeline** out);
-/** Writes the catalogue atomically. */
+/** Writes the catalogue atomically (README "Reliability"). Over the file it was opened from or last saved
+ * to: DS_ERR_CONFLICT when another writer replaced that file meanwhile (nothing written: reopen and reapply).
+ * DS_ERR_IO when the path names something other than a regular file (a device, FIFO or socket is never
+ * replaced). */
 DS_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, const char* path);
 DS_API void ds_pipeline_free(ds_pipeline* pipeline);
 DS_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
@@ -134,7 +137,9 @@ DS_API DS_NODISCARD ds_status ds_pipeline_index_csv(ds_pipeline* pipeline, const
                                                     void* user, ds_indexing_report* report);
 DS_API DS_NODISCARD ds_status ds_pipeline_index_folder(ds_pipeline* pipeline, const char* folder, ds_progress_fn progress,
                                                        void* user, ds_indexing_report* report);
-/** Adds (upsert = 0) or replaces (upsert = 1) one image given by path, encoded bytes or pixels. */
+/** Adds (upsert = 0) or replaces (upsert = 1) one image given by path, encoded bytes or pixels. Any key
+ *  but DS_KEY_NONE, which results are padded with (DS_ERR_INVALID_ARGUMENT). Category, label and path must
+ *  be UTF-8 (DS_ERR_INVALID_ARGUMENT otherwise; a batch index reports such a row as failed). */
 DS_API DS_NODISCARD ds_status ds_pipeline_add_file(ds_pipeline* pipeline, uint64_t key, const char* path, const char* category,
                                                    const char* label, int upsert);
 DS_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint64_t key, const ds_image* image,
@@ -244,10 +249,15 @@ DS_API void ds_results_free(ds_results* results);
 /* ---- index: raw embeddings, no models */
 DS_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);
 DS_API DS_NODISCARD ds_status ds_index_load(const char* path, ds_index** out);
+/** As ds_pipeline_save: atomic; DS_ERR_CONFLICT over the file it was loaded from or last saved to when
+ * another writer replaced it meanwhile; DS_ERR_IO for a path that is not a regular file. */
 DS_API DS_NODISCARD ds_status ds_index_save(const ds_index* index, const char* path);
 DS_API void ds_index_free(ds_index* index);
+/** The id of category `name` (non-empty UTF-8, else DS_ERR_INVALID_ARGUMENT), defining it if new. */
 DS_API DS_NODISCARD ds_status ds_index_add_category(ds_index* index, const char* name, int32_t* id);
-/** Adds `count` items (embeddings: count x dimension floats); all or none. `labels` may be NULL. */
+/** Adds `count` items (embeddings: count x dimension floats); all or none. `labels` may be NULL, else
+ *  UTF-8. A key equal to DS_KEY_NONE (the padding of results) or a label that is not UTF-8 is
+ *  DS_ERR_INVALID_ARGUMENT. */
 DS_API DS_NODISCARD ds_status ds_index_add(ds_index* index, size_t count, const uint64_t* keys, const int32_t* categories,
                                            const float* embeddings, const char* const* labels);
 DS_API DS_NODISCARD ds_status ds_index_remove(ds_index* index, uint64_t key);
@@ -255,7 +265,8 @@ DS_API DS_NODISCARD ds_status ds_index_contains(const ds_index* index, uint64_t 
 DS_API DS_NODISCARD ds_status ds_index_size(const ds_index* index, size_t* out);
 /** k-NN of `count` queries among `categories` (NULL/0: all) passing `filter` (may be NULL). Writes
  *  count x k keys and distances (nearest first, padded with DS_KEY_NONE/+inf) and, if not NULL,
- *  counts[count] (hits per query). */
+ *  counts[count] (hits per query). A k above the index's size lists the whole index; k = 0, or a k
+ *  for which count x k entries cannot fit in memory (e.g. SIZE_MAX), is DS_ERR_INVALID_ARGUMENT. */
 DS_API DS_NODISCARD ds_status ds_index_search(const ds_index* index, const float* queries, size_t count, size_t k,
                                               const int32_t* categories, size_t category_count, ds_key_filter_fn filter,
                                               void* filter_user, uint64_t* keys, float* distances, size_t* counts);

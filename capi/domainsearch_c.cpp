@@ -599,6 +599,13 @@ ds_status ds_index_search(const ds_index* index, const float* queries, size_t co
   return ds_guard([&] {
     require(index != nullptr && queries != nullptr && keys != nullptr && distances != nullptr, "index, queries or output buffers are NULL");
     require(category_count == 0 || categories != nullptr, "categories is NULL but category_count is not 0");
+    // The caller's buffers hold count x k entries: a k for which they cannot exist (e.g. SIZE_MAX) is a
+    // wrong argument, refused before anything is written. A k above the index's size is fine: the
+    // search lists the whole index (it never reserves k results) and the rest is padding.
+    if (count != 0 && k > std::numeric_limits<size_t>::max() / sizeof(uint64_t) / count)
+      throw Error(Status::InvalidArgument, "ds_index_search: k = " + std::to_string(k) + " for " + std::to_string(count) +
+                                               " queries: buffers of count x k keys cannot exist; k is the number of entries per query in "
+                                               "keys and distances (a k above the index's size lists the whole index, padded)");
     const std::vector<std::int32_t> cats(categories, categories + category_count);
     KeyFilter f;
     if (filter) f = [filter, filter_user](std::uint64_t key) { return filter(key, filter_user) != 0; };

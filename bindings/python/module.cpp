@@ -8,7 +8,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <climits>
+#include <limits>
 
 #include <domainsearch/error.hpp>
 #include <domainsearch/index.hpp>
@@ -27,20 +29,37 @@ namespace {
 using U8Array = py::array_t<std::uint8_t, py::array::c_style>;
 using F32Array = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
+// The size an image array declares (its shape), checked against the pipeline's decode limits before
+// any copy: a view may declare far more pixels than it holds (np.broadcast_to gives zero strides, so
+// 50000x50000x3 fits in 3 bytes), and its contiguous copy would have to allocate them all.
+void check_array_size(py::ssize_t height, py::ssize_t width, const DecodeLimits& limits) {
+  const auto w = static_cast<std::uint64_t>(width), h = static_cast<std::uint64_t>(height);
+  const std::string size = std::to_string(width) + "x" + std::to_string(height);
+  if (h != 0 && w > limits.max_pixels / h)  // w * h > max_pixels, without overflow
+    throw Error(Status::ImageTooLarge, "image array is " + size + " pixels, over the limit of " + std::to_string(limits.max_pixels) +
+                                           " pixels (the configuration's max_pixels); refused before any copy");
+  if (w > static_cast<std::uint64_t>(INT_MAX) || h > static_cast<std::uint64_t>(INT_MAX))
+    throw Error(Status::ImageTooLarge, "image array is " + size + " pixels: a side is over the limit of " + std::to_string(INT_MAX) + " pixels");
+}
+
 // A numpy image: uint8 only (a float image in 0..1 cast to uint8 would be near-black, int64 pixels
-// would wrap), HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); checked against the pipeline's limits like a decoded file.
+// would wrap), HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA); checked against the pipeline's limits like a
+// decoded file, its declared size before anything is copied.
 Image image_from_array(const py::array& array, const Pipeline& pipeline) {
   if (!array.dtype().is(py::dtype::of<std::uint8_t>()))
     throw Error(Status::InvalidArgument, "images must be uint8 arrays (0..255); got " + std::string(py::str(array.dtype())) +
                                              ": scale and convert with (img * 255).astype(np.uint8)");
-  const U8Array a = U8Array::ensure(array);  // C-contiguous (a copy only when the array is not)
   PixelFormat format;
-  if (a.ndim() == 2 || (a.ndim() == 3 && a.shape(2) == 1)) format = PixelFormat::Gray8;
-  else if (a.ndim() == 3 && a.shape(2) == 3) format = PixelFormat::RGB8;
-  else if (a.ndim() == 3 && a.shape(2) == 4) format = PixelFormat::RGBA8;
+  const py::ssize_t ndim = array.ndim();
+  if (ndim == 2 || (ndim == 3 && array.shape(2) == 1)) format = PixelFormat::Gray8;
+  else if (ndim == 3 && array.shape(2) == 3) format = PixelFormat::RGB8;
+  else if (ndim == 3 && array.shape(2) == 4) format = PixelFormat::RGBA8;
   else throw Error(Status::InvalidArgument, "image array must be HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA) uint8");
-  if (a.shape(0) > INT_MAX || a.shape(1) > INT_MAX)
-    throw Error(Status::ImageTooLarge, "image array of " + std::to_string(a.shape(1)) + "x" + std::to_string(a.shape(0)) + " pixels");
+  check_array_size(array.shape(0), array.shape(1), pipeline.config().decode);
+  const U8Array a = U8Array::ensure(array);  // C-contiguous (a copy only when the array is not)
+  if (!a)  // the copy failed (ensure() cleared numpy's error): never read through it
+    throw Error(Status::OutOfMemory, "image array of " + std::to_string(array.shape(1)) + "x" + std::to_string(array.shape(0)) +
+                                         " pixels: its contiguous copy could not be made (out of memory)");
   const ImageView view{a.data(), static_cast<int>(a.shape(1)), static_cast<int>(a.shape(0)), static_cast<std::size_t>(a.strides(0)), format};
   py::gil_scoped_release release;
   return pipeline.from_pixels(view);
@@ -68,7 +87,7 @@ Image to_image(const py::object& source, const Pipeline& pipeline) {
 using KeyArray = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>;
 
 // Index keys: non-negative integers below 2**64-1, which search() pads missing results with (the C
-// ABI's DS_KEY_NONE); the C++ Index itself accepts that key. Floats or negatives are refused, not cast.
+// ABI's DS_KEY_NONE; the C++ Index refuses it too). Floats or negatives are refused, not cast.
 KeyArray index_keys(const py::object& given) {
   const py::array keys = py::module_::import("numpy").attr("asarray")(given);  // a list of ints too
   const char kind = keys.dtype().kind();
@@ -77,6 +96,7 @@ KeyArray index_keys(const py::object& given) {
   if (kind == 'i' && py::module_::import("numpy").attr("any")(keys.attr("__lt__")(0)).cast<bool>())
     throw Error(Status::InvalidArgument, "add: keys must be non-negative");
   const KeyArray out = KeyArray::ensure(keys);
+  if (!out) throw Error(Status::OutOfMemory, "add: the keys' contiguous uint64 copy could not be made (out of memory)");
   const std::uint64_t* k = out.data();
   for (py::ssize_t i = 0; i < out.size(); ++i)
     if (k[i] == UINT64_MAX)
@@ -348,7 +368,10 @@ void bind_pipeline_catalogue(py::class_<Pipeline>& cls) {
       .def("save", [](const Pipeline& p, const std::string& path) {
         py::gil_scoped_release release;
         p.save(path);
-      }, py::arg("path"))
+      }, py::arg("path"),
+         "Writes the catalogue atomically. Over the file it was opened from or last saved to, raises Error (status\n"
+         "Conflict) when another writer, in any process, replaced that file meanwhile: nothing is written; reopen\n"
+         "and apply the change again. A path that is not a regular file (device, FIFO, socket) is refused (Io).")
       .def("__len__", [](const Pipeline& p) { return p.index().size(); })
       .def_property_readonly("categories", [](const Pipeline& p) { return p.index().category_names(); })
       .def_property_readonly("has_category_head", &Pipeline::has_category_head)
@@ -548,6 +571,12 @@ void bind_index(py::module_& m) {
       .def("search", [](const Index& index, const F32Array& queries, std::size_t k, const std::vector<std::int32_t>& categories) {
         if (queries.ndim() != 2 || queries.shape(1) != index.dimension())
           throw Error(Status::InvalidArgument, "search: queries must be n x dimension float32");
+        // The answer is two n x k arrays: a k for which they cannot exist is refused before searching (a k
+        // above the index's size is fine: the search lists the whole index, the rest is padding).
+        const auto rows = static_cast<std::size_t>(std::max<py::ssize_t>(queries.shape(0), 1));
+        if (k > static_cast<std::size_t>(PY_SSIZE_T_MAX) / sizeof(std::uint64_t) / rows)
+          throw Error(Status::InvalidArgument, "search: k = " + std::to_string(k) + " for " + std::to_string(queries.shape(0)) +
+                                                   " queries: the n x k answer cannot fit in memory");
         std::vector<std::vector<SearchHit>> hits;
         {
           py::gil_scoped_release release;
@@ -565,7 +594,9 @@ void bind_index(py::module_& m) {
         return py::make_tuple(keys, dists);
       }, py::arg("queries"), py::arg("k"), py::arg("categories") = std::vector<std::int32_t>{},
          "Returns (keys, distances), each n x k, padded with 2**64-1 and inf.")
-      .def("save", &Index::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def("save", &Index::save, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
+           "Writes the index atomically; Conflict over the file it was loaded from or last saved to when another\n"
+           "writer replaced it meanwhile (load it again and reapply); Io for a path that is not a regular file.")
       .def_static("load", &Index::load, py::arg("path"), py::call_guard<py::gil_scoped_release>());
 }
 

@@ -7,8 +7,11 @@
 //   domainsearch query   --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
 //   domainsearch inspect --catalogue CAT [--json]
 //   domainsearch eval    --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--ablate] [--json-file FILE] [--plot PREFIX] ...
-// Exit codes: 0 ok, 1 a library error (message on stderr), 2 bad usage, 130 interrupted (Ctrl-C; the
-// catalogue on disk stays valid and holds what was indexed before the interruption).
+// Exit codes: 0 ok, 1 a library, file-system or out-of-memory error (message on stderr), 2 bad usage,
+// 130 interrupted (Ctrl-C, SIGTERM or SIGHUP: index saves what it indexed before; an interrupted
+// training leaves the catalogue as it was).
+// A writer waits for another writer's lock on the catalogue at most DOMAINSEARCH_LOCK_WAIT_S seconds
+// (default 600), saying so; Ctrl-C gives up.
 #include <domainsearch/error.hpp>
 #include <domainsearch/catalogue_lock.hpp>
 #include <domainsearch/evaluation.hpp>
@@ -20,8 +23,10 @@
 #include <atomic>
 #include <chrono>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -41,12 +46,40 @@ using namespace domainsearch;
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-void on_sigint(int) { g_interrupted = true; }
-
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+std::atomic<bool> g_interrupted{false};
+// The first Ctrl-C (or SIGTERM/SIGHUP to a writing command) asks the work to stop cleanly; a second one
+// ends the process at once, as if no handler were installed.
+void on_interrupt(int signal) {
+  if (g_interrupted.exchange(true)) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
+}
+bool not_interrupted() { return !g_interrupted.load(); }
+
+// The writer lock of `catalogue`, waited for at most DOMAINSEARCH_LOCK_WAIT_S seconds (default 600) with
+// a message when another writer holds it; Ctrl-C ends the wait (Cancelled, exit 130).
+CatalogueLock lock_for_writing(const std::string& catalogue) {
+  try {
+    return CatalogueLock(catalogue, std::chrono::milliseconds(0));
+  } catch (const Error& e) {
+    if (e.status() != Status::Conflict) throw;
+  }
+  long seconds = 600;
+  if (const char* env = std::getenv("DOMAINSEARCH_LOCK_WAIT_S"); env && *env) {
+    char* end = nullptr;
+    errno = 0;
+    seconds = std::strtol(env, &end, 10);
+    if (*end != '\0' || errno != 0 || seconds < 0 || seconds > 31'536'000)
+      throw UsageError("DOMAINSEARCH_LOCK_WAIT_S must be a whole number of seconds in 0..31536000, got \"" + std::string(env) + "\"");
+  }
+  std::fprintf(stderr, "%s is being changed by another writer; waiting up to %ld s for its lock (Ctrl-C gives up)\n", catalogue.c_str(), seconds);
+  return CatalogueLock(catalogue, std::chrono::seconds(seconds), not_interrupted);
+}
 
 // What each command accepts: its help text, options (name -> what the value is), flags, whether it
 // takes IMAGE arguments, options of which exactly one must be given, and options it takes more than
@@ -274,14 +307,14 @@ TrainingReport train_on_photos(Pipeline& p, const std::vector<CatalogueEntry>& e
     categories.push_back(entries[i].category);
     labels.push_back(entries[i].label);
   }
-  return p.train_categories(analyses, categories, labels);
+  return p.train_categories(analyses, categories, labels, training_progress());
 }
 
 // Trains what the configuration asks for: fine-tuning (on `photos`, or the catalogue's own), or the
 // category head (and adaptation) on the catalogue's embeddings.
 void train(Pipeline& p, const std::vector<CatalogueEntry>& photos = {}) {
   if (p.config().fine_tuning.enabled) return print_fine_tuning(p, p.fine_tune(photos, training_progress()));
-  print_training(p, photos.empty() ? p.train_categories() : train_on_photos(p, photos));
+  print_training(p, photos.empty() ? p.train_categories(training_progress()) : train_on_photos(p, photos));
 }
 
 // The categories of `rows` in order of first appearance: how one catalogue indexing them would number
@@ -322,16 +355,24 @@ int cmd_index_sharded(const Args& a) {
   if (!a.options.count("csv")) throw UsageError("index --shards needs --csv (the rows to distribute)");
   if (fs::exists(folder) && !fs::is_directory(folder)) throw Error(Status::AlreadyExists, folder + " exists and is not a folder");
   fs::create_directories(folder);
-  const CatalogueLock writing((fs::path(folder) / "shards.json").string());  // checked under the lock: two builds cannot both pass
+  const CatalogueLock writing = lock_for_writing((fs::path(folder) / "shards.json").string());  // checked under the lock: two builds cannot both pass
   if (fs::exists(fs::path(folder) / "shards.json"))
     throw Error(Status::AlreadyExists, folder + " already holds a shard set; build a new one in another folder");
   const PipelineConfig config = config_of(a);
   const std::vector<CatalogueEntry> rows = read_catalogue_csv(a.need("csv"));
-  const std::vector<std::string> categories = categories_of(rows);
-  const bool train_now = !a.has("no-train") && categories.size() >= 2;
   ShardSetManifest manifest;
   Pipeline model(config);
-  model.add_categories(categories);
+  std::size_t categories = 0;
+  for (const std::string& category : categories_of(rows)) {  // one at a time: a bad name costs only its rows
+    try {
+      model.add_categories({category});
+      ++categories;
+    } catch (const Error& e) {
+      if (e.status() != Status::InvalidArgument) throw;
+      std::fprintf(stderr, "skipped category %s: its rows fail below\n", e.what());
+    }
+  }
+  const bool train_now = !a.has("no-train") && categories >= 2;
   if (train_now && config.fine_tuning.enabled) print_fine_tuning(model, model.fine_tune(rows, training_progress()));
   const std::string template_path = (fs::path(folder) / manifest.template_file).string();
   model.save(template_path);
@@ -355,7 +396,7 @@ int cmd_index_sharded(const Args& a) {
 
 int cmd_index(const Args& a) {
   if (a.options.count("shards")) return cmd_index_sharded(a);
-  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  const CatalogueLock writing = lock_for_writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers wait their turn (bounded)
   Pipeline p = open_or_create(a);
   const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
                                                   : p.index_folder(a.need("folder"), progress_bar("indexing"));
@@ -368,14 +409,23 @@ int cmd_index(const Args& a) {
     std::fprintf(stderr, "error: none of the %zu images could be indexed; %s left unchanged\n", r.failures.size(), a.need("catalogue").c_str());
     return 1;
   }
-  if (!r.cancelled && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) train(p);
+  bool interrupted = r.cancelled;
+  if (!interrupted && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
+    try {
+      train(p);
+    } catch (const Error& e) {
+      if (e.status() != Status::Cancelled) throw;
+      std::fprintf(stderr, "\ninterrupted while training: saving the %zu new items with the models they had before\n", r.added);
+      interrupted = true;
+    }
+  }
   p.save(a.need("catalogue"));
   std::printf("saved %s\n", a.need("catalogue").c_str());
-  return r.cancelled ? 130 : 0;
+  return interrupted ? 130 : 0;
 }
 
 int cmd_add(const Args& a) {
-  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  const CatalogueLock writing = lock_for_writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers wait their turn (bounded)
   Pipeline p = open_or_create(a);
   const std::string& path = a.need("image");
   const std::uint64_t key = a.options.count("key") ? integer_option(a, "key") : Pipeline::key_for_path(path);
@@ -392,7 +442,7 @@ int cmd_add(const Args& a) {
 }
 
 int cmd_remove(const Args& a) {
-  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  const CatalogueLock writing = lock_for_writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers wait their turn (bounded)
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
   p.remove(integer_option(a, "key"));
   p.save(a.need("catalogue"));
@@ -401,7 +451,7 @@ int cmd_remove(const Args& a) {
 }
 
 int cmd_train(const Args& a) {
-  const CatalogueLock writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers queue
+  const CatalogueLock writing = lock_for_writing(a.need("catalogue"));  // the whole open-modify-save: concurrent writers wait their turn (bounded)
   Pipeline p = Pipeline::open(a.need("catalogue"), config_of(a));
   train(p, a.options.count("csv") ? read_catalogue_csv(a.need("csv")) : std::vector<CatalogueEntry>{});
   p.save(a.need("catalogue"));
@@ -561,7 +611,7 @@ void print_usage(FILE* to) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::signal(SIGINT, on_sigint);
+  std::signal(SIGINT, on_interrupt);
   domainsearch_examples::tune_process_for_inference();
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
@@ -578,6 +628,8 @@ int main(int argc, char** argv) {
       std::printf("%s\n", kCommandSpecs.at(a.command).help.c_str());
       return 0;
     }
+    if (a.command == "index" || a.command == "add" || a.command == "remove" || a.command == "train")
+      for (const int signal : {SIGTERM, SIGHUP}) std::signal(signal, on_interrupt);  // stop cleanly: save, or leave the file as it was
     return it->second(a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "domainsearch: %s\n\n", e.what());
@@ -585,9 +637,12 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "domainsearch: %s [%s]\n", e.what(), status_name(e.status()));
+    return e.status() == Status::Cancelled ? 130 : 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "domainsearch: out of memory\n");
     return 1;
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // e.g. std::filesystem::filesystem_error: not a usage error
     std::fprintf(stderr, "domainsearch: %s\n", e.what());
-    return 2;
+    return 1;
   }
 }

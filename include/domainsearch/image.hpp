@@ -8,7 +8,9 @@
 //    before any decoder runs);
 //  - the image size is read from the format's header before any pixel is allocated; images above
 //    DecodeLimits::max_pixels or with a side below DecodeLimits::min_side are refused, and so is an image
-//    whose header does not give its size (it is never decoded to find out).
+//    whose header does not give its size (it is never decoded to find out);
+//  - the cost of a decode is bounded before it starts: its memory is estimated from the header
+//    (DecodeLimits::max_decode_bytes), and a JPEG's scans are counted (DecodeLimits::max_jpeg_scans).
 // Every failure throws domainsearch::Error (ImageDecode, ImageTooSmall, ImageTooLarge, Io,
 // InvalidArgument) whose message names the source; no other exception type escapes (an allocation
 // failure while decoding is ImageTooLarge). Thread-safety: the functions are reentrant; an Image is a
@@ -41,13 +43,31 @@ struct ImageView {
 
 /// Size limits checked on every image. The pixel limits are checked against the size the header
 /// declares, before any pixel is allocated (so a decompression bomb costs no memory), and again on the
-/// decoded image.
+/// decoded image. max_decode_bytes and max_jpeg_scans are checked from the encoded bytes before any
+/// decoder runs.
 struct DecodeLimits {
   std::uint64_t max_pixels = 50'000'000;  ///< width * height above this -> ImageTooLarge
   int min_side = 16;                      ///< min(width, height) below this -> ImageTooSmall
   /// decode_file: a file of more bytes is refused (ImageTooLarge) before it is read. decode_bytes does
   /// not apply it: its caller already holds the bytes.
   std::uint64_t max_file_bytes = 256ull << 20;
+  /// Bytes one decode may need, estimated from the header: width * height times the bytes per pixel
+  /// of the decoder's output as the header declares it (channels x bytes per sample: PNG bit depth
+  /// and colour type, TIFF BitsPerSample and SamplesPerPixel, PNM maxval, BMP bit count, WebP alpha;
+  /// JPEG 3 bytes), plus the decoder's own whole-image buffers (a progressive or multi-scan JPEG's
+  /// coefficients, 2 bytes per sample of each component; a TIFF strip or tile; the copy an EXIF
+  /// rotation makes), the 8-bit copy of deeper samples, the alpha-composited copy, and the 8-bit RGB
+  /// result (3 bytes per pixel). Above this -> ImageTooLarge, naming the estimate. The default, 800 MiB,
+  /// admits any 8-bit RGB or gray photo of up to max_pixels (a 50-megapixel progressive JPEG without chroma
+  /// subsampling, the costliest, is estimated at 15 bytes per pixel: 750 MB) and refuses a 50-megapixel
+  /// 16-bit RGBA PNG (18 bytes per pixel: 900 MB).
+  std::uint64_t max_decode_bytes = 800ull << 20;
+  /// JPEG: a file with more scans (SOS markers, counted by walking its marker segments) is refused
+  /// (ImageTooLarge) before decoding. A progressive JPEG is decoded scan by scan over the whole image,
+  /// so its decoding time grows with the scan count (crafted files of thousands of empty scans take
+  /// tens of seconds); real ones have about 10 scans (libjpeg's progression), baseline ones 1 (3 when
+  /// non-interleaved). A value below 1 counts as 1.
+  int max_jpeg_scans = 100;
 };
 
 /// An owned 8-bit RGB image, rows tightly packed (stride = 3 * width).

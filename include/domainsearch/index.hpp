@@ -75,7 +75,7 @@ class DS_API Index {
   int dimension() const noexcept;
 
   // ---- categories: dense ids 0..category_count()-1, each with a unique non-empty UTF-8 name.
-  /// Id of `name`, defining it first if new.
+  /// Id of `name`, defining it first if new. Throws InvalidArgument when `name` is empty or not UTF-8.
   std::int32_t add_category(const std::string& name);
   /// Id of an existing category; throws NotFound.
   std::int32_t category_id(const std::string& name) const;
@@ -97,7 +97,8 @@ class DS_API Index {
   /// All keys, in no particular order.
   std::vector<std::uint64_t> keys() const;
 
-  /// Inserts a new item. `embedding` holds dimension() finite floats. Throws AlreadyExists for a
+  /// Inserts a new item. `embedding` holds dimension() finite floats; `label` must be UTF-8 and `key`
+  /// is not 2^64-1 (search's "no result"), else InvalidArgument. Throws AlreadyExists for a
   /// present key, NotFound for an undefined category, InvalidArgument for a non-finite value or a
   /// mask whose side/frame differs from the masks already stored.
   void add(std::uint64_t key, std::int32_t category, const float* embedding, const std::string& label = {},
@@ -124,9 +125,15 @@ class DS_API Index {
                                                    const KeyFilter& filter = {}) const;
 
   // ---- persistence (docs/format.md)
-  /// Writes the index atomically (temporary file, fsync, rename). Throws Io.
+  /// Writes the index atomically (temporary file, fsync, rename; README "Reliability"). Saving over
+  /// the file this index was loaded from or last saved to (by any name: links and relative paths
+  /// resolved) first checks, under the file's commit lock, that nobody replaced it meanwhile: throws
+  /// Conflict when someone did (load it again and reapply the change), leaving the file untouched.
+  /// Throws Io when the file cannot be written or is not a regular file (a device, FIFO or socket is
+  /// never replaced). Concurrent saves of one Index are serialised.
   void save(const std::string& path) const;
-  /// Reads an index; throws Io, Corrupt or FormatVersion with the reason.
+  /// Reads an index; throws Io (also for a path that is not a regular file), Corrupt or FormatVersion
+  /// with the reason.
   static Index load(const std::string& path);
 
   /// Bytes held by the index's data structures (vectors, norms, keys, labels, masks, key map).

@@ -50,7 +50,9 @@ class DS_API Pipeline {
   bool has_category_head() const;
 
   // ---- offline
-  /// Indexes entries not yet in the catalogue (by key); unreadable images are reported and skipped.
+  /// Indexes entries not yet in the catalogue (by key); an unreadable image, or a row whose path, label
+  /// or category is not UTF-8, is reported (IndexingReport::failures, naming it) and skipped: one bad row
+  /// never costs the others. add/upsert refuse such names with InvalidArgument.
   IndexingReport index_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress = {});
   /// Reads a CSV with a header naming at least `path`, `label` and `category` columns (paths relative
   /// to the CSV's folder) and indexes it.
@@ -65,16 +67,17 @@ class DS_API Pipeline {
   /// Trains the category head on the catalogue's embeddings (config().training), plus
   /// config().training_views augmented views of each item indexed from a file; with
   /// config().adapt_embedding, first the catalogue-adapted embedding on the items' labels (the catalogue
-  /// is then re-projected). With config().fine_tuning.enabled it calls fine_tune() instead (progress
-  /// is only reported then). Queries keep running meanwhile; the new models replace the old at the
-  /// end, all together: a failed or cancelled training leaves the catalogue as it was.
+  /// is then re-projected). With config().fine_tuning.enabled it calls fine_tune() instead. `progress`
+  /// reports the augmented views and each epoch of the head ("training the category head"); returning
+  /// false cancels (Status::Cancelled). Queries keep running meanwhile; the new models replace the old
+  /// at the end, all together: a failed or cancelled training leaves the catalogue as it was.
   TrainingReport train_categories(const TrainingProgressFn& progress = {});
   /// Trains on the given analyses instead (e.g. shop photos of the items of an iconic-image catalogue).
   /// categories[i] names analyses[i]'s category and must be one of the catalogue's (NotFound otherwise);
   /// labels[i] its item label (needed with config().adapt_embedding, ignored otherwise); embeddings must
-  /// have the catalogue's dimension.
+  /// have the catalogue's dimension. `progress` as above.
   TrainingReport train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
-                                  const std::vector<std::string>& labels = {});
+                                  const std::vector<std::string>& labels = {}, const TrainingProgressFn& progress = {});
   /// Whether searches run in a catalogue-adapted embedding (see PipelineConfig::adapt_embedding).
   bool has_embedding_adaptation() const;
   /// Fine-tunes the backbone (config().fine_tuning, fine_tuning.hpp) on `photos` (path, label = item,

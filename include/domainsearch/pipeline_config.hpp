@@ -47,7 +47,7 @@ struct DS_API PipelineConfig {
   bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
   LocalizerOptions localizer;
   FeatureExtractorOptions features;
-  DecodeLimits decode;
+  DecodeLimits decode;             ///< configuration file keys max_pixels, min_side, max_decode_mb, max_jpeg_scans
   CategoryMode category_mode = CategoryMode::PredictedSoft;
   float soft_threshold = 0.9f;
   int max_categories = 3;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_set>
 
 #include "domainsearch/error.hpp"
+#include "index/item_key.hpp"
+#include "io/utf8.hpp"
 #include "pipeline/config_json.hpp"
 #include "runtime/model_runner.hpp"
 
@@ -13,6 +16,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// An item's category, label and source path go into the catalogue file's JSON, which holds only UTF-8:
+// one that is not (a Latin-1 name) is refused (InvalidArgument, bad bytes shown as \xNN) before any
+// model runs and before anything changes, not when the catalogue is saved.
+void check_item_text(const std::string& category, const std::string& label, const std::string& source) {
+  require_utf8(category, "category");
+  require_utf8(label, "label");
+  require_utf8(source, "source path");
+}
 
 }  // namespace
 
@@ -112,6 +124,21 @@ bool Catalogue::untrained(std::int32_t c) const {
   return head_ && c >= head_->category_count();
 }
 
+// untrained(c) for every category at once: one set of the fine-tuned classifier's categories instead of
+// a scan of its classes per category.
+std::vector<bool> Catalogue::untrained_mask() const {
+  const std::size_t count = index_->category_count();
+  std::vector<bool> mask(count, false);
+  if (fine_tuned_) {
+    const std::unordered_set<std::string> trained(fine_tuned_->item_categories.begin(), fine_tuned_->item_categories.end());
+    const std::vector<std::string> names = index_->category_names();
+    for (std::size_t c = 0; c < count && c < names.size(); ++c) mask[c] = trained.count(names[c]) == 0;
+  } else if (head_) {
+    for (std::size_t c = static_cast<std::size_t>(std::max(head_->category_count(), 0)); c < count; ++c) mask[c] = true;
+  }
+  return mask;
+}
+
 // The backbone with fine-tuned weights; its fingerprint covers the backbone file and the weights.
 std::shared_ptr<const FeatureExtractor> Catalogue::fine_tuned_extractor(const FineTunedModel& model, const std::vector<std::uint8_t>& bytes) const {
   const std::string both = file_extractor_->fingerprint() + sha256_bytes(bytes.data(), bytes.size());
@@ -130,6 +157,8 @@ void Catalogue::install_fine_tuned(std::shared_ptr<const FeatureExtractor> embed
 
 AddOutcome Catalogue::add(std::uint64_t key, const Image& image, const std::string& category, const std::string& label, const std::string& source,
                           bool replace) {
+  check_item_text(category, label, source);
+  check_item_key(key);  // before any model runs
   const std::lock_guard<std::mutex> writing(writer_);
   const ImageAnalysis e = analyze({image}).front();
   std::unique_lock<std::shared_mutex> lock(mutex_);
@@ -146,6 +175,7 @@ void Catalogue::remove(std::uint64_t key) {
 }
 
 void Catalogue::add_categories(const std::vector<std::string>& names) {
+  for (const std::string& name : names) require_utf8(name, "category");  // all or none
   const std::lock_guard<std::mutex> writing(writer_);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   for (const std::string& name : names) {
@@ -199,9 +229,10 @@ bool Catalogue::has_embedding_adaptation() const {
 
 std::vector<std::string> Catalogue::untrained_categories() const {
   std::shared_lock<std::shared_mutex> lock(mutex_);
+  const std::vector<bool> mask = untrained_mask();
   std::vector<std::string> out;
-  for (std::int32_t c = 0; c < static_cast<std::int32_t>(index_->category_count()); ++c)
-    if (untrained(c)) out.push_back(index_->category_name(c));
+  for (std::size_t c = 0; c < mask.size(); ++c)
+    if (mask[c]) out.push_back(index_->category_name(static_cast<std::int32_t>(c)));
   return out;
 }
 
@@ -224,6 +255,8 @@ std::vector<ImageAnalysis> Catalogue::analyze_in_batches(const std::vector<Image
 
 AddOutcome Catalogue::add_analyzed(std::uint64_t key, const ImageAnalysis& analysis, const std::string& category, const std::string& label,
                             const std::string& source) {
+  check_item_text(category, label, source);
+  check_item_key(key);
   const std::lock_guard<std::mutex> writing(writer_);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   check_dimension(analysis, "add_analyzed");

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "domainsearch/pipeline.hpp"
+#include "io/section_file.hpp"
 #include "training/fine_tuned_model.hpp"
 
 namespace domainsearch::detail {
@@ -55,7 +56,7 @@ class Catalogue {
   void add_categories(const std::vector<std::string>& names);
   TrainingReport train_categories(const TrainingProgressFn& progress);
   TrainingReport train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
-                                  const std::vector<std::string>& labels);
+                                  const std::vector<std::string>& labels, const TrainingProgressFn& progress);
   FineTuningReport fine_tune(const std::vector<CatalogueEntry>& photos, const TrainingProgressFn& progress);
   void install_category_model(const Catalogue& trained);
 
@@ -103,6 +104,8 @@ class Catalogue {
   bool has_categoriser() const { return head_ || fine_tuned_; }
   // Whether the trained category model cannot predict category c (added after training); false without one.
   bool untrained(std::int32_t c) const;
+  // untrained(c) of every category, indexed by id, in O(categories + the fine-tuned classifier's classes).
+  std::vector<bool> untrained_mask() const;
   // The backbone with fine-tuned weights; its fingerprint covers the backbone file and the weights.
   std::shared_ptr<const FeatureExtractor> fine_tuned_extractor(const FineTunedModel& model, const std::vector<std::uint8_t>& bytes) const;
   // Caller holds the unique lock, or owns *this.
@@ -130,7 +133,8 @@ class Catalogue {
 
   // ---- catalogue_training.cpp (caller holds `writer`)
   std::pair<CategoryPredictor, std::unique_ptr<Index>> train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) const;
-  TrainingReport train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels);
+  TrainingReport train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels,
+                                           const TrainingProgressFn& progress);
   std::vector<CatalogueEntry> catalogue_photos() const;
   Index reembedded(const FeatureExtractor& embedder, const std::vector<CatalogueEntry>& items, const TrainingProgressFn& progress) const;
 
@@ -149,10 +153,9 @@ class Catalogue {
   std::unordered_map<std::uint64_t, std::string> sources_;
   mutable std::shared_mutex mutex_;
   std::mutex writer_;
-  // The file this catalogue was opened from or last saved to, and that file's generation then: a save
-  // over it expects that generation (Conflict when another writer changed the file meanwhile).
-  std::string file_path_;
-  std::uint64_t file_generation_ = 0;
+  // The file this catalogue was opened from or last saved to, and that file's version then: a save
+  // over it expects that version (Conflict when another writer changed the file meanwhile).
+  std::optional<FileOrigin> file_origin_;
 };
 
 /// SHA-256 (hex) of bytes, or "" for none: how the fingerprint writes an absent part.

@@ -5,6 +5,7 @@
 #include "domainsearch/error.hpp"
 #include "index/index_io.hpp"
 #include "io/file_safety.hpp"
+#include "io/json_text.hpp"
 #include "io/section_file.hpp"
 #include "pipeline/config_json.hpp"
 
@@ -17,13 +18,11 @@ using nlohmann::json;
 const FileKind kCatalogueKind{{'D', 'S', 'C', 'A', 'T', 'L', 'G', '\0'}, 1, 0, "catalogue"};
 constexpr std::uint64_t kMaxJsonSection = 256ull << 20;
 
+// Not JSON, nested deeper than kMaxJsonDepth or with a key twice: Corrupt naming the file and section.
 json read_json_section(const SectionReader& r, SectionTag tag) {
   const std::vector<std::uint8_t> bytes = r.read(tag, kMaxJsonSection);
-  try {
-    return json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& e) {
-    throw Error(Status::Corrupt, r.path() + ": malformed " + std::string(tag.data(), 4) + " section (" + e.what() + ")");
-  }
+  const char* text = reinterpret_cast<const char*>(bytes.data());
+  return parse_json(text, text + bytes.size(), r.path() + ": " + std::string(tag.data(), 4) + " section", Status::Corrupt);
 }
 
 // Runs f, which reads a catalogue's JSON sections: content of the wrong type (with valid checksums) is
@@ -37,15 +36,17 @@ auto with_json_checked(const std::string& path, F f) -> decltype(f()) {
   }
 }
 
-void write_json_section(SectionWriter& w, SectionTag tag, const json& j) {
-  const std::string text = j.dump();
+// Writes j as a section. Strings were checked for UTF-8 where they entered the catalogue; should one
+// still not be, the save fails naming the file and the section, not with a raw JSON exception.
+void write_json_section(SectionWriter& w, const std::string& path, SectionTag tag, const json& j) {
+  std::string text;
+  try {
+    text = j.dump();
+  } catch (const json::exception& e) {
+    throw Error(Status::InvalidArgument, path + ": cannot save the " + std::string(tag.data(), 4) +
+                                             " section: a name or path in it is not valid UTF-8 (" + e.what() + ")");
+  }
   w.add_section(tag, text.data(), text.size());
-}
-
-// Whether two paths name the file a save would replace (links resolved, paths made absolute).
-bool same_file_path(const std::string& a, const std::string& b) {
-  const auto target = [](const std::string& p) { return fs::absolute(resolve_link_chain(p)).lexically_normal(); };
-  return target(a) == target(b);
 }
 
 }  // namespace
@@ -72,10 +73,9 @@ void Catalogue::save(const std::string& path) {
   if (m.fine_tuned_) conf["fine_tuned_sha256"] = sha256_bytes(m.fine_tuned_bytes_.data(), m.fine_tuned_bytes_.size());
   json srcs = json::array();
   for (const auto& [key, source] : m.sources_) srcs.push_back({key, source});
-  const bool same_file = !m.file_path_.empty() && same_file_path(path, m.file_path_);
-  SectionWriter writer(path, kCatalogueKind, same_file ? std::optional<std::uint64_t>(m.file_generation_) : std::nullopt);
-  write_json_section(writer, tag("CONF"), conf);
-  write_json_section(writer, tag("SRCS"), srcs);
+  SectionWriter writer(path, kCatalogueKind, expected_version(m.file_origin_, path));
+  write_json_section(writer, path, tag("CONF"), conf);
+  write_json_section(writer, path, tag("SRCS"), srcs);
   if (m.head_) {
     const std::vector<std::uint8_t> head = m.head_->serialize();
     writer.add_section(tag("HEAD"), head.data(), head.size());
@@ -87,8 +87,7 @@ void Catalogue::save(const std::string& path) {
   if (m.fine_tuned_) writer.add_section(tag("FTUN"), m.fine_tuned_bytes_.data(), m.fine_tuned_bytes_.size());
   IndexIo::write(*m.index_, writer);
   writer.commit();
-  m.file_path_ = path;
-  m.file_generation_ = writer.generation();
+  m.file_origin_ = FileOrigin{canonical_file_path(path), writer.version()};
 }
 
 std::unique_ptr<Catalogue> Catalogue::open(const std::string& catalogue_path, PipelineConfig config) {
@@ -121,13 +120,15 @@ std::unique_ptr<Catalogue> Catalogue::open(const std::string& catalogue_path, Pi
       throw Error(Status::ModelMismatch, catalogue_path + ": stores " + std::to_string(index.dimension()) + "-d embeddings, the backbone makes " +
                                              std::to_string(impl->extractor_->dimension()));
     impl->index_ = std::make_unique<Index>(std::move(index));
-    impl->file_path_ = catalogue_path;
-    impl->file_generation_ = reader.generation();
+    impl->file_origin_ = reader.origin();
     if (reader.has(tag("HEAD"))) {
       const auto bytes = reader.read(tag("HEAD"), reader.length(tag("HEAD")));
       impl->head_ = CategoryPredictor::deserialize(bytes.data(), bytes.size());
       if (impl->head_->dimension() != impl->extractor_->dimension())
         throw Error(Status::Corrupt, catalogue_path + ": category head dimension disagrees with the embeddings");
+      if (static_cast<std::size_t>(impl->head_->category_count()) > impl->index_->category_count())
+        throw Error(Status::Corrupt, catalogue_path + ": the category head predicts " + std::to_string(impl->head_->category_count()) +
+                                         " categories, but the catalogue defines " + std::to_string(impl->index_->category_count()));
     }
     if (reader.has(tag("ADPT"))) {
       const auto bytes = reader.read(tag("ADPT"), reader.length(tag("ADPT")));

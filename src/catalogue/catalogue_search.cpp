@@ -48,10 +48,9 @@ std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding
                                          "(domainsearch train), or use category mode \"off\"");
   const std::size_t limit = mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config_.max_categories, 1));
   std::vector<std::int32_t> chosen = choose_categories(predict_categories(embedding, limit), options.soft_threshold.value_or(config_.soft_threshold));
-  // Categories the model cannot predict yet are always searched, so their items stay findable.
-  for (std::int32_t c = 0; c < static_cast<std::int32_t>(index_->category_count()); ++c)
-    if (untrained(c) && std::find(chosen.begin(), chosen.end(), c) == chosen.end()) chosen.push_back(c);
-  return chosen;
+  // Categories the model cannot predict yet are always searched, so their items stay findable (linear
+  // in the number of categories).
+  return with_untrained_categories(std::move(chosen), untrained_mask());
 }
 
 void Catalogue::search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "domainsearch/error.hpp"
+#include "io/utf8.hpp"
 #include "pipeline/augment.hpp"
 #include "training/backbone_trainer.hpp"
 
@@ -32,13 +33,21 @@ std::pair<CategoryPredictor, std::unique_ptr<Index>> Catalogue::train_adaptation
 // Trains the head on rows x (labels y: category ids) and, with config.adapt_embedding, the adaptation
 // (labels: item labels), then installs both at once: a failure leaves the catalogue as it was.
 // Caller holds `writer`.
-TrainingReport Catalogue::train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels) {
+TrainingReport Catalogue::train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels,
+                                                   const TrainingProgressFn& progress) {
   const int categories = static_cast<int>(index_->category_count());
   if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
   std::optional<std::pair<CategoryPredictor, std::unique_ptr<Index>>> adapted_now;
   if (config_.adapt_embedding) adapted_now = train_adaptation(x, labels);
   TrainingReport report;
-  CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index_->dimension(), y.data(), categories, config_.training, &report);
+  CategoryTrainingOptions options = config_.training;
+  if (progress)
+    options.on_epoch = [&progress, configured = config_.training.on_epoch, epochs = options.max_epochs](const EpochReport& e) {
+      const TrainingProgress now{"training the category head", e.epoch, epochs, static_cast<std::size_t>(e.epoch), static_cast<std::size_t>(epochs),
+                                 e.train_loss, -1};
+      return (!configured || configured(e)) && progress(now);
+    };
+  CategoryPredictor trained = CategoryPredictor::train(x.data(), y.size(), index_->dimension(), y.data(), categories, options, &report);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   head_ = std::move(trained);
   if (adapted_now) adaptation_ = std::move(adapted_now->first), adapted_ = std::move(adapted_now->second);
@@ -79,12 +88,18 @@ Index Catalogue::reembedded(const FeatureExtractor& embedder, const std::vector<
 // Trains, re-embeds the catalogue, then installs model and embeddings at once.
 FineTuningReport Catalogue::fine_tune(const std::vector<CatalogueEntry>& photos, const TrainingProgressFn& progress) {
   const std::lock_guard<std::mutex> writing(writer_);
-  const std::vector<CatalogueEntry> items = catalogue_photos();
+  const std::vector<CatalogueEntry> items = catalogue_photos();  // their names were checked when they were added
+  // Labels and categories go into the fine-tuned model's description (JSON: UTF-8 only): a training photo
+  // whose are not UTF-8 is skipped like an unreadable one, not found out when the model is written.
+  std::vector<CatalogueEntry> usable;
+  for (const CatalogueEntry& e : photos)
+    if (is_valid_utf8(e.label) && is_valid_utf8(e.category)) usable.push_back(e);
   if (photos.empty() && items.empty()) throw Error(Status::InvalidArgument, "fine-tuning: the catalogue is empty and no training photos were given");
   FineTuningReport report;
   const FineTuningJob job{&backbone_, config_.runtime, config_.fine_tuning, config_.decode, config_.features.grayscale,
-                          photos.empty() ? items : photos, photos.empty() ? std::vector<CatalogueEntry>{} : items};
+                          photos.empty() ? items : usable, photos.empty() ? std::vector<CatalogueEntry>{} : items};
   FineTunedModel model = fine_tune_backbone(job, progress, report);
+  report.skipped += photos.size() - usable.size();
   std::vector<std::uint8_t> bytes = model.serialize();
   std::shared_ptr<const FeatureExtractor> embedder = fine_tuned_extractor(model, bytes);
   const auto start = Clock::now();
@@ -116,8 +131,11 @@ TrainingReport Catalogue::train_categories(const TrainingProgressFn& progress) {
     }
   }
   std::mt19937_64 rng(config_.training.seed);
+  const std::size_t views = static_cast<std::size_t>(config_.training_views) * augmentable.size();
+  std::size_t done = 0;
   for (int v = 0; v < config_.training_views; ++v)
     for (const auto& [source, category, label] : augmentable) {
+      if (progress && !progress(TrainingProgress{"embedding augmented views", 0, 0, done++, views, 0.0f, -1})) throw Error(Status::Cancelled, "category training cancelled: the catalogue is unchanged");
       try {
         const ImageAnalysis e = analyze({augmented_view(Image::decode_file(source, config_.decode), rng)}).front();
         x.insert(x.end(), e.embedding.begin(), e.embedding.end());
@@ -127,11 +145,11 @@ TrainingReport Catalogue::train_categories(const TrainingProgressFn& progress) {
         // A source that has become unreadable since indexing only loses its augmented views.
       }
     }
-  return train_head_and_adaptation(x, y, labels);
+  return train_head_and_adaptation(x, y, labels, progress);
 }
 
 TrainingReport Catalogue::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
-                                          const std::vector<std::string>& labels) {
+                                          const std::vector<std::string>& labels, const TrainingProgressFn& progress) {
   if (analyses.size() != categories.size() || (config_.adapt_embedding && analyses.size() != labels.size()))
     throw Error(Status::InvalidArgument, "train_categories: " + std::to_string(analyses.size()) + " analyses but " + std::to_string(categories.size()) +
                                              " categories and " + std::to_string(labels.size()) + " labels");
@@ -146,7 +164,7 @@ TrainingReport Catalogue::train_categories(const std::vector<ImageAnalysis>& ana
       y.push_back(index_->category_id(categories[i]));
     }
   }
-  return train_head_and_adaptation(x, y, labels);
+  return train_head_and_adaptation(x, y, labels, progress);
 }
 
 }  // namespace domainsearch::detail

@@ -19,6 +19,15 @@ std::vector<std::int32_t> choose_categories(const std::vector<CategoryScore>& ra
   return chosen;
 }
 
+std::vector<std::int32_t> with_untrained_categories(std::vector<std::int32_t> chosen, const std::vector<bool>& untrained) {
+  std::vector<bool> present(untrained.size(), false);
+  for (const std::int32_t c : chosen)
+    if (c >= 0 && static_cast<std::size_t>(c) < present.size()) present[static_cast<std::size_t>(c)] = true;
+  for (std::size_t c = 0; c < untrained.size(); ++c)
+    if (untrained[c] && !present[c]) chosen.push_back(static_cast<std::int32_t>(c));
+  return chosen;
+}
+
 std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_depth) noexcept {
   return mode == RerankMode::Off ? k : std::max(k, rerank_depth);
 }

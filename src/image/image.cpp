@@ -1,12 +1,9 @@
 #include "domainsearch/image.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -17,14 +14,31 @@
 #include <opencv2/imgproc.hpp>
 
 #include "domainsearch/error.hpp"
+#include "io/regular_file.hpp"
 
 namespace domainsearch {
 namespace {
 
-struct Size2 {
-  std::uint64_t width;
-  std::uint64_t height;
+// What a format's header declares: the image size, and what decoding it will allocate -- the pixels
+// cv::imdecode returns (with the flags decode_encoded passes) and the decoder's own whole-image buffers.
+struct Header {
+  std::uint64_t width = 0;
+  std::uint64_t height = 0;
+  std::uint32_t channels = 3;      // of the decoder's output
+  std::uint32_t sample_bytes = 1;  // per sample of the decoder's output
+  std::uint64_t decoder_bytes = 0; // the decoder's own buffers (a TIFF strip, an EXIF rotation's copy)
+  // JPEG: a progressive frame, and the coefficient buffer libjpeg allocates for the whole image when the
+  // frame is progressive or has several scans (added to decoder_bytes once the scans are counted).
+  bool progressive = false;
+  std::uint64_t coefficient_bytes = 0;
 };
+
+std::uint64_t mul_sat(std::uint64_t a, std::uint64_t b) {
+  std::uint64_t product = 0;
+  return __builtin_mul_overflow(a, b, &product) ? UINT64_MAX : product;
+}
+std::uint64_t add_sat(std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
 
 // The formats decode_bytes accepts. Anything else is refused before OpenCV sees it: Debian's OpenCV hands
 // unknown bytes to GDAL (via a temporary file), which parses dozens of formats (fuzzing reached its NITF
@@ -58,7 +72,7 @@ std::optional<Format> sniff_format(const std::uint8_t* data, std::size_t size) {
   return std::nullopt;
 }
 
-// Why a header probe could not read the image size; declared_size() turns it into an ImageDecode Error.
+// Why a header probe could not read the image size; declared_header() turns it into an ImageDecode Error.
 struct HeaderError {
   std::string why;
 };
@@ -106,14 +120,42 @@ std::uint32_t next_jpeg_marker(const ByteReader& r, std::size_t& pos) {
   }
 }
 
+// JPEG: the frame header SOFn (`marker`) whose length field is at `pos`: length, precision, height,
+// width, Nf, then Nf component specifications (id, sampling factors H << 4 | V, table). cv::imdecode
+// (IMREAD_COLOR) gives 8-bit BGR and applies an EXIF rotation in a copy of it. A progressive or
+// multi-scan image also keeps every component's DCT coefficients for the whole image: 64 of 2 bytes per
+// 8x8 block, a component's blocks padded to its sampling factors (libjpeg's jdcoefct.c).
+Header jpeg_frame(const ByteReader& r, std::size_t pos, std::uint32_t marker) {
+  Header h;
+  h.height = r.u16(pos + 3);
+  h.width = r.u16(pos + 5);
+  h.decoder_bytes = h.width * h.height * 3;  // the EXIF rotation's copy
+  h.progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
+  const std::uint32_t components = r.u8(pos + 7);
+  std::uint64_t h_max = 1, v_max = 1;
+  for (std::uint32_t i = 0; i < components; ++i) {
+    const std::uint32_t factors = r.u8(pos + 9 + 3 * static_cast<std::size_t>(i));
+    h_max = std::max<std::uint64_t>(h_max, factors >> 4);
+    v_max = std::max<std::uint64_t>(v_max, factors & 15);
+  }
+  for (std::uint32_t i = 0; i < components; ++i) {
+    const std::uint32_t factors = r.u8(pos + 9 + 3 * static_cast<std::size_t>(i));
+    const std::uint64_t hs = std::max<std::uint64_t>(factors >> 4, 1), vs = std::max<std::uint64_t>(factors & 15, 1);
+    const std::uint64_t blocks_wide = ceil_div(ceil_div(h.width * hs, 8 * h_max), hs) * hs;
+    const std::uint64_t blocks_high = ceil_div(ceil_div(h.height * vs, 8 * v_max), vs) * vs;
+    h.coefficient_bytes += blocks_wide * blocks_high * 64 * 2;
+  }
+  return h;
+}
+
 // JPEG: walks the marker segments after SOI to the first frame header (SOF0-3, 5-7, 9-11, 13-15), the
 // one libjpeg sizes its buffers from (a second SOF is an error to libjpeg).
-Size2 probe_jpeg(const ByteReader& r) {
+Header probe_jpeg(const ByteReader& r) {
   std::size_t pos = 2;  // after SOI
   for (;;) {
     const std::uint32_t marker = next_jpeg_marker(r, pos);
     const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
-    if (sof) return Size2{r.u16(pos + 5), r.u16(pos + 3)};  // length, precision, height, width
+    if (sof) return jpeg_frame(r, pos, marker);
     if (marker == 0xD8 || marker == 0xD9 || marker == 0xDA)
       throw HeaderError{"SOI, EOI or SOS marker before the frame header"};
     if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // TEM, RSTn: no segment
@@ -123,27 +165,63 @@ Size2 probe_jpeg(const ByteReader& r) {
   }
 }
 
-// PNG: the IHDR chunk, which must come first.
-Size2 probe_png(const ByteReader& r) {
+// PNG: whether a tRNS chunk (transparency of a gray, RGB or palette image) comes before the image
+// data. A chunk is its length (4 bytes), type (4), data and CRC (4); the walk ends at IDAT or where the
+// bytes end.
+bool png_has_transparency(const ByteReader& r) {
+  try {
+    for (std::size_t pos = 8; !r.has_tag(pos + 4, "IDAT"); pos += 12 + static_cast<std::size_t>(r.u32(pos)))
+      if (r.has_tag(pos + 4, "tRNS")) return true;
+  } catch (const HeaderError&) {
+  }
+  return false;
+}
+
+// PNG: the IHDR chunk, which must come first: width, height, bit depth, colour type. cv::imdecode
+// (IMREAD_UNCHANGED) gives gray as 1 channel, gray + alpha and RGBA as 4, RGB and palette as 3, or 4
+// with a tRNS chunk; 16-bit samples stay 16-bit, 1 to 8 bits become 8.
+Header probe_png(const ByteReader& r) {
   if (!r.has_tag(12, "IHDR")) throw HeaderError{"the first chunk is not IHDR"};
-  return Size2{r.u32(16), r.u32(20)};
+  Header h;
+  h.width = r.u32(16);
+  h.height = r.u32(20);
+  const std::uint32_t bit_depth = r.u8(24), colour_type = r.u8(25);
+  h.sample_bytes = bit_depth == 16 ? 2 : 1;
+  switch (colour_type) {
+    case 0: h.channels = 1; break;
+    case 2:
+    case 3: h.channels = png_has_transparency(r) ? 4 : 3; break;
+    default: h.channels = 4; break;  // 4 (gray + alpha), 6 (RGBA); others libpng refuses
+  }
+  return h;
 }
 
 // WebP (little-endian): the first chunk after the RIFF header -- VP8X gives the canvas size (which
 // libwebp allocates, and requires a still image's frame to match), VP8L and VP8 (key frame) their
-// bitstream's size.
-Size2 probe_webp(const ByteReader& r) {
+// bitstream's size. cv::imdecode gives 8-bit BGR, or BGRA when VP8X or VP8L flags alpha.
+Header probe_webp(const ByteReader& r) {
   constexpr std::size_t payload = 20;
-  if (r.has_tag(12, "VP8X")) return Size2{r.u24(payload + 4) + 1ull, r.u24(payload + 7) + 1ull};
+  Header h;
+  if (r.has_tag(12, "VP8X")) {
+    h.width = r.u24(payload + 4) + 1ull;
+    h.height = r.u24(payload + 7) + 1ull;
+    h.channels = (r.u8(payload) & 0x10) != 0 ? 4 : 3;
+    return h;
+  }
   if (r.has_tag(12, "VP8L")) {
     if (r.u8(payload) != 0x2F) throw HeaderError{"no VP8L signature byte"};
     const std::uint32_t bits = r.u32(payload + 1);
-    return Size2{(bits & 0x3FFF) + 1ull, ((bits >> 14) & 0x3FFF) + 1ull};
+    h.width = (bits & 0x3FFF) + 1ull;
+    h.height = ((bits >> 14) & 0x3FFF) + 1ull;
+    h.channels = (bits >> 28 & 1) != 0 ? 4 : 3;  // alpha_is_used
+    return h;
   }
   if (r.has_tag(12, "VP8 ")) {
     if ((r.u24(payload) & 1) != 0) throw HeaderError{"the VP8 frame is not a key frame"};
     if (r.u24(payload + 3) != 0x2A019D) throw HeaderError{"no VP8 start code"};
-    return Size2{r.u16(payload + 6) & 0x3FFFu, r.u16(payload + 8) & 0x3FFFu};  // top 2 bits: scaling
+    h.width = r.u16(payload + 6) & 0x3FFFu;  // top 2 bits: scaling
+    h.height = r.u16(payload + 8) & 0x3FFFu;
+    return h;
   }
   throw HeaderError{"the first chunk is none of VP8, VP8L, VP8X"};
 }
@@ -158,36 +236,83 @@ std::uint32_t tiff_dimension(const ByteReader& r, std::size_t entry) {
   throw HeaderError{"ImageWidth/ImageLength is neither SHORT nor LONG (type " + std::to_string(type) + ")"};
 }
 
+// TIFF: the first value of a SHORT or LONG IFD entry at `entry` (in its value field when its values fit
+// in 4 bytes, else at the offset the field holds); nothing for another type.
+std::optional<std::uint32_t> tiff_first_value(const ByteReader& r, std::size_t entry) {
+  const std::uint32_t type = r.u16(entry + 2);
+  if (type != 3 && type != 4) return std::nullopt;
+  const std::uint64_t bytes = std::uint64_t{r.u32(entry + 4)} * (type == 3 ? 2 : 4);
+  const std::size_t at = bytes <= 4 ? entry + 8 : static_cast<std::size_t>(r.u32(entry + 8));
+  return type == 3 ? r.u16(at) : r.u32(at);
+}
+
 // TIFF (byte order from the II/MM magic): ImageWidth and ImageLength of the first IFD, the only page
 // cv::imdecode decodes (later pages allocate nothing). The walk reads at most the IFD's 65535 entries,
-// each bounds-checked; a tag given twice is refused (libtiff would take the last one).
-Size2 probe_tiff(const ByteReader& r) {
+// each bounds-checked; a tag given twice is refused (libtiff would take the last one). For the memory
+// estimate, also BitsPerSample, SamplesPerPixel, PhotometricInterpretation and the strip or tile size
+// (defaults as in the TIFF specification; a value of another type than SHORT or LONG is taken as the
+// default): OpenCV reads a strip or tile at a time into a buffer -- 8-bit images through libtiff's RGBA
+// interface (4 bytes per pixel), deeper ones as stored -- and, without RowsPerStrip, a strip is the
+// whole image.
+Header probe_tiff(const ByteReader& r) {
   const std::size_t ifd = r.u32(4);
   const std::uint32_t entries = r.u16(ifd);
-  std::optional<std::uint32_t> width, height;
+  std::optional<std::uint32_t> width, height, rows_per_strip, tile_width, tile_length;
+  std::uint32_t bits = 1, samples = 1, photometric = 1;
   for (std::uint32_t i = 0; i < entries; ++i) {
     const std::size_t entry = ifd + 2 + 12 * static_cast<std::size_t>(i);
     const std::uint32_t tag = r.u16(entry);
-    if (tag != 256 && tag != 257) continue;
-    std::optional<std::uint32_t>& slot = tag == 256 ? width : height;
-    if (slot) throw HeaderError{"ImageWidth or ImageLength is given twice"};
-    slot = tiff_dimension(r, entry);
+    switch (tag) {
+      case 256:
+      case 257: {
+        std::optional<std::uint32_t>& slot = tag == 256 ? width : height;
+        if (slot) throw HeaderError{"ImageWidth or ImageLength is given twice"};
+        slot = tiff_dimension(r, entry);
+        break;
+      }
+      case 258: bits = tiff_first_value(r, entry).value_or(1); break;
+      case 262: photometric = tiff_first_value(r, entry).value_or(1); break;
+      case 277: samples = tiff_first_value(r, entry).value_or(1); break;
+      case 278: rows_per_strip = tiff_first_value(r, entry); break;
+      case 322: tile_width = tiff_first_value(r, entry); break;
+      case 323: tile_length = tiff_first_value(r, entry); break;
+      default: break;
+    }
   }
   if (!width || !height) throw HeaderError{"the first IFD has no ImageWidth or ImageLength"};
-  return Size2{*width, *height};
+  Header h;
+  h.width = *width;
+  h.height = *height;
+  h.sample_bytes = bits <= 8 ? 1 : bits <= 16 ? 2 : bits <= 32 ? 4 : 8;
+  // Gray (photometric 0, 1) keeps its sample count; colour (RGB, palette, YCbCr, ...) has 3 or 4 channels.
+  h.channels = std::min<std::uint32_t>(std::max<std::uint32_t>(samples, photometric > 1 ? 3 : 1), 4);
+  const std::uint64_t buffer_pixels = tile_width && tile_length
+                                          ? mul_sat(*tile_width, *tile_length)
+                                          : mul_sat(h.width, std::min<std::uint64_t>(rows_per_strip.value_or(UINT32_MAX), h.height));
+  h.decoder_bytes = mul_sat(buffer_pixels, h.sample_bytes == 1 ? 4 : std::uint64_t{h.sample_bytes} * samples);
+  return h;
 }
 
 // BMP (little-endian): the info header after the 14-byte file header -- BITMAPCOREHEADER (12 bytes,
 // unsigned 16-bit sides) or any larger one (OpenCV reads sizes from 36 bytes up; signed 32-bit sides,
-// a negative height meaning top-down rows).
-Size2 probe_bmp(const ByteReader& r) {
+// a negative height meaning top-down rows). cv::imdecode gives 8-bit BGR, BGRA for 32 bits per pixel.
+Header probe_bmp(const ByteReader& r) {
   const std::uint32_t header_size = r.u32(14);
-  if (header_size == 12) return Size2{r.u16(18), r.u16(20)};
+  Header h;
+  if (header_size == 12) {
+    h.width = r.u16(18);
+    h.height = r.u16(20);
+    h.channels = r.u16(24) == 32 ? 4 : 3;
+    return h;
+  }
   if (header_size < 36) throw HeaderError{"unknown info header size " + std::to_string(header_size)};
   const auto width = static_cast<std::int32_t>(r.u32(18));
   const auto height = static_cast<std::int32_t>(r.u32(22));
   if (width <= 0) throw HeaderError{"a width of " + std::to_string(width)};
-  return Size2{static_cast<std::uint64_t>(width), static_cast<std::uint64_t>(std::abs(static_cast<std::int64_t>(height)))};
+  h.width = static_cast<std::uint64_t>(width);
+  h.height = static_cast<std::uint64_t>(std::abs(static_cast<std::int64_t>(height)));
+  h.channels = r.u16(28) == 32 ? 4 : 3;
+  return h;
 }
 
 // PNM: the next decimal number of the ASCII header at `pos`, which is left after it. Skips whitespace
@@ -206,14 +331,21 @@ std::uint64_t pnm_number(const ByteReader& r, std::size_t& pos) {
   return value;
 }
 
-// PNM (P1-P6): width and height, the first two numbers after the magic.
-Size2 probe_pnm(const ByteReader& r) {
+// PNM (P1-P6): width and height, the first two numbers after the magic, then (but for the bitmaps P1,
+// P4) the maximum sample value. cv::imdecode gives 1 channel (P1, P2, P4, P5) or 3 (P3, P6), 16-bit
+// samples for a maximum above 255.
+Header probe_pnm(const ByteReader& r) {
   std::size_t pos = 2;
-  const std::uint64_t width = pnm_number(r, pos);
-  return Size2{width, pnm_number(r, pos)};
+  Header h;
+  h.width = pnm_number(r, pos);
+  h.height = pnm_number(r, pos);
+  const std::uint32_t kind = r.u8(1);
+  h.channels = kind == '3' || kind == '6' ? 3 : 1;
+  if (kind != '1' && kind != '4' && pnm_number(r, pos) > 255) h.sample_bytes = 2;
+  return h;
 }
 
-Size2 probe(Format format, const std::uint8_t* data, std::size_t size) {
+Header probe(Format format, const std::uint8_t* data, std::size_t size) {
   switch (format) {
     case Format::Jpeg: return probe_jpeg(ByteReader(data, size, Endian::Big));
     case Format::Png: return probe_png(ByteReader(data, size, Endian::Big));
@@ -225,11 +357,11 @@ Size2 probe(Format format, const std::uint8_t* data, std::size_t size) {
   throw HeaderError{"no size probe for this format"};
 }
 
-// The image size the header declares, read without decoding any pixels. An image whose header does not
+// What the header declares (Header), read without decoding any pixels. An image whose header does not
 // give a positive size is refused (ImageDecode naming the format and why), never decoded to find out.
-Size2 declared_size(Format format, const std::uint8_t* data, std::size_t size, const std::string& source) {
+Header declared_header(Format format, const std::uint8_t* data, std::size_t size, const std::string& source) {
   try {
-    const Size2 declared = probe(format, data, size);
+    const Header declared = probe(format, data, size);
     if (declared.width == 0 || declared.height == 0) throw HeaderError{"it declares a width or height of 0"};
     return declared;
   } catch (const HeaderError& e) {
@@ -244,6 +376,60 @@ bool jpeg_has_end_marker(const std::uint8_t* data, std::size_t size) {
   for (std::size_t i = size; i-- > start + 1;)
     if (data[i - 1] == 0xFF && data[i] == 0xD9) return true;
   return false;
+}
+
+// JPEG: the number of scans (SOS marker segments) between SOI and EOI (or the end of the bytes), found
+// by walking the marker segments the way libjpeg reads them (next_jpeg_marker): a segment's length is
+// skipped whole (an FF DA inside an APPn or COM payload is no scan); between segments, and in the
+// entropy-coded data after an SOS segment, bytes up to the next FF are passed over, fill FFs are
+// skipped, FF 00 is a stuffed data byte, and RST0-7 and TEM stand alone. One pass over the bytes.
+std::uint64_t count_jpeg_scans(const std::uint8_t* data, std::size_t size) {
+  std::uint64_t scans = 0;
+  std::size_t pos = 2;  // after SOI
+  while (pos < size) {
+    const void* ff = std::memchr(data + pos, 0xFF, size - pos);
+    if (ff == nullptr) break;
+    pos = static_cast<std::size_t>(static_cast<const std::uint8_t*>(ff) - data);
+    while (pos < size && data[pos] == 0xFF) ++pos;
+    if (pos == size) break;
+    const std::uint32_t marker = data[pos++];
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // stuffing, TEM, RSTn
+    if (marker == 0xD8 || marker == 0xD9) break;  // EOI; or a second SOI, which libjpeg refuses
+    if (size - pos < 2) break;
+    const std::size_t length = static_cast<std::size_t>(data[pos]) << 8 | data[pos + 1];
+    if (length < 2) break;  // libjpeg refuses it
+    if (marker == 0xDA) ++scans;
+    pos += length;
+  }
+  return scans;
+}
+
+// Refuses a JPEG of more than limits.max_jpeg_scans scans (ImageTooLarge): libjpeg decodes every scan
+// of a progressive image over the whole image, so decoding time grows with their number.
+void check_jpeg_scans(std::uint64_t scans, const DecodeLimits& limits, const std::string& source) {
+  const std::uint64_t limit = static_cast<std::uint64_t>(std::max(limits.max_jpeg_scans, 1));
+  if (scans > limit)
+    throw Error(Status::ImageTooLarge, source + ": JPEG has " + std::to_string(scans) + " scans, over the limit of " + std::to_string(limit) +
+                                           " scans (DecodeLimits::max_jpeg_scans); refused without decoding");
+}
+
+// Bytes decoding the image needs (DecodeLimits::max_decode_bytes), from its header: the decoder's output
+// and own buffers, the 8-bit copy of deeper samples (to_8bit), the alpha-composited copy
+// (composite_onto_white) and the RGB Image (from_decoded_bgr converts into it directly). Saturates.
+std::uint64_t decode_bytes_estimate(const Header& h) {
+  const std::uint64_t per_pixel = std::uint64_t{h.channels} * h.sample_bytes + (h.sample_bytes > 1 ? h.channels : 0) +
+                                  (h.channels == 4 ? 3 : 0) + 3;
+  return add_sat(mul_sat(mul_sat(h.width, h.height), per_pixel), h.decoder_bytes);
+}
+
+void check_decode_bytes(Format format, const Header& h, const DecodeLimits& limits, const std::string& source) {
+  const std::uint64_t estimate = decode_bytes_estimate(h);
+  if (estimate > limits.max_decode_bytes)
+    throw Error(Status::ImageTooLarge, source + ": decoding this " + std::to_string(h.width) + "x" + std::to_string(h.height) + " " +
+                                           format_name(format) + " (" + std::to_string(h.channels) + " channels of " +
+                                           std::to_string(8 * h.sample_bytes) + " bits) needs an estimated " + std::to_string(estimate) +
+                                           " bytes, over the limit of " + std::to_string(limits.max_decode_bytes) +
+                                           " bytes (DecodeLimits::max_decode_bytes); refused without decoding");
 }
 
 void check_limits(std::uint64_t width, std::uint64_t height, const DecodeLimits& limits, const std::string& source) {
@@ -285,17 +471,22 @@ Image copy_rgb(const cv::Mat& rgb) {
   return image;
 }
 
-// Converts a decoded OpenCV image (BGR channel order, any of 1/3/4 channels) to an RGB Image.
+// Converts a decoded OpenCV image (BGR channel order, any of 1/3/4 channels) to an RGB Image, writing
+// into the Image's pixels (cvtColor keeps a destination of the right size and type), so no RGB copy is
+// made besides it (decode_bytes_estimate counts on that).
 Image from_decoded_bgr(const cv::Mat& decoded, const std::string& source) {
   const cv::Mat mat = to_8bit(decoded, source);
-  cv::Mat rgb;
+  if (mat.channels() != 1 && mat.channels() != 3 && mat.channels() != 4)
+    throw Error(Status::ImageDecode, source + ": unsupported channel count " + std::to_string(mat.channels()));
+  Image image(mat.cols, mat.rows);
+  cv::Mat rgb(mat.rows, mat.cols, CV_8UC3, image.data(), image.stride());
   switch (mat.channels()) {
     case 1: cv::cvtColor(mat, rgb, cv::COLOR_GRAY2RGB); break;
     case 3: cv::cvtColor(mat, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(composite_onto_white(mat), rgb, cv::COLOR_BGR2RGB); break;
-    default: throw Error(Status::ImageDecode, source + ": unsupported channel count " + std::to_string(mat.channels()));
+    default: cv::cvtColor(composite_onto_white(mat), rgb, cv::COLOR_BGR2RGB); break;
   }
-  return copy_rgb(rgb);
+  if (rgb.data != image.data()) throw Error(Status::Internal, source + ": colour conversion did not write into the image");
+  return image;
 }
 
 // The one place where exceptions from decoding become domainsearch::Error: runs `decode` and rethrows
@@ -309,7 +500,7 @@ Image translate_errors(const std::string& source, Decode&& decode) {
   } catch (const cv::Exception& e) {
     throw Error(Status::ImageDecode, source + ": not a decodable image (" + e.msg + ")");
   } catch (const std::bad_alloc&) {
-    throw Error(Status::ImageTooLarge, source + ": out of memory while decoding (lower DecodeLimits::max_pixels?)");
+    throw Error(Status::ImageTooLarge, source + ": out of memory while decoding (lower DecodeLimits::max_pixels or max_decode_bytes?)");
   } catch (const std::ios_base::failure& e) {
     throw Error(Status::Io, source + ": read error (" + e.what() + ")");
   } catch (const std::exception& e) {
@@ -317,65 +508,18 @@ Image translate_errors(const std::string& source, Decode&& decode) {
   }
 }
 
-// Closes the file descriptor it owns.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-[[noreturn]] void throw_io(const std::string& path, const char* what) {
-  throw Error(Status::Io, path + ": " + what + " (" + std::strerror(errno) + ")");
-}
-
-const char* file_kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
-}
-
-// Throws InvalidArgument unless `st` describes a regular file, ImageTooLarge if it holds over max_bytes.
-void require_regular_file(const std::string& path, const struct stat& st, std::uint64_t max_bytes) {
-  if (!S_ISREG(st.st_mode)) throw Error(Status::InvalidArgument, path + ": is " + file_kind(st.st_mode) + ", not an image file");
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
-    throw Error(Status::ImageTooLarge, path + ": file is " + std::to_string(st.st_size) + " bytes, over the limit of " +
-                                           std::to_string(max_bytes) + " bytes (DecodeLimits::max_file_bytes)");
-}
-
-// The bytes of a regular file of at most max_bytes, checked before reading: by stat() on the path
-// (so a device or FIFO is never opened) and again by fstat() on the opened descriptor (the path may
-// have been replaced in between; O_NONBLOCK keeps open() of a FIFO from waiting for a writer). Reads
-// at most the size fstat() reported. Errors: InvalidArgument, ImageTooLarge, Io, each naming the path.
+// The bytes of the regular file `path` of at most max_bytes (detail::read_regular_file: checked by
+// stat() before it is opened and fstat() after, before a byte is read; a FIFO is never waited on, a
+// device never opened). Errors, each naming
+// the path: InvalidArgument for anything but a regular file, ImageTooLarge over max_bytes (naming
+// DecodeLimits::max_file_bytes), Io when it cannot be opened or read.
 std::vector<std::uint8_t> read_image_file(const std::string& path, std::uint64_t max_bytes) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) throw_io(path, "cannot open image file");
-  require_regular_file(path, st, max_bytes);
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (fd.get() < 0) throw_io(path, "cannot open image file");
-  if (::fstat(fd.get(), &st) != 0) throw_io(path, "cannot stat image file");
-  require_regular_file(path, st, max_bytes);
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-  std::size_t filled = 0;
-  while (filled < bytes.size()) {
-    const ssize_t n = ::read(fd.get(), bytes.data() + filled, bytes.size() - filled);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_io(path, "read error");
-    if (n == 0) break;  // the file shrank since fstat()
-    filled += static_cast<std::size_t>(n);
+  try {
+    return detail::read_regular_file(path, max_bytes, "image file", Status::InvalidArgument, Status::ImageTooLarge);
+  } catch (const Error& e) {
+    if (e.status() == Status::ImageTooLarge) throw Error(Status::ImageTooLarge, std::string(e.what()) + " bytes (DecodeLimits::max_file_bytes)");
+    throw;
   }
-  bytes.resize(filled);
-  return bytes;
 }
 
 // decode_bytes without the exception translation.
@@ -383,10 +527,16 @@ Image decode_encoded(const std::uint8_t* data, std::size_t size, const DecodeLim
   if (data == nullptr || size == 0) throw Error(Status::ImageDecode, source + ": empty input, no image bytes");
   const std::optional<Format> format = sniff_format(data, size);
   if (!format) throw Error(Status::ImageDecode, source + ": not an image in a supported format (JPEG, PNG, BMP, WebP, TIFF, PNM)");
-  const Size2 declared = declared_size(*format, data, size, source);
+  Header declared = declared_header(*format, data, size, source);
   check_limits(declared.width, declared.height, limits, source);
   const bool jpeg = *format == Format::Jpeg;
   if (jpeg && !jpeg_has_end_marker(data, size)) throw Error(Status::ImageDecode, source + ": truncated JPEG (no end-of-image marker)");
+  if (jpeg) {
+    const std::uint64_t scans = count_jpeg_scans(data, size);
+    check_jpeg_scans(scans, limits, source);
+    if (declared.progressive || scans > 1) declared.decoder_bytes = add_sat(declared.decoder_bytes, declared.coefficient_bytes);
+  }
+  check_decode_bytes(*format, declared, limits, source);
   if (size > static_cast<std::size_t>(INT32_MAX)) throw Error(Status::ImageTooLarge, source + ": encoded image is over 2 GiB");
   const cv::Mat buffer(1, static_cast<int>(size), CV_8UC1, const_cast<std::uint8_t*>(data));
   // JPEG: IMREAD_COLOR applies the EXIF orientation. Others: IMREAD_UNCHANGED keeps alpha and 16 bits.

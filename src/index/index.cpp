@@ -5,8 +5,10 @@
 
 #include "domainsearch/error.hpp"
 #include "index/index_impl.hpp"
+#include "index/item_key.hpp"
 #include "index/l2_kernel.hpp"
 #include "index/top_k.hpp"
+#include "io/utf8.hpp"
 
 namespace domainsearch {
 namespace {
@@ -23,6 +25,18 @@ void check_finite(const float* v, std::size_t n, const std::string& what) {
   for (std::size_t i = 0; i < n; ++i)
     if (!std::isfinite(v[i]))
       throw Error(Status::InvalidArgument, what + " has a non-finite value at position " + std::to_string(i));
+}
+
+// Labels and category names reach files whose JSON holds only UTF-8 (the index's META section, a
+// fine-tuned model's description, a catalogue's) and callers that read them as text (Python): one
+// that is not UTF-8 (a Latin-1 name) is refused here, where it enters, with its bad bytes shown as \xNN.
+void check_label(std::uint64_t key, const std::string& label) {
+  if (!detail::is_valid_utf8(label)) detail::require_utf8(label, "label of key " + std::to_string(key));
+}
+
+void check_labels(const ItemBatch& batch) {
+  if (batch.labels == nullptr) return;
+  for (std::size_t i = 0; i < batch.count; ++i) check_label(batch.keys[i], batch.labels[i]);
 }
 
 // Grows a vector's capacity by 1/8 at a time so memory stays close to the data (amortised O(1)).
@@ -54,6 +68,7 @@ void Index::Impl::check_category(std::int32_t category) const {
 }
 
 void Index::Impl::check_item(std::uint64_t key, std::int32_t category, const float* embedding, const ContourMask* mask) const {
+  detail::check_item_key(key);
   check_category(category);
   check_finite(embedding, static_cast<std::size_t>(dimension), "embedding of key " + std::to_string(key));
   if (mask != nullptr && mask_geometry && (mask->side() != mask_geometry->side || mask->frame() != mask_geometry->frame))
@@ -124,6 +139,7 @@ int Index::dimension() const noexcept { return impl_->dimension; }
 // ---------------------------------------------------------------- categories
 
 std::int32_t Index::add_category(const std::string& name) {
+  detail::require_utf8(name, "category name");
   WriteLock lock(impl_->mutex);
   return impl_->define_category(name);
 }
@@ -205,6 +221,7 @@ void Index::add_batch(const ItemBatch& batch) {
   if (batch.count == 0) return;
   if (batch.keys == nullptr || batch.categories == nullptr || batch.embeddings == nullptr)
     throw Error(Status::InvalidArgument, "add_batch: keys, categories and embeddings must not be null");
+  check_labels(batch);
   WriteLock lock(impl_->mutex);
   Impl& m = *impl_;
   const std::size_t d = static_cast<std::size_t>(m.dimension);
@@ -212,6 +229,7 @@ void Index::add_batch(const ItemBatch& batch) {
   std::optional<MaskGeometry> geometry = m.mask_geometry;
   for (std::size_t i = 0; i < batch.count; ++i) {
     const std::uint64_t key = batch.keys[i];
+    detail::check_item_key(key);
     if (m.locations.count(key) != 0 || !seen.insert(key).second)
       throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the index (use upsert to replace it)");
     const ContourMask* mask = batch.masks ? &batch.masks[i] : nullptr;
@@ -232,6 +250,7 @@ void Index::add_batch(const ItemBatch& batch) {
 
 void Index::upsert(std::uint64_t key, std::int32_t category, const float* embedding, const std::string& label,
                    const ContourMask* mask) {
+  check_label(key, label);
   WriteLock lock(impl_->mutex);
   impl_->check_item(key, category, embedding, mask);
   if (impl_->locations.count(key) != 0) impl_->erase(key);
@@ -264,6 +283,9 @@ namespace {
 
 struct SearchPlan {
   std::vector<std::int32_t> categories;
+  // The k asked for, capped at the items of those categories: a larger k (even SIZE_MAX) lists them all
+  // and never reserves room for k results. At least 1, so a selector is never empty of room.
+  std::size_t k = 1;
 };
 
 SearchPlan plan_search(const Index::Impl& m, std::size_t k, const std::vector<std::int32_t>& categories) {
@@ -277,6 +299,9 @@ SearchPlan plan_search(const Index::Impl& m, std::size_t k, const std::vector<st
     std::sort(plan.categories.begin(), plan.categories.end());
     plan.categories.erase(std::unique(plan.categories.begin(), plan.categories.end()), plan.categories.end());
   }
+  std::size_t candidates = 0;
+  for (std::int32_t c : plan.categories) candidates += m.blocks[static_cast<std::size_t>(c)].size();
+  plan.k = std::max<std::size_t>(1, std::min(k, candidates));
   return plan;
 }
 
@@ -313,7 +338,7 @@ std::vector<SearchHit> Index::search(const float* query, std::size_t k, const st
   const SearchPlan plan = plan_search(m, k, categories);
   const std::size_t d = static_cast<std::size_t>(m.dimension);
   const float q_sqnorm = detail::squared_norm(query, d);
-  detail::TopK top(k);
+  detail::TopK top(plan.k);
   std::vector<float> distances;
   for (std::int32_t c : plan.categories) {
     const CategoryBlock& b = m.blocks[static_cast<std::size_t>(c)];
@@ -338,7 +363,7 @@ std::vector<std::vector<SearchHit>> Index::search_batch(const float* queries, st
   const SearchPlan plan = plan_search(m, k, categories);
   std::vector<float> q_sqnorms(count);
   for (std::size_t j = 0; j < count; ++j) q_sqnorms[j] = detail::squared_norm(queries + j * d, d);
-  std::vector<detail::TopK> tops(count, detail::TopK(k));
+  std::vector<detail::TopK> tops(count, detail::TopK(plan.k));
   std::vector<float> distances;
   for (std::int32_t c : plan.categories) {
     const CategoryBlock& b = m.blocks[static_cast<std::size_t>(c)];

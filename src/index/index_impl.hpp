@@ -1,5 +1,6 @@
 #pragma once
 // Internal: the Index's storage, shared by index.cpp (operations) and index_io.cpp (persistence).
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "domainsearch/index.hpp"
+#include "io/section_file.hpp"
 
 namespace domainsearch {
 
@@ -38,6 +40,10 @@ struct Index::Impl {
   std::unordered_map<std::uint64_t, ItemLocation> locations;
   std::optional<MaskGeometry> mask_geometry;  // fixed by the first stored mask
   mutable std::shared_mutex mutex;
+  // The file this index was loaded from or last saved to, and its version then: a save over it
+  // expects that version. Guarded by origin_mutex (save() is const: it changes no item).
+  mutable std::optional<detail::FileOrigin> origin;
+  mutable std::mutex origin_mutex;
 
   // Unlocked helpers; callers hold the mutex.
   std::int32_t define_category(const std::string& name);

@@ -8,6 +8,7 @@
 #include "domainsearch/version.hpp"
 #include "index/index_impl.hpp"
 #include "index/l2_kernel.hpp"
+#include "io/json_text.hpp"
 
 namespace domainsearch::detail {
 namespace {
@@ -91,7 +92,8 @@ Meta read_meta(const SectionReader& r) {
   Meta meta;
   try {
     const std::vector<std::uint8_t> bytes = r.read(tag("META"), kMaxMetaBytes);
-    meta.json = nlohmann::json::parse(bytes.begin(), bytes.end());
+    meta.json = parse_json(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<const char*>(bytes.data()) + bytes.size(),
+                           r.path() + ": META section", Status::Corrupt);  // bounded depth, no duplicate key
     meta.dimension = meta.json.at("dimension").get<int>();
     meta.count = meta.json.at("count").get<std::uint64_t>();
     meta.categories = meta.json.at("categories").get<std::vector<std::string>>();
@@ -209,14 +211,18 @@ Index IndexIo::read(const SectionReader& r) {
 namespace domainsearch {
 
 void Index::save(const std::string& path) const {
-  detail::SectionWriter writer(path, detail::IndexIo::kFileKind);
+  const std::lock_guard<std::mutex> saving(impl_->origin_mutex);
+  detail::SectionWriter writer(path, detail::IndexIo::kFileKind, detail::expected_version(impl_->origin, path));
   detail::IndexIo::write(*this, writer);
   writer.commit();
+  impl_->origin = detail::FileOrigin{detail::canonical_file_path(path), writer.version()};
 }
 
 Index Index::load(const std::string& path) {
   const detail::SectionReader reader(path, detail::IndexIo::kFileKind);
-  return detail::IndexIo::read(reader);
+  Index index = detail::IndexIo::read(reader);
+  index.impl_->origin = reader.origin();
+  return index;
 }
 
 }  // namespace domainsearch

@@ -10,6 +10,9 @@ struct CatalogueLock::Held {
 
 CatalogueLock::CatalogueLock(const std::string& catalogue_path, std::optional<std::chrono::milliseconds> timeout)
     : held_(new Held{detail::WriterLock(catalogue_path, timeout)}) {}
+CatalogueLock::CatalogueLock(const std::string& catalogue_path, std::optional<std::chrono::milliseconds> timeout,
+                             const std::function<bool()>& keep_waiting)
+    : held_(new Held{detail::WriterLock(catalogue_path, timeout, keep_waiting)}) {}
 CatalogueLock::~CatalogueLock() = default;
 CatalogueLock::CatalogueLock(CatalogueLock&&) noexcept = default;
 CatalogueLock& CatalogueLock::operator=(CatalogueLock&&) noexcept = default;

@@ -54,6 +54,17 @@ std::string read_link(const std::string& link) {
   }
 }
 
+// The kernel's protected_symlinks rule (fs/namei.c, may_follow_link): a link in a sticky
+// world-writable directory is followed only by its owner or when the directory's owner owns it.
+void check_link_may_be_followed(const std::string& link, const struct stat& link_st) {
+  struct stat dir;
+  if (::stat(split_path(link).directory.c_str(), &dir) != 0) return;  // the save fails later, naming the directory
+  const bool sticky_world_writable = (dir.st_mode & S_ISVTX) && (dir.st_mode & S_IWOTH);
+  if (!sticky_world_writable || link_st.st_uid == ::geteuid() || link_st.st_uid == dir.st_uid) return;
+  throw Error(Status::Io, link + ": is a symbolic link owned by another user (uid " + std::to_string(link_st.st_uid) +
+                              ") in a sticky world-writable directory; refusing to follow it (as the kernel's protected_symlinks does)");
+}
+
 }  // namespace
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
@@ -81,6 +92,7 @@ std::string resolve_link_chain(const std::string& path) {
   for (int links = 0; links <= kMaxLinks; ++links) {
     struct stat st;
     if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return current;  // absent or the file itself
+    check_link_may_be_followed(current, st);
     const std::string target = read_link(current);
     current = !target.empty() && target[0] == '/' ? target : split_path(current).directory + "/" + target;
   }

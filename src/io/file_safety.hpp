@@ -40,7 +40,11 @@ PathParts split_path(const std::string& path);
 /// The file a save of `path` must replace: `path` itself or, when it is a symbolic link, the end of
 /// its chain of links (a relative link is resolved against the directory holding it). The end need
 /// not exist yet. Directory links along the way are left in the path: the kernel follows them.
-/// Throws Io when a link cannot be read or the chain is longer than 40 links (a loop).
+/// A link is followed only where the kernel's protected_symlinks rule (fs.protected_symlinks = 1)
+/// would follow it: in a sticky world-writable directory (such as /tmp) only a link owned by this
+/// process's user or by the directory's owner, so a link planted there by another user cannot send
+/// a save elsewhere. Throws Io when a link cannot be read, is refused by that rule, or the chain is
+/// longer than 40 links (a loop).
 std::string resolve_link_chain(const std::string& path);
 
 /// Opens `directory` for the *at() calls below. Throws Io naming `directory` and `for_file`.

@@ -5,9 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "domainsearch/error.hpp"
 #include "io/crc32c.hpp"
+#include "io/regular_file.hpp"
+#include "io/writer_lock.hpp"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file format is little-endian; add byte swapping");
 
@@ -28,23 +31,44 @@ T get(const std::uint8_t* src) { T v; std::memcpy(&v, src, sizeof(T)); return v;
 std::string tag_name(SectionTag tag) { return std::string(tag.data(), 4); }
 std::string errno_text() { return std::strerror(errno); }
 
-// The generation of a header of `kind`; nothing when the bytes are not one (wrong magic or checksum).
-std::optional<std::uint64_t> header_generation(const std::uint8_t* header, const FileKind& kind) {
+constexpr std::chrono::seconds kCommitLockWait{30};  // the window it guards: a header write, its fsync and the rename
+
+// The version of a header of `kind`; nothing when the bytes are not one (wrong magic or checksum).
+std::optional<FileVersion> header_version(const std::uint8_t* header, const FileKind& kind) {
   if (std::memcmp(header, kind.magic.data(), 8) != 0 || get<std::uint32_t>(header + 60) != crc32c(header, 60)) return std::nullopt;
-  return get<std::uint64_t>(header + kGenerationOffset);
+  return FileVersion(get<std::uint64_t>(header + kGenerationOffset), get<std::uint32_t>(header + 60));
 }
 
 }  // namespace
 
-SectionWriter::SectionWriter(const std::string& path, const FileKind& kind, std::optional<std::uint64_t> expected_generation)
-    : path_(path), kind_(kind), expected_generation_(expected_generation) {
-  const PathParts target = split_path(resolve_link_chain(path));
+std::string FileVersion::describe() const { return "generation " + std::to_string(generation); }
+
+std::string canonical_file_path(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  if (error) return path;
+  const std::filesystem::path canonical = std::filesystem::weakly_canonical(absolute, error);
+  return (error ? absolute.lexically_normal() : canonical).string();
+}
+
+std::optional<FileVersion> expected_version(const std::optional<FileOrigin>& origin, const std::string& save_path) {
+  if (!origin || origin->canonical_path != canonical_file_path(save_path)) return std::nullopt;
+  return origin->version;
+}
+
+SectionWriter::SectionWriter(const std::string& path, const FileKind& kind, std::optional<FileVersion> expected)
+    : path_(path), kind_(kind), expected_(expected) {
+  const std::string resolved = resolve_link_chain(path);
+  const PathParts target = split_path(resolved);
   name_ = target.name;
   dir_ = open_directory(target.directory, path_);
-  remove_stale_temporaries(dir_.get(), name_);
-  // Never more readable than the file it replaces, even while it is being written.
+  // Never more readable than the file it replaces, even while it is being written; never replaces
+  // what is not a regular file (a device node, FIFO, socket or directory under the name).
   const auto old = stat_entry(dir_.get(), name_, path_);
-  const mode_t mode = old && S_ISREG(old->st_mode) ? (old->st_mode & 0777) : 0644;
+  if (old && !S_ISREG(old->st_mode))
+    throw Error(Status::Io, path_ + (resolved == path ? "" : " (a link to " + resolved + ")") + ": is " + file_type_name(old->st_mode) + ", not a regular file; refusing to replace it with a " + kind_.name + " file");
+  remove_stale_temporaries(dir_.get(), name_);
+  const mode_t mode = old ? (old->st_mode & 0777) : 0644;
   Temporary temp = create_temporary(dir_.get(), name_, mode, path_);
   fd_ = std::move(temp.fd);
   temp_name_ = std::move(temp.name);
@@ -108,16 +132,18 @@ SectionWriter::Replaced SectionWriter::inspect_replaced() const {
   const UniqueFd fd(::openat(dir_.get(), name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   std::uint8_t header[kHeaderSize];
   if (fd.get() >= 0 && ::pread(fd.get(), header, kHeaderSize, 0) == static_cast<ssize_t>(kHeaderSize))
-    replaced.generation = header_generation(header, kind_);
+    replaced.version = header_version(header, kind_);
   return replaced;
 }
 
-void SectionWriter::check_expected_generation(const Replaced& replaced) const {
-  if (!expected_generation_ || !replaced.attributes || replaced.generation == expected_generation_) return;
-  const std::string found = replaced.generation ? "generation " + std::to_string(*replaced.generation)
-                                                 : "no longer a readable " + std::string(kind_.name) + " file";
-  throw Error(Status::Conflict, path_ + " changed since it was opened (" + found + ", expected " +
-                                    std::to_string(*expected_generation_) + "): reopen it and apply the change again");
+void SectionWriter::check_expected_version(const Replaced& replaced) const {
+  if (!expected_ || !replaced.attributes) return;
+  if (replaced.version && expected_->matches(*replaced.version)) return;
+  std::string found = "no longer a readable " + std::string(kind_.name) + " file";
+  if (replaced.version)
+    found = replaced.version->generation == expected_->generation ? "another file of the same generation" : replaced.version->describe();
+  throw Error(Status::Conflict, path_ + " changed since it was opened (" + found + ", expected " + std::to_string(expected_->generation) +
+                                    "): reopen it and apply the change again");
 }
 
 void SectionWriter::commit() {
@@ -132,10 +158,17 @@ void SectionWriter::commit() {
     put<std::uint64_t>(e + 16, entries_[i].length);
   }
   write_raw(table.data(), table.size());
+  // The body reaches the disk before the commit lock is taken: under it, only the header is synced.
+  if (::fdatasync(fd_.get()) != 0) throw Error(Status::Io, path_ + ": fdatasync failed (" + errno_text() + ")");
 
+  // From the check of what is on disk to the rename, no other writer may commit (any process, any thread).
+  const CommitLock committing(dir_.get(), name_, path_, kCommitLockWait);
   const Replaced replaced = inspect_replaced();
-  check_expected_generation(replaced);
-  const std::uint64_t generation = expected_generation_.value_or(replaced.generation.value_or(0)) + 1;
+  if (replaced.attributes && !S_ISREG(replaced.attributes->st_mode))
+    throw Error(Status::Io, path_ + ": became " + std::string(file_type_name(replaced.attributes->st_mode)) + " while being saved; refusing to replace it");
+  check_expected_version(replaced);
+  const std::uint64_t generation =
+      (expected_ ? expected_->generation : (replaced.version ? replaced.version->generation : 0)) + 1;
 
   std::uint8_t header[kHeaderSize] = {};
   std::memcpy(header, kind_.magic.data(), 8);
@@ -155,32 +188,31 @@ void SectionWriter::commit() {
   if (::renameat(dir_.get(), temp_name_.c_str(), dir_.get(), name_.c_str()) != 0)
     throw Error(Status::Io, path_ + ": cannot rename " + temp_path_ + " over it (" + errno_text() + ")");
   committed_ = true;
-  generation_ = generation;
+  version_ = FileVersion(generation, get<std::uint32_t>(header + 60));
   ::fsync(dir_.get());  // the rename is done; a failure here only weakens durability across a power cut
 }
 
-SectionReader::SectionReader(const std::string& path, const FileKind& kind)
-    : path_(path), kind_name_(kind.name), file_(path, std::ios::binary) {
-  if (!file_) throw Error(Status::Io, path + ": cannot open " + kind_name_ + " file (" + errno_text() + ")");
-  file_.seekg(0, std::ios::end);
-  const auto actual_size = static_cast<std::uint64_t>(file_.tellg());
-  file_.seekg(0);
+SectionReader::SectionReader(const std::string& path, const FileKind& kind) : path_(path), kind_name_(kind.name) {
+  struct stat st {};
+  fd_ = open_regular_file(path, UINT64_MAX, kind_name_ + " file", st);
+  const auto actual_size = static_cast<std::uint64_t>(st.st_size);
   std::uint8_t header[kHeaderSize];
-  if (actual_size < kHeaderSize || !file_.read(reinterpret_cast<char*>(header), kHeaderSize))
+  if (actual_size < kHeaderSize)
     throw Error(Status::Corrupt, path + ": truncated " + kind_name_ + " file (" + std::to_string(actual_size) +
                                      " bytes, the header alone needs " + std::to_string(kHeaderSize) + ")");
+  read_exactly_at(fd_.get(), header, kHeaderSize, 0, path);
   if (std::memcmp(header, kind.magic.data(), 8) != 0)
     throw Error(Status::Corrupt, path + ": not a libdomainsearch " + kind_name_ + " file (bad magic)");
   const auto major = get<std::uint16_t>(header + 8);
-  minor_ = get<std::uint16_t>(header + 10);
-  generation_ = get<std::uint64_t>(header + kGenerationOffset);
+  const auto minor = get<std::uint16_t>(header + 10);
   if (major > kind.major)
     throw Error(Status::FormatVersion, path + ": written by " + kind_name_ + " format v" + std::to_string(major) + "." +
-                                           std::to_string(minor_) + ", this build reads v" + std::to_string(kind.major) + ".x");
+                                           std::to_string(minor) + ", this build reads v" + std::to_string(kind.major) + ".x");
   if (get<std::uint32_t>(header + 60) != crc32c(header, 60))
     throw Error(Status::Corrupt, path + ": header checksum mismatch");
   if (major != kind.major)
     throw Error(Status::FormatVersion, path + ": format v" + std::to_string(major) + " is not readable by this build");
+  version_ = FileVersion(get<std::uint64_t>(header + kGenerationOffset), get<std::uint32_t>(header + 60));
   const auto count = get<std::uint32_t>(header + 12);
   const auto table_offset = get<std::uint64_t>(header + 16);
   const auto declared_size = get<std::uint64_t>(header + 24);
@@ -192,9 +224,7 @@ SectionReader::SectionReader(const std::string& path, const FileKind& kind)
     throw Error(Status::Corrupt, path + ": section table out of bounds (" + std::to_string(count) + " sections at offset " +
                                      std::to_string(table_offset) + ")");
   std::vector<std::uint8_t> table(count * kEntrySize);
-  file_.seekg(static_cast<std::streamoff>(table_offset));
-  if (!file_.read(reinterpret_cast<char*>(table.data()), static_cast<std::streamsize>(table.size())))
-    throw Error(Status::Io, path + ": cannot read section table");
+  read_exactly_at(fd_.get(), table.data(), table.size(), table_offset, path);
   if (get<std::uint32_t>(header + 32) != crc32c(table.data(), table.size()))
     throw Error(Status::Corrupt, path + ": section table checksum mismatch");
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -236,10 +266,7 @@ void SectionReader::read_into(SectionTag tag, void* dst, std::uint64_t size) con
   if (e.length != size)
     throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " is " + std::to_string(e.length) +
                                      " bytes, expected " + std::to_string(size));
-  file_.clear();
-  file_.seekg(static_cast<std::streamoff>(e.offset));
-  if (!file_.read(static_cast<char*>(dst), static_cast<std::streamsize>(size)))
-    throw Error(Status::Io, path_ + ": cannot read section " + tag_name(tag));
+  read_exactly_at(fd_.get(), dst, size, e.offset, path_ + " (section " + tag_name(tag) + ")");
   if (crc32c(dst, size) != e.crc) throw Error(Status::Corrupt, path_ + ": section " + tag_name(tag) + " checksum mismatch");
 }
 

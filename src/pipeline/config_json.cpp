@@ -3,13 +3,14 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
 #include <type_traits>
 
 #include "domainsearch/contour_mask.hpp"
 #include "domainsearch/error.hpp"
+#include "io/json_text.hpp"
+#include "io/regular_file.hpp"
 
 namespace domainsearch::detail {
 namespace {
@@ -118,6 +119,8 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("match_distance", c.match_distance, closed(0, kUnbounded), 1);
   visit("max_pixels", c.decode.max_pixels, ints(1, 1e9), 1);
   visit("min_side", c.decode.min_side, ints(1, 4096), 1);
+  visit("max_decode_mb", c.decode.max_decode_bytes, ints(1, 1 << 20), std::uint64_t(1) << 20);  // up to 1 TiB
+  visit("max_jpeg_scans", c.decode.max_jpeg_scans, ints(1, 100000), 1);
 
   const std::string l = "embedding.localizer.";
   visit(l + "threshold", c.localizer.threshold, closed(0, 1), 1);
@@ -306,7 +309,7 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   PipelineConfig c;
   check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                       "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
-                                      "max_pixels", "min_side", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
+                                      "max_pixels", "min_side", "max_decode_mb", "max_jpeg_scans", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
                                       "match_threshold", "match_distance", "fine_tuning"});
   c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
   c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
@@ -343,10 +346,12 @@ CategoryMode category_mode_from_string(const std::string& text) { return detail:
 RerankMode rerank_mode_from_string(const std::string& text) { return detail::parse_name(text, "rerank", detail::kRerank); }
 
 PipelineConfig PipelineConfig::load(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(Status::Io, path + ": cannot open configuration file");
+  // A regular file only (a FIFO or a device is refused at once: Io), of at most kMaxTextFileBytes.
+  const std::string text = detail::read_text_file(path, detail::kMaxTextFileBytes, "configuration file");
+  // Not JSON, nested too deeply or with a key twice: InvalidArgument naming the file.
+  const nlohmann::json j = detail::parse_json(text, path, Status::InvalidArgument);
   try {
-    return detail::config_from_json(nlohmann::json::parse(f), std::filesystem::path(path).parent_path().string());
+    return detail::config_from_json(j, std::filesystem::path(path).parent_path().string());
   } catch (const nlohmann::json::exception& e) {
     throw Error(Status::InvalidArgument, path + ": " + e.what());
   } catch (const Error& e) {

@@ -1,9 +1,7 @@
 #include "pipeline/csv.hpp"
 
-#include <fstream>
-#include <sstream>
-
 #include "domainsearch/error.hpp"
+#include "io/regular_file.hpp"
 
 namespace domainsearch::detail {
 
@@ -16,11 +14,8 @@ std::size_t CsvTable::column(const std::string& name) const {
 }
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Status::Io, path + ": cannot open CSV file");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
+  // A regular file only (a FIFO or /dev/zero is refused at once: Io), of at most kMaxTextFileBytes.
+  const std::string text = read_text_file(path, kMaxTextFileBytes, "CSV file");
   CsvTable table;
   table.path = path;
   std::vector<std::string> row;

@@ -124,8 +124,8 @@ void Pipeline::install_category_model(const Pipeline& trained) { catalogue_->ins
 TrainingReport Pipeline::train_categories(const TrainingProgressFn& progress) { return catalogue_->train_categories(progress); }
 
 TrainingReport Pipeline::train_categories(const std::vector<ImageAnalysis>& analyses, const std::vector<std::string>& categories,
-                                          const std::vector<std::string>& labels) {
-  return catalogue_->train_categories(analyses, categories, labels);
+                                          const std::vector<std::string>& labels, const TrainingProgressFn& progress) {
+  return catalogue_->train_categories(analyses, categories, labels, progress);
 }
 
 FineTuningReport Pipeline::fine_tune(const std::vector<CatalogueEntry>& photos, const TrainingProgressFn& progress) {

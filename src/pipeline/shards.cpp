@@ -11,6 +11,8 @@
 
 #include "domainsearch/error.hpp"
 #include "catalogue/ranking.hpp"
+#include "io/json_text.hpp"
+#include "io/regular_file.hpp"
 
 namespace domainsearch {
 namespace {
@@ -93,10 +95,14 @@ std::string ShardSetManifest::shard_file_name(std::size_t i, std::size_t n) {
 
 ShardSetManifest ShardSetManifest::load(const std::string& folder) {
   const std::string path = (fs::path(folder) / "shards.json").string();
-  std::ifstream in(path);
-  if (!in) throw Error(Status::Io, path + ": cannot read the shard set's manifest (is " + folder + " a shard set folder?)");
+  std::string text;
   try {
-    const json j = json::parse(in);
+    text = detail::read_text_file(path, detail::kMaxTextFileBytes, "shard set's manifest");  // a regular file only
+  } catch (const Error& e) {
+    throw Error(e.status(), std::string(e.what()) + " (is " + folder + " a shard set folder?)");
+  }
+  const json j = detail::parse_json(text, path, Status::Corrupt);  // bounded depth, no duplicate key
+  try {
     if (j.at("format").get<std::string>() != kManifestFormat || j.at("version").get<int>() != kManifestVersion)
       throw Error(Status::Corrupt, path + ": not a version " + std::to_string(kManifestVersion) + " " + kManifestFormat + " manifest");
     ShardSetManifest m;
@@ -115,9 +121,16 @@ void ShardSetManifest::save(const std::string& folder) const {
   const fs::path temporary = fs::path(folder) / (".shards.json." + std::to_string(::getpid()) + ".tmp");
   const json j = {{"format", kManifestFormat}, {"version", kManifestVersion}, {"template", template_file}, {"shards", shards},
                   {"model_fingerprint", model_fingerprint}};
+  std::string text;
+  try {
+    text = j.dump(2);
+  } catch (const json::exception& e) {  // a name that is not UTF-8
+    throw Error(Status::InvalidArgument, path.string() + ": cannot write the shard set's manifest: a file name in it is not valid UTF-8 (" +
+                                             detail::escape_non_utf8(e.what()) + ")");
+  }
   {
     std::ofstream out(temporary, std::ios::trunc);
-    out << j.dump(2) << "\n";
+    out << text << "\n";
     out.flush();
     if (!out) throw Error(Status::Io, temporary.string() + ": cannot write the shard set's manifest");
   }

@@ -11,8 +11,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "domainsearch/error.hpp"
 #include "domainsearch/model.hpp"
+#include "io/json_text.hpp"
+#include "io/regular_file.hpp"
 
 namespace domainsearch {
 namespace {
@@ -129,7 +133,7 @@ void parse_outputs(const json& outputs, ModelManifest& m) {
 ModelManifest ModelManifest::parse(const std::string& json_text, const std::string& base_dir) {
   ModelManifest m;
   try {
-    const json j = json::parse(json_text);
+    const json j = detail::parse_json(json_text, "manifest", Status::InvalidArgument);  // bounded depth, no duplicate key
     check_keys(j, "the manifest", {"name", "format", "file", "sha256", "input", "outputs", "feature_dim", "labels", "quantized_engine", "stages", "memory_format"});
     m.name = text(j, "name", "name", "");
     const std::string format = text(j, "format", "format", nullptr);
@@ -162,12 +166,10 @@ ModelManifest ModelManifest::parse(const std::string& json_text, const std::stri
 }
 
 ModelManifest ModelManifest::load(const std::string& manifest_path) {
-  std::ifstream f(manifest_path);
-  if (!f) throw Error(Status::Io, manifest_path + ": cannot open model manifest (" + std::strerror(errno) + ")");
-  std::stringstream text;
-  text << f.rdbuf();
+  // A regular file only (a FIFO or a device is refused at once: Io), of at most kMaxTextFileBytes.
+  const std::string text = detail::read_text_file(manifest_path, detail::kMaxTextFileBytes, "model manifest");
   try {
-    return parse(text.str(), fs::path(manifest_path).parent_path().string());
+    return parse(text, fs::path(manifest_path).parent_path().string());
   } catch (const Error& e) {
     throw Error(e.status(), manifest_path + ": " + e.what());
   }
@@ -183,9 +185,18 @@ const OutputRef& ModelManifest::output(const std::string& role) const {
 std::vector<std::string> ModelManifest::read_labels() const {
   std::vector<std::string> labels;
   if (labels_file.empty()) return labels;
-  std::ifstream f(labels_file);
-  if (!f) throw Error(Status::Io, labels_file + ": cannot open labels file");
-  for (std::string line; std::getline(f, line);) labels.push_back(line);
+  // A regular file only, of at most kMaxTextFileBytes; one label a line (as std::getline splits: a last
+  // line without '\n' counts, a final '\n' starts no empty label).
+  const std::string text = detail::read_text_file(labels_file, detail::kMaxTextFileBytes, "labels file");
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t newline = text.find('\n', start);
+    if (newline == std::string::npos) {
+      labels.push_back(text.substr(start));
+      break;
+    }
+    labels.push_back(text.substr(start, newline - start));
+    start = newline + 1;
+  }
   return labels;
 }
 
@@ -215,15 +226,17 @@ class Sha256 {
 }  // namespace
 
 std::string sha256_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Status::Io, path + ": cannot open (" + std::strerror(errno) + ")");
+  struct stat st {};
+  const detail::UniqueFd fd = detail::open_regular_file(path, UINT64_MAX, "model file", st);  // a FIFO or device: Io, at once
   Sha256 sha;
   std::vector<char> buf(1 << 20);
-  while (f) {
-    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    sha.update(buf.data(), static_cast<std::size_t>(f.gcount()));
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(Status::Io, path + ": read error (" + std::strerror(errno) + ")");
+    if (n == 0) break;
+    sha.update(buf.data(), static_cast<std::size_t>(n));
   }
-  if (f.bad()) throw Error(Status::Io, path + ": read error");
   return sha.hex();
 }
 

@@ -2,11 +2,37 @@
 
 #include <ATen/Parallel.h>
 
+#include <cstdlib>
 #include <map>
 
 #include "domainsearch/error.hpp"
 
 namespace domainsearch::detail {
+
+const OneDnnIsaDecision& onednn_isa_decision() {
+  static const OneDnnIsaDecision decision = [] {
+    OneDnnIsaDecision d = decide_onednn_isa(detect_cpu_isa_features(), std::getenv("DNNL_MAX_CPU_ISA"), std::getenv("ONEDNN_MAX_CPU_ISA"),
+                                            std::getenv("DS_ONEDNN_ISA"));
+    if (d.cap) {
+      ::setenv("DNNL_MAX_CPU_ISA", kOneDnnIsaCap, 0);
+      ::setenv("ONEDNN_MAX_CPU_ISA", kOneDnnIsaCap, 0);
+    }
+    return d;
+  }();
+  return decision;
+}
+
+namespace {
+
+// Applies the oneDNN decision when the library is loaded: oneDNN reads its cap once, when it first
+// dispatches a kernel, which no code of this library can do before its static initializers have run.
+// (LibTorch's own initializers, which run first, dispatch no oneDNN kernel.)
+struct OneDnnIsaAtLoad {
+  OneDnnIsaAtLoad() { onednn_isa_decision(); }
+};
+const OneDnnIsaAtLoad one_dnn_isa_at_load;
+
+}  // namespace
 
 torch::Device resolve_torch_device(const std::string& device) {
   if (device == "cpu") return torch::kCPU;

@@ -8,8 +8,15 @@
 #include <vector>
 
 #include "runtime/model_runner.hpp"
+#include "runtime/onednn_isa.hpp"
 
 namespace domainsearch::detail {
+
+/// The process's oneDNN instruction-set decision (runtime/onednn_isa.hpp), taken and applied (setenv of
+/// DNNL_MAX_CPU_ISA and ONEDNN_MAX_CPU_ISA, never overwriting) once, on the first call: when the library
+/// is loaded, by a static initializer in torch_support.cpp, so before any model can run oneDNN.
+/// Thread-safe.
+const OneDnnIsaDecision& onednn_isa_decision();
 
 /// "cpu" | "cuda" | "cuda:N" | "auto" -> a device; CUDA asked for and absent is DeviceUnavailable.
 torch::Device resolve_torch_device(const std::string& device);

@@ -104,6 +104,7 @@ class TorchScriptRunner final : public ModelRunner {
 }  // namespace
 
 std::shared_ptr<const ModelRunner> load_torchscript(const ModelManifest& manifest, const RuntimeOptions& options, std::string fingerprint) {
+  onednn_isa_decision();  // applied at load already; before the first model runs in any case
   apply_torch_threads(options.threads);
   return std::make_shared<TorchScriptRunner>(manifest, options, std::move(fingerprint));
 }

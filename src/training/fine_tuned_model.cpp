@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/feature_extractor.hpp"
+#include "io/json_text.hpp"
 
 namespace domainsearch::detail {
 namespace {
@@ -45,13 +47,40 @@ class Cursor {
   std::string where_;
 };
 
-std::size_t element_count(const std::vector<std::int64_t>& shape, const Cursor& c) {
-  std::size_t n = 1;
-  for (std::int64_t d : shape) {
-    if (d < 0 || static_cast<std::size_t>(d) > kMaxFloats) c.corrupt("implausible parameter shape");
-    n *= static_cast<std::size_t>(d);
-    if (n > kMaxFloats) c.corrupt("implausible parameter shape");
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// A parameter's shape as the description gives it: an array of whole numbers (a fractional or
+// out-of-range number is refused here, never converted).
+std::vector<std::int64_t> parse_shape(const json& shape, const std::string& name, const Cursor& c) {
+  if (!shape.is_array()) c.corrupt("the shape of parameter \"" + name + "\" is not an array");
+  std::vector<std::int64_t> out;
+  for (const json& d : shape) {
+    if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)))
+      c.corrupt("the shape of parameter \"" + name + "\" holds " + d.dump() + ", not a dimension");
+    out.push_back(d.get<std::int64_t>());
   }
+  return out;
+}
+
+// The number of values of a parameter, checked against what the bytes left can hold before anything is
+// allocated (a shape is only a claim: a 1 GiB one in a small section must cost nothing). Overflow-safe:
+// every partial product stays at most kMaxFloats (2^31), each factor too.
+std::size_t element_count(const ParameterTensor& p, const Cursor& c) {
+  std::size_t n = 1;
+  for (std::int64_t d : p.shape) {
+    if (d < 0 || static_cast<std::uint64_t>(d) > kMaxFloats)
+      c.corrupt("implausible shape " + shape_text(p.shape) + " of parameter \"" + p.name + "\"");
+    n *= static_cast<std::size_t>(d);
+    if (n > kMaxFloats) c.corrupt("implausible shape " + shape_text(p.shape) + " of parameter \"" + p.name + "\"");
+  }
+  if (n > c.remaining() / sizeof(float))
+    c.corrupt("parameter \"" + p.name + "\" of shape " + shape_text(p.shape) + " needs " + std::to_string(n) + " float32 values (" +
+              std::to_string(static_cast<std::uint64_t>(n) * sizeof(float)) + " bytes), but only " + std::to_string(c.remaining()) +
+              " bytes are left");
   return n;
 }
 
@@ -96,18 +125,29 @@ FineTunedModel FineTunedModel::deserialize(const std::uint8_t* data, std::size_t
   const char* meta_bytes = reinterpret_cast<const char*>(c.take(meta_size));
   FineTunedModel m;
   try {
-    const json meta = json::parse(meta_bytes, meta_bytes + meta_size);
-    m.first_stage = meta.at("first_stage").get<int>();
-    m.temperature = meta.at("temperature").get<float>();
+    const json meta = parse_json(meta_bytes, meta_bytes + meta_size, where + ": fine-tuned model description", Status::Corrupt);
+    const json& first_stage = meta.at("first_stage");
+    if (!first_stage.is_number_integer() || first_stage.get<std::int64_t>() < 0 || first_stage.get<std::int64_t>() > 1'000'000)
+      c.corrupt("first_stage is " + first_stage.dump() + ", not a stage number");
+    m.first_stage = first_stage.get<int>();
+    const json& temperature = meta.at("temperature");
+    if (!temperature.is_number() || !(std::abs(temperature.get<double>()) <= 1e30))
+      c.corrupt("temperature is " + temperature.dump() + ", not a finite number");
+    m.temperature = static_cast<float>(temperature.get<double>());
     m.item_labels = meta.at("labels").get<std::vector<std::string>>();
     m.item_categories = meta.at("categories").get<std::vector<std::string>>();
-    for (const json& p : meta.at("parameters")) m.parameters.push_back({p.at("name").get<std::string>(), p.at("shape").get<std::vector<std::int64_t>>(), {}});
+    for (const json& p : meta.at("parameters")) {
+      std::string name = p.at("name").get<std::string>();
+      std::vector<std::int64_t> shape = parse_shape(p.at("shape"), name, c);
+      m.parameters.push_back({std::move(name), std::move(shape), {}});
+    }
   } catch (const json::exception& e) {
     c.corrupt(std::string("malformed description (") + e.what() + ")");
   }
   for (ParameterTensor& p : m.parameters) {
-    p.values.resize(element_count(p.shape, c));
-    std::memcpy(p.values.data(), c.take(p.values.size() * sizeof(float)), p.values.size() * sizeof(float));
+    const std::size_t n = element_count(p, c);
+    p.values.resize(n);
+    if (n > 0) std::memcpy(p.values.data(), c.take(n * sizeof(float)), n * sizeof(float));
   }
   const std::size_t rest = c.remaining();
   m.classifier = CategoryPredictor::deserialize(c.take(rest), rest);

@@ -261,3 +261,63 @@ def test_add_tells_of_a_category_the_model_cannot_predict(tmp_path):
     assert p.add(11, picture(5), "new shelf", "new") is True
     assert p.untrained_categories == ["new shelf"]
     assert "new shelf" in p.query(picture(5), k=3).searched
+
+
+def test_a_huge_array_view_is_refused_by_its_declared_size_before_any_copy(pipeline):
+    # Zero-stride views declare billions of pixels while holding a few bytes: their contiguous copy
+    # would have to allocate them all (and, when that fails, was used anyway).
+    one = np.zeros((1, 1, 3), np.uint8)
+    views = (np.broadcast_to(one, (50000, 50000, 3)),             # the issue's: 2.5e9 pixels, 7.5 GB copied
+             np.broadcast_to(one, (2**20, 2**20, 3)),             # 3 TiB: no copy of it could be allocated
+             np.broadcast_to(one, (50000, 50000, 3))[:, :, 0],    # gray
+             np.broadcast_to(np.zeros((1, 1, 4), np.uint8), (2**31 + 5, 16, 4)))  # a side over INT_MAX
+    calls = (lambda im: pipeline.query(im), lambda im: pipeline.add(99, im, "odd"), lambda im: pipeline.upsert(1, im, "odd"),
+             lambda im: pipeline.query_batch([picture(1), im]), lambda im: pipeline.analyze(im))
+    for view in views:
+        assert view.strides[0] == 0
+        size = f"{view.shape[1]}x{view.shape[0]}"
+        for call in calls:
+            with pytest.raises(ds.Error) as e:
+                call(view)
+            assert e.value.status == "ImageTooLarge", str(e.value)
+            assert size in str(e.value) and "limit of 50000000 pixels" in str(e.value)  # DecodeLimits' default max_pixels
+    assert len(pipeline) == 6
+    small = np.broadcast_to(picture(2)[20:21, 30:31], (48, 64, 3))  # a zero-stride view within the limits is copied and used
+    assert pipeline.query(small).results
+
+
+def test_a_zero_stride_view_meets_the_configured_limit(tmp_path):
+    p = limited_pipeline(tmp_path, {"max_pixels": 1000})
+    with pytest.raises(ds.Error) as e:
+        p.query(np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (40, 40, 3)))
+    assert e.value.status == "ImageTooLarge" and "40x40" in str(e.value) and "limit of 1000 pixels" in str(e.value)
+
+
+def test_the_no_result_key_is_refused_by_every_pipeline_add(pipeline, tmp_path):
+    import cv2
+    none = 2**64 - 1  # search()'s "no result" padding (DS_KEY_NONE)
+    analysis = pipeline.analyze(picture(1))
+    for call in (lambda: pipeline.add(none, picture(1), "odd"), lambda: pipeline.upsert(none, picture(1), "odd"),
+                 lambda: pipeline.add_analyzed(none, analysis, "odd")):
+        with pytest.raises(ds.Error) as e:
+            call()
+        assert e.value.status == "InvalidArgument" and str(none) in str(e.value)
+    cv2.imwrite(str(tmp_path / "p.png"), picture(1))
+    report = pipeline.index_entries([(str(tmp_path / "p.png"), "x", "odd", none)])
+    assert report["added"] == 0 and report["failed"] == 1 and str(none) in report["failures"][0][1]
+    assert none not in pipeline.keys and len(pipeline) == 6
+    pipeline.add(none - 1, picture(1), "odd")  # the largest key an item may have
+    assert none - 1 in pipeline.keys
+
+
+def test_index_search_with_a_k_above_its_size_lists_it(tmp_path):
+    index = ds.Index(4)
+    a = index.add_category("a")
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    index.add([1, 2, 3], [a, a, a], vectors)
+    keys, dists = index.search(vectors[:1], 1000)
+    assert keys.shape == (1, 1000) and list(keys[0, :3]) == [1, 2, 3] and keys[0, 3] == 2**64 - 1 and np.isinf(dists[0, 999])
+    for k in (2**62, 2**64 - 1):
+        with pytest.raises(ds.Error) as e:  # an n x k answer that cannot exist: a clear error, not a crash
+            index.search(vectors[:1], k)
+        assert e.value.status == "InvalidArgument" and str(k) in str(e.value)

@@ -139,3 +139,77 @@ def test_errors_are_codes_with_messages(lib, pipeline):
     lib.ds_pipeline_options_init(C.byref(opts))
     opts.backbone_manifest = b"/nonexistent/backbone.json"
     assert lib.ds_pipeline_create(C.byref(opts), C.byref(handle)) == DS_ERR_IO
+
+
+@pytest.fixture(scope="module")
+def index_lib(lib):
+    lib.ds_index_create.argtypes = [C.c_int, C.POINTER(C.c_void_p)]
+    lib.ds_index_add_category.argtypes = [C.c_void_p, C.c_char_p, C.POINTER(C.c_int32)]
+    lib.ds_index_add.argtypes = [C.c_void_p, C.c_size_t, C.POINTER(C.c_uint64), C.POINTER(C.c_int32), C.POINTER(C.c_float),
+                                 C.c_void_p]
+    lib.ds_index_size.argtypes = [C.c_void_p, C.POINTER(C.c_size_t)]
+    lib.ds_index_search.argtypes = [C.c_void_p, C.POINTER(C.c_float), C.c_size_t, C.c_size_t, C.POINTER(C.c_int32), C.c_size_t,
+                                    C.c_void_p, C.c_void_p, C.POINTER(C.c_uint64), C.POINTER(C.c_float), C.POINTER(C.c_size_t)]
+    lib.ds_index_free.argtypes = [C.c_void_p]
+    return lib
+
+
+def small_index(lib, keys):
+    """A 4-d index holding `keys` (embeddings 0..4n-1 row by row) in one category; returns (handle, category id)."""
+    index, category = C.c_void_p(), C.c_int32()
+    assert lib.ds_index_create(4, C.byref(index)) == DS_OK, lib.ds_last_error()
+    assert lib.ds_index_add_category(index, b"all", C.byref(category)) == DS_OK
+    n = len(keys)
+    vectors = (C.c_float * (4 * n))(*range(4 * n))
+    status = lib.ds_index_add(index, n, (C.c_uint64 * n)(*keys), (C.c_int32 * n)(*[category.value] * n), vectors, None)
+    assert status == DS_OK, lib.ds_last_error()
+    return index, category.value
+
+
+def test_the_no_result_key_is_refused_by_every_add(index_lib, pipeline):
+    lib = index_lib
+    rgb = picture(2)
+    for upsert in (0, 1):
+        status = lib.ds_pipeline_add_pixels(pipeline, DS_KEY_NONE, C.byref(as_image(rgb)), b"boxes", b"none", upsert)
+        assert status == DS_ERR_INVALID_ARGUMENT and str(DS_KEY_NONE).encode() in lib.ds_last_error()
+    size = C.c_size_t()
+    assert lib.ds_pipeline_size(pipeline, C.byref(size)) == DS_OK and size.value == 5
+    index, category = small_index(lib, [1, 2])
+    try:
+        keys = (C.c_uint64 * 2)(3, DS_KEY_NONE)
+        status = lib.ds_index_add(index, 2, keys, (C.c_int32 * 2)(category, category), (C.c_float * 8)(), None)
+        assert status == DS_ERR_INVALID_ARGUMENT and str(DS_KEY_NONE).encode() in lib.ds_last_error()
+        assert lib.ds_index_size(index, C.byref(size)) == DS_OK and size.value == 2  # all or none
+        assert lib.ds_index_add(index, 1, (C.c_uint64 * 1)(DS_KEY_NONE - 1), (C.c_int32 * 1)(category), (C.c_float * 4)(), None) == DS_OK
+    finally:
+        lib.ds_index_free(index)
+
+
+def test_index_search_with_a_k_above_its_size(index_lib):
+    lib = index_lib
+    index, _ = small_index(lib, [10, 11, 12])
+    try:
+        query = (C.c_float * 8)(0, 1, 2, 3, 8, 9, 10, 11)  # the embeddings of keys 10 and 12
+        k = 1000
+        keys, dists, counts = (C.c_uint64 * (2 * k))(), (C.c_float * (2 * k))(), (C.c_size_t * 2)()
+        assert lib.ds_index_search(index, query, 2, k, None, 0, None, None, keys, dists, counts) == DS_OK, lib.ds_last_error()
+        assert list(counts) == [3, 3] and keys[0] == 10 and keys[k] == 12
+        assert keys[3] == DS_KEY_NONE and keys[2 * k - 1] == DS_KEY_NONE and math.isinf(dists[2 * k - 1])
+        size_max = 2**64 - 1
+        for count, huge in ((1, size_max), (2, size_max // 2), (1, 2**62)):  # count x k entries cannot exist
+            status = lib.ds_index_search(index, query, count, huge, None, 0, None, None, keys, dists, counts)
+            assert status == DS_ERR_INVALID_ARGUMENT, lib.ds_last_error()  # not DS_ERR_INTERNAL (an allocation of k results)
+            assert str(huge).encode() in lib.ds_last_error()
+        assert lib.ds_index_search(index, query, 1, 0, None, 0, None, None, keys, dists, counts) == DS_ERR_INVALID_ARGUMENT  # k = 0
+    finally:
+        lib.ds_index_free(index)
+
+
+def test_a_query_with_a_k_above_the_catalogue_lists_it(lib, pipeline):
+    options = ShortQueryOptions(C.sizeof(ShortQueryOptions), 2**64 - 1)
+    results = C.c_void_p()
+    assert lib.ds_pipeline_query_key(pipeline, 3, C.byref(options), C.byref(results)) == DS_OK, lib.ds_last_error()
+    try:
+        assert lib.ds_results_count(results) == 4  # every other item
+    finally:
+        lib.ds_results_free(results)

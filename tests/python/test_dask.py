@@ -177,3 +177,81 @@ def test_shards_of_different_models_are_refused(client, tmp_path):
     with pytest.raises(ds.Error) as e:
         dsd.index_catalogue(client, [(str(tmp_path / "nothing.png"), "x", "y")], write_config(tmp_path), tmp_path / "c", shards=2)
     assert e.value.status == "InvalidArgument"
+
+
+class _Answer:
+    """An actor call's future, already run (a real actor runs the call as soon as it is made)."""
+
+    def __init__(self, value=None, error=None):
+        self.value, self.error = value, error
+
+    def result(self, timeout=None):
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+class _FakeShard:
+    """A _ShardServer actor as ShardedCatalogue sees it. A lost one raises when called, as distributed's
+    Actor does once the scheduler knows its worker is gone; `lost_after` = how many calls it answers first."""
+
+    def __init__(self, path, lost_after=None, save_error=None):
+        self.path, self.lost_after, self.save_error = path, lost_after, save_error
+        self.calls, self.saves = 0, 0
+
+    def _call(self):
+        self.calls += 1
+        if self.lost_after is not None and self.calls > self.lost_after:
+            raise ValueError("Worker holding Actor was lost.  Status: lost")
+
+    def alive(self):
+        self._call()
+        return _Answer(self.path)
+
+    def save(self):
+        self._call()
+        if self.save_error is not None:
+            return _Answer(error=self.save_error)
+        self.saves += 1
+        return _Answer("new fingerprint")
+
+
+def sharded_catalogue_of(shards):
+    catalogue = dsd.ShardedCatalogue.__new__(dsd.ShardedCatalogue)  # no cluster: the actors are fakes
+    catalogue._servers, catalogue._paths = shards, [s.path for s in shards]
+    catalogue.folder, catalogue._new_categories, catalogue.model_fingerprint = None, [], "old fingerprint"
+    return catalogue
+
+
+def test_a_sharded_save_with_a_lost_shard_saves_nothing_and_names_it():
+    shards = [_FakeShard(f"/set/shard-{i}.dscat", lost_after=0 if i == 1 else None) for i in range(3)]
+    catalogue = sharded_catalogue_of(shards)
+    with pytest.raises(ds.Error) as e:
+        catalogue.save()
+    assert e.value.status == "Io" and e.value.shard == 1
+    assert "shard 1 of 3" in str(e.value) and "/set/shard-1.dscat" in str(e.value) and "nothing was saved" in str(e.value)
+    assert [s.saves for s in shards] == [0, 0, 0]  # shard 0's save did not run behind the error
+    assert catalogue.model_fingerprint == "old fingerprint"
+
+    # Lost between the check and its save: the shards after it are not asked, the error says what was saved.
+    shards = [_FakeShard(f"/set/shard-{i}.dscat", lost_after=1 if i == 1 else None) for i in range(3)]
+    with pytest.raises(ds.Error) as e:
+        sharded_catalogue_of(shards).save()
+    assert e.value.shard == 1 and "saved shards: [0]" in str(e.value) and "not asked to save: [2]" in str(e.value)
+    assert [s.saves for s in shards] == [1, 0, 0]
+
+
+def test_a_sharded_save_that_fails_names_the_shard_and_waits_for_the_others():
+    conflict = ds.Error("the file changed since it was opened")
+    conflict.status = "Conflict"
+    shards = [_FakeShard(f"/set/shard-{i}.dscat", save_error=conflict if i == 1 else None) for i in range(3)]
+    catalogue = sharded_catalogue_of(shards)
+    with pytest.raises(ds.Error) as e:
+        catalogue.save()
+    assert e.value.status == "Conflict" and e.value.shard == 1 and "/set/shard-1.dscat" in str(e.value)
+    assert "failed shards: [1]" in str(e.value) and "saved shards: [0, 2]" in str(e.value)
+    assert catalogue.model_fingerprint == "old fingerprint"
+    shards = [_FakeShard(f"/set/shard-{i}.dscat") for i in range(2)]
+    catalogue = sharded_catalogue_of(shards)
+    catalogue.save()
+    assert [s.saves for s in shards] == [1, 1] and catalogue.model_fingerprint == "new fingerprint"

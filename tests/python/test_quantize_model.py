@@ -81,6 +81,28 @@ def test_library_runs_the_int8_models_close_to_the_float_ones(int8_models):
         assert (ma & mb).sum() / max((ma | mb).sum(), 1) > 0.9
 
 
+# Each setting in a fresh process: oneDNN reads its ISA cap once, at its first kernel. The library caps it
+# by itself on CPUs with AMX or AVX512-FP16 (where int8 models corrupted the heap) unless told otherwise.
+ISA_SETTINGS = {"capped by the user": {"DNNL_MAX_CPU_ISA": "AVX512_CORE_VNNI", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"},
+                "uncapped (DS_ONEDNN_ISA=native)": {"DS_ONEDNN_ISA": "native"},
+                "the library's choice": {}}
+
+
+@pytest.mark.parametrize("setting", list(ISA_SETTINGS))
+def test_int8_models_run_under_each_onednn_isa_setting(int8_models, setting):
+    folder, _ = int8_models
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); import test_quantize_model as t; "
+              "p = t.ds.Pipeline(t.config(sys.argv[2] + '/backbone_int8.json', sys.argv[2] + '/segmenter_int8.json'))\n"
+              "for i in range(4): p.add(i, t.picture(i), 'boxes', str(i))\n"
+              "print(*[p.query(t.picture(i), k=1).results[0].key for i in range(4)])")
+    env = {k: v for k, v in os.environ.items() if k not in ("DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA", "DS_ONEDNN_ISA")}
+    env.update(ISA_SETTINGS[setting])
+    run = subprocess.run([sys.executable, "-c", script, os.path.dirname(__file__), str(folder)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["0", "1", "2", "3"]
+
+
 def test_missing_engine_is_a_clear_error(int8_models, tmp_path):
     folder, _ = int8_models
     m = json.loads((folder / "backbone_int8.json").read_text())

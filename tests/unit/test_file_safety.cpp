@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -32,7 +33,7 @@ const detail::FileKind kTestKind{{'D', 'S', 'T', 'E', 'S', 'T', '\0', '\0'}, 1, 
 const detail::FileKind kIndexKind{{'D', 'S', 'I', 'N', 'D', 'E', 'X', '\0'}, 1, 0, "index"};
 
 // Saves a file holding `payload`; returns the generation written.
-std::uint64_t save(const std::string& path, const std::string& payload, std::optional<std::uint64_t> expected = std::nullopt) {
+std::uint64_t save(const std::string& path, const std::string& payload, std::optional<detail::FileVersion> expected = std::nullopt) {
   SectionWriter writer(path, kTestKind, expected);
   writer.add_section(detail::tag("DATA"), payload.data(), payload.size());
   writer.commit();
@@ -133,8 +134,10 @@ TEST_CASE("a symbolic link planted under a temporary or lock name is never follo
   CHECK(fs::is_symlink(base + "0"));
   CHECK(fs::is_symlink(dead_link));  // neither followed nor removed
 
-  // A link planted where the lock file goes is refused, not followed.
+  // A link planted where the lock file goes is refused, not followed, by the writer lock and by a save.
+  fs::remove(path + ".lock");
   fs::create_symlink(victim, path + ".lock");
+  CHECK(dstest::status_of([&] { save(path, "v4"); }) == Status::Io);
   CHECK(dstest::status_of([&] { WriterLock lock(path, std::chrono::milliseconds(0)); }) == Status::Io);
   CHECK(text_of(victim) == "precious");
 }
@@ -153,7 +156,7 @@ TEST_CASE("temporary names are random, exclusive and removed when a save is aban
     CHECK(fs::is_regular_file(fs::symlink_status(a.temp_path())));
     CHECK(temporaries_in(dir.path()) == 2);
   }
-  CHECK(entries(dir.path()) == std::set<std::string>{"catalogue.dstest"});
+  CHECK(entries(dir.path()) == std::set<std::string>{"catalogue.dstest", "catalogue.dstest.lock"});  // the lock file stays
   CHECK(payload_of(path) == "v1");
 }
 
@@ -370,4 +373,177 @@ TEST_CASE("writers that follow the contract lose no update", "[file-safety]") {
   }
   CHECK(payload_of(path) == std::to_string(kWriters * kIncrements));
   CHECK(SectionReader(path, kTestKind).generation() == 1 + kWriters * kIncrements);
+}
+
+TEST_CASE("writers without a writer lock that retry on Conflict lose no save", "[file-safety]") {
+  // Each writer reads the file, saves its change expecting the version it read and, on Conflict,
+  // reads again: the commit lock makes the check and the rename one step, so every save that
+  // succeeded is in the file.
+  dstest::ScratchDir dir;
+  const std::string path = dir.file("counter.dstest");
+  save(path, "0", 0);
+  constexpr int kWriters = 4, kIncrements = 20;
+  std::vector<pid_t> children;
+  for (int w = 0; w < kWriters; ++w) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      int saved = 0;
+      while (saved < kIncrements) {
+        try {
+          const SectionReader reader(path, kTestKind);
+          const auto bytes = reader.read(detail::tag("DATA"), 64);
+          save(path, std::to_string(std::stoi(std::string(bytes.begin(), bytes.end())) + 1), reader.version());
+          ++saved;
+        } catch (const Error& e) {
+          if (e.status() != Status::Conflict) ::_exit(2);
+        }
+      }
+      ::_exit(0);
+    }
+    children.push_back(child);
+  }
+  for (const pid_t child : children) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  CHECK(payload_of(path) == std::to_string(kWriters * kIncrements));
+  CHECK(SectionReader(path, kTestKind).generation() == 1 + kWriters * kIncrements);
+}
+
+TEST_CASE("a save never replaces a device node, FIFO, socket or directory, and a read never blocks on one", "[file-safety]") {
+  dstest::ScratchDir dir;
+  const std::string fifo = dir.file("fifo.dstest");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto refused = [](const std::function<void()>& f, const std::string& says) {
+    try {
+      f();
+    } catch (const Error& e) {
+      CHECK(e.status() == Status::Io);
+      CHECK(std::string(e.what()).find(says) != std::string::npos);
+      return;
+    }
+    FAIL("not refused");
+  };
+  refused([&] { save(fifo, "x"); }, "is a FIFO, not a regular file; refusing to replace it");
+  CHECK(fs::is_fifo(fifo));
+  refused([&] { SectionReader reader(fifo, kTestKind); }, "is a FIFO, not a regular file");  // returns at once: no writer needed
+  refused([&] { Index::load(fifo); }, "is a FIFO");
+
+  // A link to a device: the device stays (as root this was the system's /dev/null).
+  const std::string link = dir.file("null.dsidx");
+  fs::create_symlink("/dev/null", link);
+  Index index(2);
+  refused([&] { index.save(link); }, "(a link to /dev/null): is a character device");
+  CHECK(fs::is_character_file("/dev/null"));
+  CHECK(fs::is_symlink(link));
+  refused([&] { Index::load("/dev/zero"); }, "is a character device");
+
+  fs::create_directory(dir.file("folder.dstest"));
+  refused([&] { save(dir.file("folder.dstest"), "x"); }, "is a directory");
+  CHECK(temporaries_in(dir.path()) == 0);
+}
+
+TEST_CASE("a save expecting a version refuses another file of the same generation moved into place", "[file-safety]") {
+  dstest::ScratchDir dir;
+  const std::string path = dir.file("catalogue.dstest"), other = dir.file("other.dstest");
+  save(path, "mine");
+  save(other, "someone else's");
+  const detail::FileVersion opened = SectionReader(path, kTestKind).version();
+  REQUIRE(SectionReader(other, kTestKind).generation() == opened.generation);
+  fs::rename(other, path);
+  const std::string message = conflict_message([&] { save(path, "lost", opened); });
+  CHECK(message.find("another file of the same generation") != std::string::npos);
+  CHECK(payload_of(path) == "someone else's");
+}
+
+TEST_CASE("Index::save checks the version of the file it was loaded from, by any name", "[file-safety]") {
+  dstest::ScratchDir dir;
+  fs::create_directory(dir.file("real"));
+  fs::create_directory_symlink(dir.file("real"), dir.file("alias"));
+  const std::string real = dir.file("real/index.dsidx"), alias = dir.file("alias/index.dsidx");
+  Index index(2);
+  const float v[2] = {1, 2};
+  index.add(1, index.add_category("c"), v);
+  index.save(real);
+
+  Index first = Index::load(real), second = Index::load(alias);
+  first.add(2, 0, v);
+  first.save(real);
+  second.add(3, 0, v);
+  for (const std::string& name : {alias, real, dir.file("alias/../real/index.dsidx")}) {
+    CHECK(conflict_message([&] { second.save(name); }).find("changed since it was opened") != std::string::npos);
+  }
+  CHECK(Index::load(real).contains(2));
+  CHECK_FALSE(Index::load(real).contains(3));
+  second.save(dir.file("elsewhere.dsidx"));  // another file: no version to check
+  first.add(4, 0, v);
+  first.save(alias);  // its own last save, by another name
+  CHECK(Index::load(real).contains(4));
+}
+
+TEST_CASE("the lock file can be opened only by those who may write the catalogue", "[file-safety]") {
+  dstest::ScratchDir dir;
+  const mode_t mask = ::umask(022);
+  for (const auto& [file_mode, lock_mode] : std::vector<std::pair<mode_t, mode_t>>{{0644, 0600}, {0664, 0660}, {0666, 0666}, {0444, 0600}}) {
+    const std::string path = dir.file("catalogue" + std::to_string(file_mode) + ".dstest");
+    save(path, "x");
+    REQUIRE(::chmod(path.c_str(), file_mode) == 0);
+    { const WriterLock lock(path, std::chrono::milliseconds(0)); }
+    CHECK(permissions_of(path + ".lock") == lock_mode);
+  }
+  // A lock file that older builds created 0644 is tightened by its owner.
+  const std::string path = dir.file("old.dstest");
+  save(path, "x");
+  write_text(path + ".lock", "");
+  REQUIRE(::chmod((path + ".lock").c_str(), 0644) == 0);
+  { const WriterLock lock(path, std::chrono::milliseconds(0)); }
+  CHECK(permissions_of(path + ".lock") == 0600);
+  ::umask(mask);
+}
+
+TEST_CASE("a wait for the writer lock can be given up", "[file-safety]") {
+  dstest::ScratchDir dir;
+  const std::string path = dir.file("catalogue.dstest");
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t holder = fork_lock_holder(path, ready, std::chrono::milliseconds(2000));
+  int polls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(dstest::status_of([&] { WriterLock lock(path, std::nullopt, [&] { return ++polls < 3; }); }) == Status::Cancelled);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+  ::kill(holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+}
+
+TEST_CASE("a link planted by another user in a sticky world-writable folder is not followed", "[file-safety]") {
+  if (::geteuid() != 0) SUCCEED("needs root to plant a link as another user");
+  else {
+    dstest::ScratchDir dir;
+    const std::string sticky = dir.file("shared");
+    fs::create_directory(sticky);
+    REQUIRE(::chmod(sticky.c_str(), 01777) == 0);
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+    const std::string link = sticky + "/catalogue.dstest", target = dir.file("root-only.dstest");
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {  // another user (nobody) plants a dangling link
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(1);
+      ::_exit(::symlink(target.c_str(), link.c_str()) == 0 ? 0 : 2);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    const Status refused = dstest::status_of([&] { save(link, "x"); });
+    CHECK(refused == Status::Io);
+    CHECK_FALSE(fs::exists(target));
+    // root's own link there is followed as before
+    fs::remove(link);
+    fs::create_symlink(target, link);
+    save(link, "x");
+    CHECK(payload_of(target) == "x");
+  }
 }

@@ -1,16 +1,25 @@
 // Fine-tuning the backbone (fine_tuning.hpp) with a tiny generated fine-tunable backbone.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <opencv2/imgproc.hpp>
 #include <random>
 #include <set>
+#include <string>
 
+#include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "pipeline/augment.hpp"
 #include "training/calibration.hpp"
+#include "training/fine_tuned_model.hpp"
 #include "test_catalogue.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
@@ -41,6 +50,101 @@ std::vector<std::uint64_t> result_keys(const QueryResponse& r) {
   std::vector<std::uint64_t> keys;
   for (const QueryResult& x : r.results) keys.push_back(x.key);
   return keys;
+}
+
+// A fine-tuned model small enough to write by hand: one 2 x 3 parameter, two items of two categories
+// and a linear classifier over a 2-d embedding. tests/fuzz/corpus/fine_tuned/tiny.ftun encodes it.
+detail::FineTunedModel tiny_fine_tuned_model() {
+  CategoryPredictor::Weights w;
+  w.dimension = 2;
+  w.categories = 2;
+  w.mean = {0, 0};
+  w.inv_std = {1, 1};
+  w.w3 = {1, 0, 0, 1};
+  w.b3 = {0, 0};
+  detail::FineTunedModel m;
+  m.first_stage = 2;
+  m.parameters.push_back({"stage2_conv_w", {2, 3}, {0.5f, -0.25f, 1, 2, -1, 0.125f}});
+  m.item_labels = {"apple", "tile"};
+  m.item_categories = {"round", "square"};
+  m.temperature = 1.5f;
+  m.classifier.emplace(std::move(w));
+  return m;
+}
+
+// `ftun` (an encoding of tiny_fine_tuned_model()) with its parameter's declared shape replaced by
+// `shape` (JSON) and nothing else changed: still six values follow the description.
+std::vector<std::uint8_t> with_declared_shape(const std::vector<std::uint8_t>& ftun, const std::string& shape) {
+  std::uint32_t meta_size = 0;
+  std::memcpy(&meta_size, ftun.data() + 4, sizeof meta_size);
+  std::string meta(ftun.begin() + 8, ftun.begin() + 8 + static_cast<long>(meta_size));
+  const std::string declared = "\"shape\":[2,3]";
+  const std::size_t at = meta.find(declared);
+  REQUIRE(at != std::string::npos);
+  meta.replace(at, declared.size(), "\"shape\":" + shape);
+  const auto new_size = static_cast<std::uint32_t>(meta.size());
+  std::vector<std::uint8_t> out(ftun.begin(), ftun.begin() + 4);
+  out.insert(out.end(), reinterpret_cast<const std::uint8_t*>(&new_size), reinterpret_cast<const std::uint8_t*>(&new_size) + sizeof new_size);
+  out.insert(out.end(), meta.begin(), meta.end());
+  out.insert(out.end(), ftun.begin() + 8 + static_cast<long>(meta_size), ftun.end());
+  return out;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DS_TEST_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DS_TEST_UNDER_SANITIZER 1
+#endif
+#endif
+
+std::uint64_t vm_size_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  return 0;
+}
+
+// Runs `call` in a forked child whose address space is capped at its size at the fork plus 256 MiB
+// (RLIMIT_AS; not under sanitizers, whose shadow memory does not mix with it) and which is killed after
+// 20 s. Returns "<status name>: <message>" for an Error, "no error", "other exception: <what>" (e.g. the
+// std::bad_alloc of an allocation over the cap) or "killed by signal N".
+std::string outcome_in_capped_child(const std::function<void()>& call) {
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_fds[0]);
+    ::alarm(20);
+#ifndef DS_TEST_UNDER_SANITIZER
+    const rlim_t cap = vm_size_bytes() + (256u << 20);
+    const rlimit limit{cap, cap};
+    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
+#endif
+    std::string report;
+    try {
+      call();
+      report = "no error";
+    } catch (const Error& e) {
+      report = std::string(status_name(e.status())) + ": " + e.what();
+    } catch (const std::exception& e) {
+      report = std::string("other exception: ") + e.what();
+    }
+    const bool sent = ::write(pipe_fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string report;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;)
+    if (n > 0) report.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_fds[0]);
+  int wait_status = 0;
+  REQUIRE(::waitpid(child, &wait_status, 0) == child);
+  if (WIFSIGNALED(wait_status)) return "killed by signal " + std::to_string(WTERMSIG(wait_status));
+  REQUIRE(WEXITSTATUS(wait_status) == 0);
+  return report;
 }
 
 }  // namespace
@@ -300,4 +404,53 @@ TEST_CASE("temperature scaling: the NLL-optimal temperature, and 1 when every he
   std::vector<std::int64_t> right(100, 0);
   CHECK(detail::fit_temperature(logits, right, 2) == 1.0f);
   CHECK(detail::fit_temperature({}, {}, 2) == 1.0f);
+}
+
+TEST_CASE("a fine-tuned model's FTUN bytes read back / the seed corpus file is one", "[fine-tuning][ftun]") {
+  const std::vector<std::uint8_t> bytes = tiny_fine_tuned_model().serialize();
+  const std::vector<std::uint8_t> seed = dstest::read_bytes(std::string(DS_TEST_DATA_DIR) + "/../fuzz/corpus/fine_tuned/tiny.ftun");
+  REQUIRE_FALSE(seed.empty());
+  for (const std::vector<std::uint8_t>* b : {&bytes, &seed}) {
+    const detail::FineTunedModel m = detail::FineTunedModel::deserialize(b->data(), b->size(), "cat.dscat");
+    CHECK(m.first_stage == 2);
+    REQUIRE(m.parameters.size() == 1);
+    CHECK(m.parameters[0].name == "stage2_conv_w");
+    CHECK(m.parameters[0].shape == std::vector<std::int64_t>{2, 3});
+    CHECK(m.parameters[0].values == std::vector<float>{0.5f, -0.25f, 1, 2, -1, 0.125f});
+    CHECK(m.item_labels == std::vector<std::string>{"apple", "tile"});
+    CHECK(m.item_categories == std::vector<std::string>{"round", "square"});
+    CHECK(m.temperature == 1.5f);
+    REQUIRE(m.classifier.has_value());
+    CHECK(m.classifier->category_count() == 2);
+  }
+}
+
+TEST_CASE("an FTUN section declaring a tensor larger than the section is refused before anything is allocated", "[fine-tuning][ftun][hostile]") {
+  const std::vector<std::uint8_t> bytes = tiny_fine_tuned_model().serialize();
+  // 2^28 x 4 float32 values: 4 GiB claimed by a section of a few hundred bytes. Checked against the bytes
+  // left before the values are allocated, it is Corrupt at once; allocated first (the bug: a 1 GiB shape
+  // made a 1.34 GB process), it exceeds the child's address-space cap (std::bad_alloc) or takes seconds.
+  const std::vector<std::uint8_t> huge = with_declared_shape(bytes, "[268435456,4]");
+  const std::string outcome = outcome_in_capped_child([&] { detail::FineTunedModel::deserialize(huge.data(), huge.size(), "cat.dscat"); });
+  INFO(outcome);
+  CHECK(outcome.rfind("Corrupt: ", 0) == 0);
+  CHECK(outcome.find("cat.dscat") != std::string::npos);
+  CHECK(outcome.find("\"stage2_conv_w\" of shape [268435456,4]") != std::string::npos);
+  CHECK(outcome.find("bytes are left") != std::string::npos);
+
+  // Just over what is left (the six values and the 60-byte classifier: 84 bytes; 5 x 5 values need 100).
+  const std::vector<std::uint8_t> over = with_declared_shape(bytes, "[5,5]");
+  try {
+    detail::FineTunedModel::deserialize(over.data(), over.size(), "cat.dscat");
+    FAIL("a 5 x 5 tensor was read from 84 bytes");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::Corrupt);
+    CHECK(std::string(e.what()).find("100 bytes), but only 84 bytes are left") != std::string::npos);
+  }
+  // Shapes that are no shapes: refused, never converted or multiplied out.
+  for (const char* shape : {"[-1,6]", "[2.5,3]", "[4294967296,4294967296]", "[18446744073709551615]", "\"2x3\"", "[1e300]"}) {
+    INFO(shape);
+    const std::vector<std::uint8_t> odd = with_declared_shape(bytes, shape);
+    CHECK(status_of([&] { detail::FineTunedModel::deserialize(odd.data(), odd.size(), "cat.dscat"); }) == Status::Corrupt);
+  }
 }

@@ -1,12 +1,15 @@
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -25,10 +28,18 @@ using dstest::status_of;
 
 namespace {
 
-std::vector<std::uint8_t> encode(const cv::Mat& m, const std::string& ext) {
+std::vector<std::uint8_t> encode(const cv::Mat& m, const std::string& ext, const std::vector<int>& params = {}) {
   std::vector<std::uint8_t> out;
-  REQUIRE(cv::imencode(ext, m, out));
+  REQUIRE(cv::imencode(ext, m, out, params));
   return out;
+}
+
+// Uniform noise (BGR): its JPEG's entropy-coded data holds stuffed FF 00 pairs.
+cv::Mat noise_bgr(int w, int h) {
+  cv::Mat m(h, w, CV_8UC3);
+  cv::RNG rng(7);
+  rng.fill(m, cv::RNG::UNIFORM, cv::Scalar::all(0), cv::Scalar::all(256));
+  return m;
 }
 
 // Left half red, right half blue (BGR).
@@ -50,14 +61,16 @@ void put(Bytes& out, std::uint32_t value, int n, bool big_endian = false) {
 }
 void put(Bytes& out, const std::string& text) { out.insert(out.end(), text.begin(), text.end()); }
 
-Bytes png_header(std::uint32_t width, std::uint32_t height) {
+Bytes png_header(std::uint32_t width, std::uint32_t height, std::uint8_t bit_depth = 8, std::uint8_t colour_type = 2) {
   Bytes b;
   put(b, "\x89PNG\r\n\x1a\n");
   put(b, 13, 4, true);
   put(b, "IHDR");
   put(b, width, 4, true);
   put(b, height, 4, true);
-  put(b, std::string("\x08\x02\0\0\0" "\0\0\0\0", 9));  // 8-bit RGB, CRC not checked before the size
+  b.push_back(bit_depth);  // default: 8-bit RGB
+  b.push_back(colour_type);
+  put(b, std::string("\0\0\0" "\0\0\0\0", 7));  // CRC not checked before the size
   return b;
 }
 
@@ -116,13 +129,16 @@ Bytes webp_vp8(std::uint32_t width, std::uint32_t height) {
   return webp("VP8 ", p);
 }
 
-// An uncompressed 8-bit grayscale TIFF, one strip of value-128 pixels (omitted when `with_pixels` is
-// false); ImageWidth/ImageLength are written as `dimension_type` (3 SHORT, 4 LONG, 9 SLONG).
-Bytes tiff(bool big_endian, std::uint32_t width, std::uint32_t height, std::uint16_t dimension_type, bool with_pixels) {
+// An uncompressed TIFF, by default 8-bit grayscale, one strip of value-128 pixels (omitted when
+// `with_pixels` is false); ImageWidth/ImageLength are written as `dimension_type` (3 SHORT, 4 LONG, 9
+// SLONG). With `samples` > 1 it is RGB(A) of `bits` per sample (one BitsPerSample value).
+Bytes tiff(bool big_endian, std::uint32_t width, std::uint32_t height, std::uint16_t dimension_type, bool with_pixels,
+           std::uint16_t bits = 8, std::uint16_t samples = 1) {
   struct Entry { std::uint16_t tag, type; std::uint32_t value; };
   const std::uint32_t pixels_at = 8 + 2 + 9 * 12 + 4;
-  const Entry entries[] = {{256, dimension_type, width}, {257, dimension_type, height}, {258, 3, 8}, {259, 3, 1},
-                           {262, 3, 1}, {273, 4, pixels_at}, {277, 3, 1}, {278, 4, height}, {279, 4, width * height}};
+  const std::uint32_t strip_bytes = width * height * samples * (bits / 8u);
+  const Entry entries[] = {{256, dimension_type, width}, {257, dimension_type, height}, {258, 3, bits}, {259, 3, 1},
+                           {262, 3, samples > 1 ? 2u : 1u}, {273, 4, pixels_at}, {277, 3, samples}, {278, 4, height}, {279, 4, strip_bytes}};
   Bytes b;
   put(b, big_endian ? "MM" : "II");
   put(b, 42, 2, big_endian);
@@ -137,7 +153,7 @@ Bytes tiff(bool big_endian, std::uint32_t width, std::uint32_t height, std::uint
     put(b, 0, 4 - n, big_endian);
   }
   put(b, 0, 4, big_endian);  // no next IFD
-  if (with_pixels) b.resize(b.size() + std::size_t{width} * height, 128);
+  if (with_pixels) b.resize(b.size() + strip_bytes, 128);
   return b;
 }
 
@@ -532,6 +548,18 @@ TEST_CASE("decode_file reads regular files only, and at most max_file_bytes", "[
     std::filesystem::create_directory(folder);
     check_refused_in_child([&] { Image::decode_file(folder); }, Status::InvalidArgument, {folder, "directory"});
   }
+  SECTION("a socket (which open() refuses before fstat() can tell what it is)") {
+    const std::string path = dir.file("socket.jpg");
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    REQUIRE(path.size() < sizeof address.sun_path);
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+    check_refused_in_child([&] { Image::decode_file(path); }, Status::InvalidArgument, {path, "socket"});
+    ::close(fd);
+  }
   SECTION("a file over the byte cap is refused before it is read") {
     const std::string big = dir.file("huge.png");
     dstest::write_bytes(big, png_header(40, 24));
@@ -550,4 +578,100 @@ TEST_CASE("decode_file reads regular files only, and at most max_file_bytes", "[
     std::filesystem::create_symlink(dir.file("real.png"), dir.file("link.png"));
     CHECK(Image::decode_file(dir.file("link.png")).width() == 64);
   }
+}
+
+TEST_CASE("a JPEG of more scans than max_jpeg_scans is refused before decoding / only real scans count", "[image][hostile]") {
+  CHECK(DecodeLimits{}.max_jpeg_scans == 100);
+  // libjpeg's progression has 10 scans. Noise puts stuffed FF 00 pairs in the entropy-coded data, and a
+  // restart interval of one MCU puts RST markers there: neither is a segment.
+  const Bytes progressive = encode(noise_bgr(64, 48), ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1, cv::IMWRITE_JPEG_RST_INTERVAL, 1});
+  CHECK(Image::decode_bytes(progressive.data(), progressive.size()).width() == 64);
+  DecodeLimits ten, nine;
+  ten.max_jpeg_scans = 10;
+  nine.max_jpeg_scans = 9;
+  CHECK(Image::decode_bytes(progressive.data(), progressive.size(), ten).width() == 64);
+  try {
+    Image::decode_bytes(progressive.data(), progressive.size(), nine, "upload.jpg");
+    FAIL("a JPEG of 10 scans passed a limit of 9");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::ImageTooLarge);
+    CHECK_THAT(e.what(), Contains("upload.jpg") && Contains("10 scans") && Contains("limit of 9") && Contains("max_jpeg_scans"));
+  }
+
+  // FF DA bytes in an APP5 segment's payload are skipped with the segment: still 10 scans.
+  Bytes app = {0xFF, 0xE5, 0x01, 0x92};  // length 2 + 400
+  for (int i = 0; i < 200; ++i) app.insert(app.end(), {0xFF, 0xDA});
+  Bytes with_app = progressive;
+  with_app.insert(with_app.begin() + 2, app.begin(), app.end());
+  CHECK(Image::decode_bytes(with_app.data(), with_app.size(), ten).width() == 64);
+
+  // The last scan (SOS segment and its entropy-coded data) repeated 1000 times before EOI: for libjpeg
+  // 1000 more passes over the image. Refused with the default limit from the marker walk alone.
+  const std::size_t eoi = progressive.size() - 2;
+  REQUIRE(progressive[eoi] == 0xFF);
+  REQUIRE(progressive[eoi + 1] == 0xD9);
+  std::size_t last_sos = eoi;
+  while (last_sos > 2 && !(progressive[last_sos] == 0xFF && progressive[last_sos + 1] == 0xDA)) --last_sos;
+  REQUIRE(last_sos > 2);
+  Bytes many(progressive.begin(), progressive.begin() + static_cast<long>(eoi));
+  for (int i = 0; i < 1000; ++i)
+    many.insert(many.end(), progressive.begin() + static_cast<long>(last_sos), progressive.begin() + static_cast<long>(eoi));
+  many.insert(many.end(), {0xFF, 0xD9});
+  try {
+    Image::decode_bytes(many.data(), many.size(), {}, "scans.jpg");
+    FAIL("a JPEG of 1010 scans was decoded");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::ImageTooLarge);
+    CHECK_THAT(e.what(), Contains("scans.jpg") && Contains("1010 scans") && Contains("limit of 100") && Contains("max_jpeg_scans"));
+  }
+  DecodeLimits lax;
+  lax.max_jpeg_scans = 2000;  // the limit is the caller's: admitted, libjpeg decodes it (warning of the odd progression)
+  CHECK(Image::decode_bytes(many.data(), many.size(), lax).width() == 64);
+}
+
+TEST_CASE("the memory a decode needs is estimated from the header and bounded by max_decode_bytes", "[image][hostile]") {
+  CHECK(DecodeLimits{}.max_decode_bytes == 800ull << 20);
+  // 16-bit RGBA: 8 bytes per pixel decoded, 4 for the 8-bit copy, 3 composited onto white, 3 for the RGB
+  // result: 18 bytes per pixel, 64 x 48 x 18 = 55296 bytes.
+  const cv::Mat deep(48, 64, CV_16UC4, cv::Scalar(65535, 0, 0, 65535));  // opaque blue
+  const Bytes deep_png = encode(deep, ".png");
+  const Image a = Image::decode_bytes(deep_png.data(), deep_png.size());  // the default admits it
+  CHECK(pixel(a, 5, 5)[0] == 0);
+  CHECK(pixel(a, 5, 5)[2] == 255);
+  DecodeLimits tight;
+  tight.max_decode_bytes = 55295;
+  try {
+    Image::decode_bytes(deep_png.data(), deep_png.size(), tight, "deep.png");
+    FAIL("a 16-bit RGBA PNG estimated at 55296 bytes passed a limit of 55295");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::ImageTooLarge);
+    CHECK_THAT(e.what(), Contains("deep.png") && Contains("64x48") && Contains("55296") && Contains("limit of 55295") &&
+                             Contains("max_decode_bytes"));
+  }
+  tight.max_decode_bytes = 55296;
+  CHECK(Image::decode_bytes(deep_png.data(), deep_png.size(), tight).width() == 64);
+
+  // The same size in 8-bit RGB: 3 bytes per pixel decoded, 3 for the result.
+  tight.max_decode_bytes = 64 * 48 * 6;
+  const Bytes flat_png = encode(two_colour_bgr(64, 48), ".png");
+  CHECK(Image::decode_bytes(flat_png.data(), flat_png.size(), tight).width() == 64);
+  CHECK(status_of([&] { Image::decode_bytes(deep_png.data(), deep_png.size(), tight); }) == Status::ImageTooLarge);
+
+  // JPEG: 3 bytes per pixel decoded, 3 for an EXIF rotation's copy, 3 for the result; a progressive one
+  // also holds libjpeg's coefficients for the whole image.
+  tight.max_decode_bytes = 64 * 48 * 9;
+  const Bytes baseline = encode(noise_bgr(64, 48), ".jpg");
+  const Bytes progressive = encode(noise_bgr(64, 48), ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1});
+  CHECK(Image::decode_bytes(baseline.data(), baseline.size(), tight).width() == 64);
+  CHECK(status_of([&] { Image::decode_bytes(progressive.data(), progressive.size(), tight); }) == Status::ImageTooLarge);
+
+  // Headers under max_pixels whose decoding costs too much: refused with the default limits before any
+  // pixel is allocated. A 7000 x 7000 16-bit RGBA PNG: 49 megapixels x 18 bytes.
+  const Bytes png = png_header(7000, 7000, 16, 6);
+  check_refused_in_child([&] { Image::decode_bytes(png.data(), png.size(), {}, "deep.png"); }, Status::ImageTooLarge,
+                         {"deep.png", "7000x7000", "882000000", "max_decode_bytes"});
+  // A 6000 x 6000 16-bit RGBA TIFF in one strip: 18 bytes per pixel, and 8 more for OpenCV's strip buffer.
+  const Bytes tif = tiff(false, 6000, 6000, 3, false, 16, 4);
+  check_refused_in_child([&] { Image::decode_bytes(tif.data(), tif.size(), {}, "deep.tiff"); }, Status::ImageTooLarge,
+                         {"deep.tiff", "6000x6000", "936000000", "max_decode_bytes"});
 }

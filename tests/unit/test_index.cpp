@@ -241,3 +241,58 @@ TEST_CASE("memory stays close to the raw vectors", "[index]") {
   CHECK(index.memory_usage() >= raw);
   CHECK(index.memory_usage() <= 1.1 * raw);
 }
+
+TEST_CASE("the no-result key 2^64-1 is refused by every add and upsert", "[index][hostile]") {
+  Index index(3);
+  const auto c = index.add_category("c");
+  const float v[3] = {1, 2, 3};
+  const std::uint64_t none = std::numeric_limits<std::uint64_t>::max();  // the C ABI's DS_KEY_NONE
+  try {
+    index.add(none, c, v);
+    FAIL("add accepted the key search results are padded with");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("18446744073709551615") != std::string::npos);
+  }
+  CHECK(dstest::status_of([&] { index.upsert(none, c, v); }) == Status::InvalidArgument);
+  const std::uint64_t keys[2] = {1, none};
+  const std::int32_t cats[2] = {c, c};
+  const float rows[6] = {1, 1, 1, 2, 2, 2};
+  CHECK(dstest::status_of([&] { index.add_batch(ItemBatch{2, keys, cats, rows}); }) == Status::InvalidArgument);
+  CHECK(index.size() == 0);  // all or none
+  index.add(none - 1, c, v);  // the largest key an item may have
+  index.upsert(none - 1, c, rows);
+  CHECK(index.contains(none - 1));
+  CHECK(index.search(v, 1).front().key == none - 1);
+}
+
+TEST_CASE("a k above the index's size lists the whole index without reserving k results", "[index][hostile]") {
+  const std::size_t n = 40, d = 4;
+  Index index(d);
+  const auto a = index.add_category("a");
+  const auto b = index.add_category("b");
+  const auto data = dstest::random_vectors(n, d, 5);
+  for (std::size_t i = 0; i < n; ++i) index.add(i, i % 4 == 0 ? b : a, data.data() + i * d);
+  const std::size_t huge[] = {n + 1, std::size_t(1) << 40, std::size_t(1) << 60, std::numeric_limits<std::size_t>::max()};
+  for (const std::size_t k : huge) {
+    INFO("k = " << k);
+    const auto hits = index.search(data.data(), k);
+    REQUIRE(hits.size() == n);
+    CHECK(hits.front().key == 0);
+    CHECK(index.search(data.data(), k, {b}).size() == n / 4);
+    CHECK(index.search(data.data(), k, {}, [](std::uint64_t key) { return key < 7; }).size() == 7);
+    const auto batch = index.search_batch(data.data(), 3, k);
+    REQUIRE(batch.size() == 3);
+    for (std::size_t q = 0; q < 3; ++q) {
+      CHECK(batch[q].size() == n);
+      CHECK(batch[q].front().key == q);
+    }
+    CHECK(index.search_batch(data.data(), 2, k, {b}).at(1).size() == n / 4);
+  }
+  CHECK(dstest::status_of([&] { index.search(data.data(), 0); }) == Status::InvalidArgument);  // k = 0 stays an error
+  CHECK(dstest::status_of([&] { index.search_batch(data.data(), 2, 0); }) == Status::InvalidArgument);
+  Index empty(static_cast<int>(d));
+  CHECK(empty.search(data.data(), std::numeric_limits<std::size_t>::max()).empty());
+  empty.add_category("none yet");
+  CHECK(empty.search_batch(data.data(), 2, std::numeric_limits<std::size_t>::max()).at(0).empty());
+}

@@ -82,8 +82,9 @@ TEST_CASE("save and load round-trip / atomically replacing the old file", "[form
   bigger.add(77, 0, v, "new");
   bigger.save(path);
   check_same(Index::load(path), bigger);
-  // No temporary file is left beside it.
-  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator{}) == 1);
+  // No temporary file is left beside it: only the file and its lock file.
+  CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator{}) == 2);
+  CHECK(std::filesystem::is_regular_file(path + ".lock"));
 
   // A save that cannot complete leaves the old file untouched.
   CHECK_THROWS_AS(bigger.save(dir.file("no/such/dir/x.dsidx")), Error);

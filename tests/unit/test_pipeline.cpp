@@ -95,6 +95,15 @@ TEST_CASE("empty catalogue / cancellation / predicted categories need a head", "
   Pipeline q(predicted);
   q.index_entries(cat.entries);
   CHECK(status_of([&] { q.query(image); }) == Status::InvalidArgument);
+  std::vector<std::string> stages;  // a cancelled training leaves the catalogue as it was
+  const auto cancel_in_head = [&](const TrainingProgress& now) {
+    stages.push_back(now.stage);
+    return now.epoch < 2;
+  };
+  CHECK(status_of([&] { q.train_categories(cancel_in_head); }) == Status::Cancelled);
+  CHECK(stages.front() == "embedding augmented views");
+  CHECK(stages.back() == "training the category head");
+  CHECK_FALSE(q.has_category_head());
   const TrainingReport t = q.train_categories();
   CHECK(t.epochs > 0);
   CHECK(t.samples == 2 * cat.entries.size());  // each item and one augmented view of it
@@ -351,6 +360,13 @@ TEST_CASE("a save over a catalogue another writer changed fails with Conflict / 
   b.save(cat.dir.file("elsewhere.dscat"));  // another path is not guarded
   CHECK(Pipeline::open(file, cat.config).index().size() == 4);
 
+  // Opened through a linked folder, saved by the file's own name: still checked.
+  std::filesystem::create_directory_symlink(cat.dir.path(), cat.dir.file("linked"));
+  Pipeline c = Pipeline::open(cat.dir.file("linked/shared.dscat"), cat.config);
+  a.remove(3);
+  a.save(file);
+  CHECK(status_of([&] { c.save(file); }) == Status::Conflict);
+
   // The writer lock: a second holder waits (here: gives up after its timeout with Conflict).
   const CatalogueLock held(file);
   CHECK(status_of([&] { CatalogueLock(file, std::chrono::milliseconds(50)); }) == Status::Conflict);
@@ -453,4 +469,36 @@ TEST_CASE("threads = 0 means every core, in the configuration as in the runtime"
   config.runtime.threads = 0;
   const Pipeline p(config);
   CHECK(p.config().runtime.threads == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+TEST_CASE("a category head that predicts more categories than the catalogue defines is refused when opened", "[pipeline][hostile]") {
+  Catalogue cat;
+  Pipeline wide(cat.config), narrow(cat.config);
+  wide.index_entries(cat.entries);
+  wide.add_categories({"a category with no items"});
+  wide.train_categories();
+  narrow.index_entries(cat.entries);
+  const std::string wide_file = cat.dir.file("wide.dscat"), narrow_file = cat.dir.file("narrow.dscat"), mixed = cat.dir.file("mixed.dscat");
+  wide.save(wide_file);
+  narrow.save(narrow_file);
+  // narrow's sections with wide's head: every checksum valid, the head's classes beyond the categories.
+  const detail::FileKind catalogue_kind{{'D', 'S', 'C', 'A', 'T', 'L', 'G', '\0'}, 1, 0, "catalogue"};
+  const detail::SectionReader from_narrow(narrow_file, catalogue_kind), from_wide(wide_file, catalogue_kind);
+  detail::SectionWriter writer(mixed, catalogue_kind);
+  for (const char* name : {"CONF", "SRCS", "META", "KEYS", "CATS", "VECS", "LABL", "MASK"}) {
+    const detail::SectionTag tag{name[0], name[1], name[2], name[3]};
+    if (!from_narrow.has(tag)) continue;
+    const std::vector<std::uint8_t> bytes = from_narrow.read(tag, 1u << 30);
+    writer.add_section(tag, bytes.data(), bytes.size());
+  }
+  const std::vector<std::uint8_t> head = from_wide.read(detail::tag("HEAD"), 1u << 30);
+  writer.add_section(detail::tag("HEAD"), head.data(), head.size());
+  writer.commit();
+  try {
+    Pipeline::open(mixed, cat.config);
+    FAIL("opened a catalogue whose head predicts a category it does not define");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::Corrupt);
+    CHECK(std::string(e.what()).find("predicts 3 categories, but the catalogue defines 2") != std::string::npos);
+  }
 }

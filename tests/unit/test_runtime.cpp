@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -9,6 +10,7 @@
 #include "domainsearch/feature_extractor.hpp"
 #include "domainsearch/model.hpp"
 #include "domainsearch/pipeline.hpp"
+#include "runtime/onednn_isa.hpp"
 #include "test_models.hpp"
 #include "test_util.hpp"
 
@@ -368,4 +370,37 @@ TEST_CASE("the example configurations load / the fast grocery one differs only i
   REQUIRE(fast_text.find(two) != std::string::npos);
   fast_text.replace(fast_text.find(two), two.size(), "\"views\": 3");
   CHECK(fast_text == text("grocery.json"));
+}
+
+TEST_CASE("oneDNN is capped at AVX512_CORE_VNNI on CPUs with AMX or AVX512-FP16 unless the user chose otherwise", "[model][onednn]") {
+  using detail::decide_onednn_isa;
+  CHECK(std::string(detail::kOneDnnIsaCap) == "AVX512_CORE_VNNI");
+  const detail::CpuIsaFeatures none{}, amx{true, false}, fp16{false, true}, both{true, true};
+  // e.g. an AVX512-VNNI Xeon before Sapphire Rapids: oneDNN runs as it is
+  const detail::OneDnnIsaDecision plain = decide_onednn_isa(none, nullptr, nullptr, nullptr);
+  CHECK_FALSE(plain.cap);
+  CHECK(contains(plain.reason, "neither"));
+  for (const detail::CpuIsaFeatures& cpu : {amx, fp16, both}) {
+    const detail::OneDnnIsaDecision d = decide_onednn_isa(cpu, nullptr, nullptr, nullptr);
+    CHECK(d.cap);
+    CHECK(contains(d.reason, cpu.amx_tile ? "AMX-TILE" : "AVX512-FP16"));
+    CHECK(contains(d.reason, "DS_ONEDNN_ISA=native"));
+  }
+  // The user's own cap, under either name and whatever its value, is kept: the library sets nothing.
+  CHECK_FALSE(decide_onednn_isa(both, "AVX512_CORE_AMX", nullptr, nullptr).cap);
+  CHECK_FALSE(decide_onednn_isa(both, nullptr, "AVX2", nullptr).cap);
+  CHECK_FALSE(decide_onednn_isa(both, "", nullptr, nullptr).cap);
+  CHECK(contains(decide_onednn_isa(amx, nullptr, "AVX2", nullptr).reason, "ONEDNN_MAX_CPU_ISA"));
+  // DS_ONEDNN_ISA=native (any case) opts out; another value does not.
+  CHECK_FALSE(decide_onednn_isa(both, nullptr, nullptr, "native").cap);
+  CHECK_FALSE(decide_onednn_isa(amx, nullptr, nullptr, "Native").cap);
+  CHECK(decide_onednn_isa(both, nullptr, nullptr, "").cap);
+  CHECK(decide_onednn_isa(fp16, nullptr, nullptr, "avx2").cap);
+
+  // This process loaded the library, which decided for this CPU at load: on a CPU that needs the cap
+  // (and no opt-out), oneDNN's variable is set -- the library's cap or the user's own.
+  const detail::CpuIsaFeatures cpu = detail::detect_cpu_isa_features();
+  INFO("AMX-TILE " << cpu.amx_tile << ", AVX512-FP16 " << cpu.avx512_fp16);
+  if ((cpu.amx_tile || cpu.avx512_fp16) && std::getenv("DS_ONEDNN_ISA") == nullptr)
+    CHECK((std::getenv("DNNL_MAX_CPU_ISA") != nullptr || std::getenv("ONEDNN_MAX_CPU_ISA") != nullptr));
 }

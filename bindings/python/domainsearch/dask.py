@@ -82,7 +82,12 @@ def _categories_in_order(rows) -> List[str]:
 
 def _build_template(config_path, categories, rows, template_path, fine_tune):
     pipeline = _ds.Pipeline(_ds.PipelineConfig.load(config_path))
-    pipeline.add_categories(categories)
+    for category in categories:  # one at a time: a name the library refuses costs only its own rows
+        try:
+            pipeline.add_categories([category])
+        except _ds.Error as e:
+            if e.status != "InvalidArgument":
+                raise
     report = pipeline.fine_tune([tuple(r[:3]) for r in rows]) if fine_tune else None
     pipeline.save(template_path)
     return report
@@ -290,6 +295,10 @@ class _ShardServer:
     def remove(self, key):
         self.pipeline.remove(key)
 
+    def alive(self):
+        """Answers while the actor (and its shard's changes) live: ShardedCatalogue.save asks every shard first."""
+        return self.path
+
     def save(self):
         self.pipeline.save(self.path)
         return self.pipeline.model_fingerprint
@@ -317,8 +326,9 @@ class ShardedCatalogue:
         self.config = _ds.PipelineConfig.load(config)
         _tune_workers(client)
         workers = sorted(client.scheduler_info()["workers"])
-        self._servers = [client.submit(_ShardServer, config, os.path.abspath(path), actor=True, workers=[workers[i % len(workers)]],
-                                       pure=False).result() for i, path in enumerate(paths)]
+        self._paths = [os.path.abspath(path) for path in paths]
+        self._servers = [client.submit(_ShardServer, config, path, actor=True, workers=[workers[i % len(workers)]],
+                                       pure=False).result() for i, path in enumerate(self._paths)]
         described = [s.describe().result() for s in self._servers]
         for path, (fingerprint, _, _) in zip(paths, described):
             if fingerprint != described[0][0]:
@@ -370,12 +380,68 @@ class ShardedCatalogue:
     def remove(self, key: int):
         self._servers[_ds.shard_of_key(key, len(self._servers))].remove(key).result()
 
-    def save(self):
+    def _shard_error(self, status: str, i: int, message: str):
+        e = _error(status, f"shard {i} of {len(self._servers)} ({self._paths[i]}): {message}")
+        e.shard = i
+        return e
+
+    def _check_every_shard_alive(self, timeout: float):
+        """Raises domainsearch.Error (Io, .shard = its number) naming the first shard whose actor does not
+        answer (its worker was lost, and with it the shard's unsaved changes); asks them all before
+        returning, so that nothing is written unless every shard can be."""
+        pings = []
+        for i, server in enumerate(self._servers):
+            try:
+                pings.append(server.alive())  # raises at once when Dask already knows the worker is gone
+            except Exception as lost:  # noqa: BLE001 (Dask raises ValueError, OSError, CommClosedError...)
+                raise self._lost(i, lost) from lost
+        for i, ping in enumerate(pings):
+            try:
+                ping.result(timeout=timeout)
+            except Exception as lost:  # noqa: BLE001
+                raise self._lost(i, lost) from lost
+
+    def _lost(self, i: int, cause: Exception):
+        return self._shard_error("Io", i, f"its actor does not answer ({type(cause).__name__}: {cause}): its worker was lost, and "
+                                          "with it the changes made there since the shard set was opened; nothing was saved. "
+                                          "Open the shard set again and redo those changes")
+
+    def save(self, timeout: float = 60.0):
         """Writes every shard back to its file; for a shard set folder, also the template (categories added
-        since, so retraining across the shards knows them) and shards.json's fingerprint. Shards are saved
-        one by one: a failure part-way (e.g. Conflict with another writer) leaves the earlier ones saved."""
-        fingerprints = [s.save() for s in self._servers]
-        fingerprints = [f.result() for f in fingerprints]
+        since, so retraining across the shards knows them) and shards.json's fingerprint.
+
+        Every shard's actor must answer first (`timeout` seconds each), else nothing is written and
+        domainsearch.Error (status Io, .shard = the lost shard's number) names the lost shard. The shards
+        then save at once, each atomically. This is not all or nothing: should one fail even so (Conflict:
+        another writer changed its file; or its worker dies during the save), the error names every failed
+        shard and the ones that were saved, and shards.json and the template are left as they were. The
+        saved shards then hold the new items (after train(): the new model, whose fingerprint no longer
+        matches shards.json and the unsaved shards): re-run the job that made the change, or rebuild the set."""
+        self._check_every_shard_alive(timeout)
+        saving, failed, not_asked = [], [], []
+        for i, server in enumerate(self._servers):
+            if failed:  # a shard lost since the check: ask no further shard to save
+                not_asked.append(i)
+                continue
+            try:
+                saving.append(server.save())  # saving[i] is shard i's
+            except Exception as e:  # noqa: BLE001
+                failed.append((i, e))
+        fingerprints = []
+        for i, future in enumerate(saving):  # wait for every save asked for, so none finishes behind the error
+            try:
+                fingerprints.append(future.result())
+            except Exception as e:  # noqa: BLE001
+                failed.append((i, e))
+        if failed:
+            failed.sort(key=lambda f: f[0])
+            first, cause = failed[0]
+            failed_shards = [i for i, _ in failed]
+            saved = [i for i in range(len(saving)) if i not in failed_shards]
+            status = getattr(cause, "status", None) or "Io"
+            raise self._shard_error(status, first, f"the save failed ({type(cause).__name__}: {cause}); failed shards: {failed_shards}, "
+                                                   f"saved shards: {saved}, shards not asked to save: {not_asked}; "
+                                                   "shards.json and the template were not updated") from cause
         self.model_fingerprint = fingerprints[0]
         if self.folder:
             manifest = _ds.ShardSetManifest.load(str(self.folder))
