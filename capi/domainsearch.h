@@ -36,7 +36,9 @@
 extern "C" {
 #endif
 
-#define DS_ABI_VERSION 1
+/* 2: ds_progress_fn returns nonzero to continue (in version 1, nonzero cancelled), as every other
+ * progress callback of the library, C++ and Python do. */
+#define DS_ABI_VERSION 2
 #define DS_KEY_NONE UINT64_MAX
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -70,7 +72,8 @@ typedef struct ds_pipeline ds_pipeline;
 typedef struct ds_index ds_index;
 typedef struct ds_results ds_results;
 
-/** Progress of long work; return nonzero to cancel (what is done so far stays). */
+/** Progress of long work; return nonzero to continue, 0 to cancel (what is done so far stays), like
+ *  ds_training_progress_fn, C++'s ProgressFn and Python's callbacks (ABI version 1 had it inverted). */
 typedef int (*ds_progress_fn)(size_t done, size_t total, void* user);
 /** Returns nonzero for keys that may appear in results. */
 typedef int (*ds_key_filter_fn)(uint64_t key, void* user);

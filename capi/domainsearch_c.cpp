@@ -237,7 +237,7 @@ QueryOptions make_query(const ds_query_options* options) {
 
 ProgressFn make_progress(ds_progress_fn fn, void* user) {
   if (!fn) return {};
-  return [fn, user](std::size_t done, std::size_t total) { return fn(done, total, user) == 0; };
+  return [fn, user](std::size_t done, std::size_t total) { return fn(done, total, user) != 0; };
 }
 
 ImageView make_view(const ds_image* image) {

@@ -410,7 +410,11 @@ int cmd_index(const Args& a) {
     return 1;
   }
   bool interrupted = r.cancelled;
-  if (!interrupted && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
+  const bool fine_tuned_elsewhere = p.is_fine_tuned() && !p.config().fine_tuning.enabled;
+  if (fine_tuned_elsewhere && r.added > 0)
+    std::fprintf(stderr, "not training: the catalogue is fine-tuned and this configuration does not fine-tune; the new items are "
+                         "embedded by its fine-tuned network (retrain with a configuration that enables fine_tuning)\n");
+  if (!interrupted && !fine_tuned_elsewhere && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
     try {
       train(p);
     } catch (const Error& e) {

@@ -54,6 +54,7 @@ struct VariantEvaluation {
   RetrievalMetrics retrieval;
   std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
   double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
+  std::size_t timed_queries = 0;                    ///< the queries query_ms is the mean of: every decodable one, held-out items' included
   std::vector<NoMatchPoint> no_match;               ///< by match probability: with holdout_items and a fine-tuned catalogue
   /// By the nearest result's distance: with holdout_items, any catalogue; thresholds at quantiles
   /// (50% .. 99%) of the other queries' nearest distances, increasing.

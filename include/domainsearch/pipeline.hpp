@@ -8,7 +8,8 @@
 // Thread-safety: query*() may run from many threads at once on one Pipeline; add/upsert/remove/
 // index_*/train_categories/fine_tune are exclusive with each other (one writer at a time, for the
 // whole change) and never block queries except while installing their result.
-// Errors: domainsearch::Error; a failed call leaves the catalogue as it was.
+// Errors: domainsearch::Error; a failed call leaves the catalogue as it was, except index_*: images
+// indexed before a cancellation (or before a failure of a later image) stay, and the report says how many.
 
 #include <memory>
 #include <string>

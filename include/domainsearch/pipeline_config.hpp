@@ -29,7 +29,7 @@ enum class CategoryMode {
 enum class RerankMode {
   Off,    ///< by embedding distance
   Iou,    ///< the top rerank_depth by mask IoU, descending (the paper)
-  Fused,  ///< by (1 - w) * distance / max distance + w * (1 - IoU)
+  Fused,  ///< by (1 - w) * sqrt(distance) / max sqrt(distance) + w * (1 - IoU), the max over the reranked results
 };
 
 /// The configuration file's name of a mode: "off", "given", "predicted_hard", "predicted_soft"; "off",

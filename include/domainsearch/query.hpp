@@ -49,7 +49,10 @@ struct QueryResult {
   std::string source;     ///< the indexed image's path, when it was indexed from a file
   float distance = 0.0f;  ///< squared Euclidean distance between embeddings (the adapted ones, when the catalogue has an adaptation)
   float iou = 0.0f;       ///< ContourMask IoU with the query (1 when masks are absent)
-  float score = 0.0f;     ///< the final ranking score, lower is better
+  /// The final ranking score, lower is better, never decreasing down the list: the distance without
+  /// reranking; with it, 1 - IoU or the fused score (pipeline_config.hpp), results past rerank_depth
+  /// scored as if their IoU were 0 (they were not compared).
+  float score = 0.0f;
   /// Calibrated probability that the query shows this result's item: the fine-tuned item classifier's
   /// (temperature-scaled) probability of the result's label; 0 for a label it was not trained on; -1
   /// when the catalogue is not fine-tuned.

@@ -244,10 +244,11 @@ bool Catalogue::is_fine_tuned() const {
 std::vector<ImageAnalysis> Catalogue::analyze_in_batches(const std::vector<Image>& images) const {
   std::vector<ImageAnalysis> out;
   const std::size_t batch = static_cast<std::size_t>(config_.batch_size);
+  const std::shared_ptr<const FeatureExtractor> embedder = current_extractor();  // one network for every batch
   for (std::size_t first = 0; first < images.size(); first += batch) {
     const std::vector<Image> slice(images.begin() + static_cast<std::ptrdiff_t>(first),
                                    images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), first + batch)));
-    std::vector<ImageAnalysis> part = analyze(slice);
+    std::vector<ImageAnalysis> part = analyze(*embedder, slice);
     std::move(part.begin(), part.end(), std::back_inserter(out));
   }
   return out;

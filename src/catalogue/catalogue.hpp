@@ -124,7 +124,7 @@ class Catalogue {
 
   // ---- catalogue_indexing.cpp: the one way from files to analyses (indexing and analyze_entries)
   DecodedBatch decode(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, std::size_t first, std::size_t last) const;
-  std::vector<EntryAnalysis> analyze_isolated(const std::vector<Image>& images) const;
+  std::vector<EntryAnalysis> analyze_isolated(const FeatureExtractor& embedder, const std::vector<Image>& images) const;
   // Decodes and analyses entries[todo[i]], batch_size at a time, the next batch decoding on a helper thread
   // while the models work on this one, one bad image costing only its own analysis; hands each entry's
   // outcome to `sink` (entry index, outcome). Returns false when progress(done, todo.size()) asked to stop.
@@ -133,6 +133,7 @@ class Catalogue {
 
   // ---- catalogue_training.cpp (caller holds `writer`)
   std::pair<CategoryPredictor, std::unique_ptr<Index>> train_adaptation(const std::vector<float>& x, const std::vector<std::string>& labels) const;
+  void refuse_head_on_fine_tuned() const;
   TrainingReport train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels,
                                            const TrainingProgressFn& progress);
   std::vector<CatalogueEntry> catalogue_photos() const;

@@ -43,17 +43,17 @@ Catalogue::DecodedBatch Catalogue::decode(const std::vector<CatalogueEntry>& ent
 }
 
 // Analyses a batch in one pass; when that fails, image by image, so one bad image is isolated.
-std::vector<EntryAnalysis> Catalogue::analyze_isolated(const std::vector<Image>& images) const {
+std::vector<EntryAnalysis> Catalogue::analyze_isolated(const FeatureExtractor& embedder, const std::vector<Image>& images) const {
   std::vector<EntryAnalysis> out(images.size());
   try {
-    std::vector<ImageAnalysis> all = analyze(images);
+    std::vector<ImageAnalysis> all = analyze(embedder, images);
     for (std::size_t i = 0; i < images.size(); ++i) out[i].analysis = std::move(all[i]);
     return out;
   } catch (const Error&) {
   }
   for (std::size_t i = 0; i < images.size(); ++i) {
     try {
-      out[i].analysis = analyze({images[i]}).front();
+      out[i].analysis = analyze(embedder, {images[i]}).front();
     } catch (const Error& e) {
       out[i].error = e.what();
     }
@@ -64,6 +64,8 @@ std::vector<EntryAnalysis> Catalogue::analyze_isolated(const std::vector<Image>&
 bool Catalogue::analyze_todo(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, const ProgressFn& progress,
                              const std::function<void(std::size_t, EntryAnalysis&&)>& sink) const {
   const std::size_t batch = static_cast<std::size_t>(config_.batch_size);
+  // One network for the whole run, even if fine-tuning installs another meanwhile.
+  const std::shared_ptr<const FeatureExtractor> embedder = current_extractor();
   std::future<DecodedBatch> next = std::async(std::launch::async, [&] { return decode(entries, todo, 0, std::min(batch, todo.size())); });
   for (std::size_t first = 0; first < todo.size(); first += batch) {
     DecodedBatch current = next.get();
@@ -71,7 +73,7 @@ bool Catalogue::analyze_todo(const std::vector<CatalogueEntry>& entries, const s
     if (last < todo.size())
       next = std::async(std::launch::async, [&, last] { return decode(entries, todo, last, std::min(last + batch, todo.size())); });
     for (auto& [entry, error] : current.failures) sink(entry, EntryAnalysis{std::nullopt, std::move(error)});
-    std::vector<EntryAnalysis> analysed = analyze_isolated(current.images);
+    std::vector<EntryAnalysis> analysed = analyze_isolated(*embedder, current.images);
     for (std::size_t i = 0; i < analysed.size(); ++i) sink(current.entry_index[i], std::move(analysed[i]));
     if (progress && !progress(last, todo.size())) {
       if (next.valid()) next.wait();

@@ -35,6 +35,7 @@ std::pair<CategoryPredictor, std::unique_ptr<Index>> Catalogue::train_adaptation
 // Caller holds `writer`.
 TrainingReport Catalogue::train_head_and_adaptation(const std::vector<float>& x, const std::vector<std::int32_t>& y, const std::vector<std::string>& labels,
                                                    const TrainingProgressFn& progress) {
+  refuse_head_on_fine_tuned();
   const int categories = static_cast<int>(index_->category_count());
   if (categories < 2) throw Error(Status::InvalidArgument, "training the category head needs at least 2 categories in the catalogue");
   std::optional<std::pair<CategoryPredictor, std::unique_ptr<Index>>> adapted_now;
@@ -111,9 +112,18 @@ FineTuningReport Catalogue::fine_tune(const std::vector<CatalogueEntry>& photos,
   return report;
 }
 
+// A fine-tuned catalogue names categories with its fine-tuned item classifier: a head trained on top
+// (fine_tuning.enabled false in this configuration) would never be used, yet change the fingerprint.
+void Catalogue::refuse_head_on_fine_tuned() const {
+  if (fine_tuned_)
+    throw Error(Status::InvalidArgument, "this catalogue's backbone is fine-tuned: its item classifier predicts the categories, a category "
+                                         "head would never be used; to retrain, configure \"fine_tuning\": {\"enabled\": true}");
+}
+
 TrainingReport Catalogue::train_categories(const TrainingProgressFn& progress) {
   if (config_.fine_tuning.enabled) return training_summary(fine_tune({}, progress));
   const std::lock_guard<std::mutex> writing(writer_);
+  refuse_head_on_fine_tuned();  // before the augmented views are embedded
   std::vector<float> x;
   std::vector<std::int32_t> y;
   std::vector<std::string> labels;

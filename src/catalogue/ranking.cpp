@@ -44,8 +44,13 @@ void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::ve
   const auto end = results.begin() + static_cast<std::ptrdiff_t>(std::min(results.size(), rerank_depth));
   float max_distance = 1e-12f;
   for (auto r = results.begin(); r != end; ++r) max_distance = std::max(max_distance, std::sqrt(r->distance));
-  for (auto r = results.begin(); r != end; ++r)
-    r->score = mode == RerankMode::Iou ? 1.0f - r->iou : (1 - iou_weight) * std::sqrt(r->distance) / max_distance + iou_weight * (1 - r->iou);
+  const auto score = [&](float distance, float iou) {
+    return mode == RerankMode::Iou ? 1.0f - iou : (1 - iou_weight) * std::sqrt(distance) / max_distance + iou_weight * (1 - iou);
+  };
+  for (auto r = results.begin(); r != end; ++r) r->score = score(r->distance, r->iou);
+  // Past rerank_depth no IoU was compared: scored as IoU 0, so one scale runs down the whole list and
+  // never decreases (their distances are at least the reranked ones', whose scores are at most 1).
+  for (auto r = end; r != results.end(); ++r) r->score = score(r->distance, 0.0f);
   std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
 }
 

@@ -29,9 +29,10 @@ std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_dept
 /// Keeps only the first (best-ranked) result of each label.
 void keep_first_per_label(std::vector<QueryResult>& results);
 
-/// Sets every result's score to its distance, then rescores and stably reorders the first
-/// rerank_depth results (Iou: 1 - IoU; Fused: (1 - w) * sqrt(distance) / max sqrt(distance) + w * (1 - IoU)
-/// over those results); the rest keep their distance order behind them.
+/// Off: every result's score is its distance. Otherwise rescores and stably reorders the first
+/// rerank_depth results (Iou: 1 - IoU; Fused: (1 - w) * sqrt(distance) / max sqrt(distance) + w * (1 - IoU),
+/// the max over those results); the rest keep their distance order behind them and are scored by the
+/// same formula with IoU 0 (not compared), so scores never decrease down the list.
 void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::vector<QueryResult>& results);
 
 /// The smallest distance among results (+infinity for none): taken before reranking, so the distance

@@ -162,6 +162,9 @@ CategoryPredictor CategoryPredictor::train(const float* x, std::size_t count, in
     }
     if (o.on_epoch && !o.on_epoch(er)) throw Error(Status::Cancelled, "category training cancelled at epoch " + std::to_string(epoch));
   }
+  if (best_state.empty())  // no epoch had a finite validation loss: nothing worth keeping
+    throw Error(Status::InvalidArgument, "category training diverged: the validation loss was never finite in " + std::to_string(std::min(epoch, o.max_epochs)) +
+                                             " epochs (learning_rate " + std::to_string(o.learning_rate) + " too high?)");
   {
     torch::NoGradGuard no_grad;
     const auto params = net->parameters();

@@ -120,7 +120,8 @@ class Evaluation {
     q.rerank = v.rerank;
     q.soft_threshold = v.soft_threshold;
     q.one_result_per_label = v.one_result_per_label;
-    VariantEvaluation out{v, {}, {}, 0, {}};
+    VariantEvaluation out;
+    out.variant = v;
     std::vector<RankedRelevance> ranked;
     std::vector<int> truth, predicted;
     MatchScores scores;
@@ -128,6 +129,7 @@ class Evaluation {
       if (!set.queries[i]) continue;
       const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
       out.query_ms += r.timings.total_ms;
+      ++out.timed_queries;
       BestResult best;
       if (!r.results.empty())
         best = {r.results.front().match_probability, detail::nearest_distance(r.results), r.results.front().label == queries_[i].label};
@@ -144,7 +146,7 @@ class Evaluation {
       truth.push_back(class_id(queries_[i].category));
       predicted.push_back(r.predicted.empty() ? -1 : class_id(r.predicted.front().category));
     }
-    if (!ranked.empty()) out.query_ms /= static_cast<double>(ranked.size());
+    if (out.timed_queries > 0) out.query_ms /= static_cast<double>(out.timed_queries);  // every query timed, held-out items' too
     out.retrieval = retrieval_metrics(ranked, options_.ks);
     if (inst.pipeline->has_category_head())
       out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));

@@ -11,6 +11,7 @@
 
 #include "domainsearch/error.hpp"
 #include "catalogue/ranking.hpp"
+#include "io/atomic_file.hpp"
 #include "io/json_text.hpp"
 #include "io/regular_file.hpp"
 
@@ -118,7 +119,6 @@ ShardSetManifest ShardSetManifest::load(const std::string& folder) {
 
 void ShardSetManifest::save(const std::string& folder) const {
   const fs::path path = fs::path(folder) / "shards.json";
-  const fs::path temporary = fs::path(folder) / (".shards.json." + std::to_string(::getpid()) + ".tmp");
   const json j = {{"format", kManifestFormat}, {"version", kManifestVersion}, {"template", template_file}, {"shards", shards},
                   {"model_fingerprint", model_fingerprint}};
   std::string text;
@@ -128,18 +128,7 @@ void ShardSetManifest::save(const std::string& folder) const {
     throw Error(Status::InvalidArgument, path.string() + ": cannot write the shard set's manifest: a file name in it is not valid UTF-8 (" +
                                              detail::escape_non_utf8(e.what()) + ")");
   }
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text << "\n";
-    out.flush();
-    if (!out) throw Error(Status::Io, temporary.string() + ": cannot write the shard set's manifest");
-  }
-  std::error_code ec;
-  fs::rename(temporary, path, ec);
-  if (ec) {
-    fs::remove(temporary, ec);
-    throw Error(Status::Io, path.string() + ": cannot publish the shard set's manifest");
-  }
+  detail::write_file_atomically(path.string(), text + "\n");
 }
 
 std::vector<std::string> ShardSetManifest::shard_paths(const std::string& folder) const {

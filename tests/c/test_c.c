@@ -29,10 +29,11 @@ static int only_even(uint64_t key, void* user) {
   return key % 2 == 0;
 }
 
-static int cancel_at_two(size_t done, size_t total, void* user) {
+/* Nonzero continues, as for every progress callback: cancels once two images are done. */
+static int continue_below_two(size_t done, size_t total, void* user) {
   (void)total;
   ++*(int*)user;
-  return done >= 2;
+  return done < 2;
 }
 
 static void test_index(const char* dir) {
@@ -292,7 +293,7 @@ static void test_untrained_and_folder(ds_pipeline* p, const char* dir, const cha
 
   CHECK(write_tree(dir, 4, folder, sizeof folder));
   ds_indexing_report_init(&report);
-  EXPECT(ds_pipeline_index_folder(p, folder, cancel_at_two, &calls, &report), DS_ERR_CANCELLED);
+  EXPECT(ds_pipeline_index_folder(p, folder, continue_below_two, &calls, &report), DS_ERR_CANCELLED);
   CHECK(report.cancelled == 1 && report.added == 2 && calls == 2);
   EXPECT(ds_pipeline_index_folder(p, folder, NULL, NULL, &report), DS_OK);
   CHECK(report.added == 2 && report.skipped_existing == 2);

@@ -87,7 +87,7 @@ def pipeline(lib):
 
 
 def test_version(lib):
-    assert lib.ds_abi_version() == 1
+    assert lib.ds_abi_version() == 2
     assert lib.ds_version_string().count(b".") == 2
     assert lib.ds_status_name(DS_ERR_NOT_FOUND) == b"NotFound"
     assert lib.ds_status_name(DS_ERR_OUT_OF_MEMORY) == b"OutOfMemory"

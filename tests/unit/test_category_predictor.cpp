@@ -76,6 +76,22 @@ TEST_CASE("the paper's recipe trains too and training is reproducible", "[catego
   CHECK(a.serialize() == b.serialize());
 }
 
+TEST_CASE("a training whose loss is never finite is refused with a clear error, not kept", "[category]") {
+  const int d = 12, k = 4;
+  const Blobs train = make_blobs(k, 30, d, 5);
+  auto o = small_head();
+  o.recipe = TrainingRecipe::Paper;  // plain SGD: a huge step sends the weights, and so the loss, to infinity
+  o.learning_rate = 1e30f;
+  o.max_epochs = 3;
+  try {
+    CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o);
+    FAIL("a diverged training returned a model");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("diverged: the validation loss was never finite") != std::string::npos);
+  }
+}
+
 TEST_CASE("serialisation round-trips / malformed buffers are refused", "[category]") {
   const int d = 6, k = 3;
   const Blobs train = make_blobs(k, 20, d, 4);

@@ -171,6 +171,7 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
   CHECK(by_distance.front().no_match_rate > 0.3);  // the first threshold is the others' median best distance
   CHECK(by_distance.back().no_match_rate < by_distance.front().no_match_rate);
   CHECK(r.variants.front().categories.has_value());
+  for (const VariantEvaluation& v : r.variants) CHECK(v.timed_queries == queries.size());  // the mean time is over every query, held-out ones too
 
   // A variant that changes the embedding cannot reuse the one fine-tuned network.
   EvaluationVariant gray = configured_variant(config);

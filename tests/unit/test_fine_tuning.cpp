@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
@@ -224,6 +225,31 @@ TEST_CASE("a fine-tuned catalogue reopens identically / embeds new items with th
     }
   }
   CHECK(reopened.analyze({late_image}).front().embedding == embedding_of(p, 1234));
+
+  // Opened by a configuration that does not fine-tune: no category head is trained on top of the
+  // fine-tuned classifier (it would never be used, and would change the fingerprint).
+  PipelineConfig frozen = config;
+  frozen.fine_tuning.enabled = false;
+  Pipeline without = Pipeline::open(file, frozen);
+  const std::string fingerprint = without.model_fingerprint();
+  CHECK(status_of([&] { without.train_categories(); }) == Status::InvalidArgument);
+  CHECK(without.model_fingerprint() == fingerprint);
+
+  // One network per analyse call: a fine-tuning installed while Pipeline::analyze_entries runs (here,
+  // between its batches) does not embed the later batches with the new network.
+  PipelineConfig small_batches = config;
+  small_batches.batch_size = 2;
+  Pipeline q(small_batches);
+  q.index_entries(first);
+  const std::vector<EntryAnalysis> before = q.analyze_entries(cat.entries);
+  bool tuned = false;
+  const std::vector<EntryAnalysis> during = q.analyze_entries(cat.entries, [&](std::size_t done, std::size_t) {
+    if (done >= 2 && !tuned) tuned = true, std::thread([&] { q.fine_tune(); }).join();
+    return true;
+  });
+  REQUIRE(tuned);
+  REQUIRE(q.is_fine_tuned());
+  for (std::size_t i = 0; i < cat.entries.size(); ++i) CHECK(during[i].analysis->embedding == before[i].analysis->embedding);
 
   // Another backbone file (same shapes, other weights) is refused.
   PipelineConfig other = config;

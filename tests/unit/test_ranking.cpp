@@ -72,7 +72,19 @@ TEST_CASE("search depth, one result per label, rerank and the no-match verdict",
   detail::rerank(RerankMode::Iou, 3, 0.3f, iou);  // the first 3 by IoU, the 4th stays behind them
   CHECK(keys(iou) == std::vector<std::uint64_t>{3, 2, 1, 4});
   CHECK(iou[0].score == Approx(0.0f));
-  CHECK(iou[3].score == 0.4f);
+  CHECK(iou[3].score == 1.0f);  // past the depth: scored as IoU 0 on the same scale, not its distance
+
+  const auto never_decreasing = [](const std::vector<QueryResult>& results) {
+    for (std::size_t i = 1; i < results.size(); ++i)
+      if (results[i].score < results[i - 1].score) return false;
+    return true;
+  };
+  CHECK(never_decreasing(iou));
+  std::vector<QueryResult> fused_depth2 = r;
+  detail::rerank(RerankMode::Fused, 2, 0.5f, fused_depth2);  // max sqrt(distance) over the first 2: sqrt(0.2)
+  CHECK(keys(fused_depth2) == std::vector<std::uint64_t>{2, 1, 3, 4});
+  CHECK(fused_depth2[2].score == Approx(0.5f * std::sqrt(0.3f) / std::sqrt(0.2f) + 0.5f));
+  CHECK(never_decreasing(fused_depth2));
 
   std::vector<QueryResult> fused = r;
   detail::rerank(RerankMode::Fused, 4, 0.5f, fused);  // 0.5 * sqrt(d)/sqrt(0.4) + 0.5 * (1 - IoU)

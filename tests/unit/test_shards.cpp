@@ -1,4 +1,9 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <random>
 #include <set>
@@ -244,5 +249,20 @@ TEST_CASE("a shard set: manifest, training once across shards, fingerprints that
     std::ofstream(data.dir.file("shards.json")) << "{not json";
     CHECK(status_of([&] { ShardSetManifest::load(data.dir.path().string()); }) == Status::Corrupt);
     CHECK(status_of([&] { ShardSetManifest::load(data.dir.file("nowhere")); }) == Status::Io);
+  }
+  SECTION("the manifest is replaced like a catalogue: never a FIFO or a file a link points to elsewhere is overwritten") {
+    const std::string folder = data.dir.file("fifo-set");
+    std::filesystem::create_directories(folder);
+    REQUIRE(::mkfifo((folder + "/shards.json").c_str(), 0600) == 0);
+    CHECK(status_of([&] { manifest.save(folder); }) == Status::Io);
+    CHECK(std::filesystem::is_fifo(folder + "/shards.json"));
+    // The old build's predictable temporary name, planted as a link: not followed.
+    const std::string victim = data.dir.file("victim.txt");
+    std::ofstream(victim) << "precious";
+    std::filesystem::create_symlink(victim, data.dir.file(".shards.json." + std::to_string(::getpid()) + ".tmp"));
+    manifest.save(data.dir.path().string());
+    CHECK(ShardSetManifest::load(data.dir.path().string()).shards == manifest.shards);
+    std::ifstream in(victim);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "precious");
   }
 }
