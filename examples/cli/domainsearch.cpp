@@ -7,9 +7,13 @@
 //   domainsearch query   --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
 //   domainsearch inspect --catalogue CAT [--json]
 //   domainsearch eval    --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--ablate] [--json-file FILE] [--plot PREFIX] ...
-// Exit codes: 0 ok, 1 a library, file-system or out-of-memory error (message on stderr), 2 bad usage,
-// 130 interrupted (Ctrl-C, SIGTERM or SIGHUP: index saves what it indexed before; an interrupted
-// training leaves the catalogue as it was).
+//   domainsearch --version | --help | COMMAND --help
+// Exit codes: 0 ok, 1 a library, file-system or out-of-memory error (message on stderr), 2 bad usage
+// (a short message and where to read the command's usage), 3 index finished but some rows failed (each
+// one named on stderr; the others are saved), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP: index saves
+// what it indexed before; an interrupted training leaves the catalogue as it was).
+// --json writes 64-bit keys as JSON strings (JavaScript and jq lose integers above 2^53). Progress goes to
+// stderr: redrawn in place on a terminal, plain lines (no carriage returns) in a log file or a pipe.
 // A writer waits for another writer's lock on the catalogue at most DOMAINSEARCH_LOCK_WAIT_S seconds
 // (default 600), saying so; Ctrl-C gives up.
 #include <domainsearch/error.hpp>
@@ -22,9 +26,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-
+#include <cmath>
 #include <cerrno>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -38,13 +43,22 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
 #include "eval_report.hpp"
 #include "html_report.hpp"
 #include "inference_process.hpp"
+#include "query_verdict.hpp"
 
 using namespace domainsearch;
 
 namespace {
+
+// Exit codes (see the top of this file).
+constexpr int kExitError = 1, kExitUsage = 2, kExitSomeFailed = 3, kExitInterrupted = 130;
+
+using Json = nlohmann::ordered_json;  // keys in the order written
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -96,7 +110,8 @@ struct CommandSpec {
 const std::map<std::string, CommandSpec> kCommandSpecs = {
     {"index", {"domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--shards N] [--no-train]\n"
                "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
-               "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped.\n"
+               "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped\n"
+               "  (exit status 3 once the others are saved). CSV files may start with a UTF-8 byte-order mark and use CRLF.\n"
                "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed.\n"
                "  --shards N (1..4096, with --csv) builds a new shard set instead: CAT is a folder that receives template.dscat,\n"
                "  N shard catalogues (each image goes to the shard of its key) and shards.json; fine-tuning runs once before\n"
@@ -116,7 +131,8 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
     {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
                "  Finds the catalogue items most like each IMAGE (N: 1..100000 results each). Prints a table (or JSON with\n"
-               "  --json); --html writes a self-contained visual report. Several --catalogue files, or a shard set folder\n"
+               "  --json, keys as strings); --html writes a self-contained visual report. NO MATCH says which rule of the\n"
+               "  configuration fired (match_distance, match_threshold). Several --catalogue files, or a shard set folder\n"
                "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json"}, true, {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
@@ -194,7 +210,7 @@ Args parse(int argc, char** argv) {
   Args a;
   if (argc < 2) throw UsageError("no command");
   a.command = argv[1];
-  if (a.command == "--help" || a.command == "help") return a;
+  if (a.command == "--help" || a.command == "help" || a.command == "--version") return a;
   const auto spec_it = kCommandSpecs.find(a.command);
   if (spec_it == kCommandSpecs.end()) throw UsageError("unknown command \"" + a.command + "\"");
   const CommandSpec& spec = spec_it->second;
@@ -233,41 +249,102 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += static_cast<char>(c);
-    else if (c < 0x20) { char buf[8]; std::snprintf(buf, sizeof buf, "\\u%04x", c); out += buf; }
-    else out += static_cast<char>(c);
+// A float as JSON writes it in its shortest decimal (0.1f as 0.1, not 0.10000000149011612); NaN and
+// infinities stay as they are (JSON writes null).
+double decimal(float x) {
+  char text[32];
+  for (int digits = 6; digits <= 9 && std::isfinite(x); ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, static_cast<double>(x));
+    if (digits == 9 || std::strtof(text, nullptr) == x) return std::strtod(text, nullptr);
   }
-  return out + "\"";
+  return x;
 }
+
+// Milliseconds to the microsecond.
+double ms(double x) { return std::round(x * 1000.0) / 1000.0; }
+
+// One line of JSON; a string that is not UTF-8 (a Latin-1 file name) gets U+FFFD instead of failing.
+std::string json_line(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// printf into a std::string.
+__attribute__((format(printf, 1, 2))) std::string format(const char* fmt, ...) {
+  va_list args, again;
+  va_start(args, fmt);
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, fmt, args);
+  va_end(args);
+  std::string out(n > 0 ? static_cast<std::size_t>(n) : 0, '\0');
+  if (n > 0) std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+  va_end(again);
+  return out;
+}
+
+// "PATH: REASON", or REASON alone when it already names PATH (a decoder's message does).
+std::string about(const std::string& path, const std::string& reason) {
+  return reason.find(path) != std::string::npos ? reason : path + ": " + reason;
+}
+
+void report_failures(const std::vector<IndexingFailure>& failures) {
+  for (const IndexingFailure& f : failures) std::fprintf(stderr, "skipped %s\n", about(f.path, f.reason).c_str());
+}
+
+bool stderr_is_terminal() {
+  static const bool terminal = isatty(fileno(stderr)) == 1;
+  return terminal;
+}
+
+// What ends a progress line before another message: a newline on a terminal (the line is still open).
+const char* after_progress() { return stderr_is_terminal() ? "\n" : ""; }
+
+// Progress lines on stderr. On a terminal each report redraws the line. Otherwise (a log file, a pipe)
+// plain lines: the first report of a stage, each tenth of a stage without epochs, each epoch's end, the
+// last report, and one at least every 5 s in between.
+class ProgressLines {
+ public:
+  void show(const std::string& stage, int epoch, std::size_t done, std::size_t total, const std::string& line) {
+    if (stderr_is_terminal()) std::fprintf(stderr, "\r%s%s", line.c_str(), done == total ? "\n" : "");
+    else if (due(stage, epoch, done, total)) std::fprintf(stderr, "%s\n", line.substr(0, line.find_last_not_of(' ') + 1).c_str());
+  }
+
+ private:
+  bool due(const std::string& stage, int epoch, std::size_t done, std::size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    const int tenth = total ? static_cast<int>(10 * done / total) : 10;
+    const bool write = !started_ || stage != stage_ || done == total || (epoch == 0 && tenth != tenth_) || now - last_ >= std::chrono::seconds(5);
+    if (write) started_ = true, stage_ = stage, tenth_ = tenth, last_ = now;
+    return write;
+  }
+  bool started_ = false;
+  std::string stage_;
+  int tenth_ = -1;
+  std::chrono::steady_clock::time_point last_;
+};
 
 // Progress bar with rate (images, or batches while fine-tuning in eval) and ETA on stderr; returns false after Ctrl-C.
 ProgressFn progress_bar(std::string what) {
   const auto start = std::chrono::steady_clock::now();
-  return [what = std::move(what), start](std::size_t done, std::size_t total) {
+  return [what = std::move(what), start, lines = std::make_shared<ProgressLines>()](std::size_t done, std::size_t total) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double rate = s > 0 ? done / s : 0;
     const int width = 30, filled = total ? static_cast<int>(width * done / total) : width;
     const double eta = rate > 0 ? (total - done) / rate : 0;
-    std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  %.1f/s  ETA %dm%02ds ", what.c_str(), std::string(filled, '#').c_str(),
-                 std::string(width - filled, '.').c_str(), done, total, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
-    if (done == total) std::fprintf(stderr, "\n");
+    lines->show(what, 0, done, total,
+                format("%s [%s%s] %zu/%zu  %.1f/s  ETA %dm%02ds ", what.c_str(), std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                       done, total, rate, static_cast<int>(eta) / 60, static_cast<int>(eta) % 60));
     return !g_interrupted.load();
   };
 }
 
 // Training progress on stderr (stage, epoch, loss, ETA); returns false after Ctrl-C.
 TrainingProgressFn training_progress() {
-  return [](const TrainingProgress& t) {
+  return [lines = std::make_shared<ProgressLines>()](const TrainingProgress& t) {
     const int width = 30, filled = t.total ? static_cast<int>(width * t.done / t.total) : width;
-    std::string line = t.stage;
-    if (t.epoch > 0) line += " epoch " + std::to_string(t.epoch) + "/" + std::to_string(t.epochs);
-    std::fprintf(stderr, "\r%-26s [%s%s] %zu/%zu", line.c_str(), std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), t.done, t.total);
-    if (t.epoch > 0) std::fprintf(stderr, "  loss %.3f", static_cast<double>(t.loss));
-    if (t.eta_seconds >= 0) std::fprintf(stderr, "  ETA %dm%02ds ", static_cast<int>(t.eta_seconds) / 60, static_cast<int>(t.eta_seconds) % 60);
-    if (t.done == t.total) std::fprintf(stderr, "\n");
+    std::string stage = t.stage;
+    if (t.epoch > 0) stage += " epoch " + std::to_string(t.epoch) + "/" + std::to_string(t.epochs);
+    std::string line = format("%-26s [%s%s] %zu/%zu", stage.c_str(), std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(), t.done, t.total);
+    if (t.epoch > 0) line += format("  loss %.3f", static_cast<double>(t.loss));
+    if (t.eta_seconds >= 0) line += format("  ETA %dm%02ds ", static_cast<int>(t.eta_seconds) / 60, static_cast<int>(t.eta_seconds) % 60);
+    lines->show(t.stage, t.epoch, t.done, t.total, line);
     return !g_interrupted.load();
   };
 }
@@ -300,7 +377,7 @@ TrainingReport train_on_photos(Pipeline& p, const std::vector<CatalogueEntry>& e
   std::vector<std::string> categories, labels;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (!analysed[i].analysis) {
-      std::fprintf(stderr, "skipped %s: %s\n", entries[i].path.c_str(), analysed[i].error.c_str());
+      std::fprintf(stderr, "skipped %s\n", about(entries[i].path, analysed[i].error).c_str());
       continue;
     }
     analyses.push_back(std::move(*analysed[i].analysis));
@@ -326,24 +403,29 @@ std::vector<std::string> categories_of(const std::vector<CatalogueEntry>& rows) 
   return out;
 }
 
-// Indexes rows into shard catalogues made from the template; returns the shard files and the rows added.
-std::pair<std::vector<std::string>, std::size_t> index_shards(const std::string& folder, const std::vector<CatalogueEntry>& rows, std::size_t n,
-                                                              const PipelineConfig& config, ShardSetManifest& manifest) {
+struct ShardsIndexed {
+  std::vector<std::string> paths;  // the shard files
+  std::size_t added = 0, failed = 0;
+};
+
+// Indexes rows into shard catalogues made from the template.
+ShardsIndexed index_shards(const std::string& folder, const std::vector<CatalogueEntry>& rows, std::size_t n, const PipelineConfig& config,
+                           ShardSetManifest& manifest) {
   std::vector<std::vector<CatalogueEntry>> parts(n);
   for (const CatalogueEntry& e : rows) parts[shard_of_key(e.key.value_or(Pipeline::key_for_path(e.path)), n)].push_back(e);
-  std::vector<std::string> paths;
-  std::size_t added = 0;
+  ShardsIndexed out;
   for (std::size_t s = 0; s < n; ++s) {
     Pipeline shard = Pipeline::open((std::filesystem::path(folder) / manifest.template_file).string(), config);
     const IndexingReport r = shard.index_entries(parts[s], progress_bar("shard " + std::to_string(s + 1) + "/" + std::to_string(n)));
-    for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+    report_failures(r.failures);
     if (r.cancelled) throw Error(Status::Cancelled, "interrupted while indexing shard " + std::to_string(s) + "; no shard set was published in " + folder);
     manifest.shards.push_back(ShardSetManifest::shard_file_name(s, n));
-    paths.push_back((std::filesystem::path(folder) / manifest.shards.back()).string());
-    shard.save(paths.back());
-    added += r.added;
+    out.paths.push_back((std::filesystem::path(folder) / manifest.shards.back()).string());
+    shard.save(out.paths.back());
+    out.added += r.added;
+    out.failed += r.failures.size();
   }
-  return {paths, added};
+  return out;
 }
 
 // index --shards N: a new shard set folder (shards.hpp). The template (every category, and the fine-tuned
@@ -369,14 +451,14 @@ int cmd_index_sharded(const Args& a) {
       ++categories;
     } catch (const Error& e) {
       if (e.status() != Status::InvalidArgument) throw;
-      std::fprintf(stderr, "skipped category %s: its rows fail below\n", e.what());
+      std::fprintf(stderr, "skipped a category (%s): its rows fail below\n", e.what());
     }
   }
   const bool train_now = !a.has("no-train") && categories >= 2;
   if (train_now && config.fine_tuning.enabled) print_fine_tuning(model, model.fine_tune(rows, training_progress()));
   const std::string template_path = (fs::path(folder) / manifest.template_file).string();
   model.save(template_path);
-  const auto [paths, added] = index_shards(folder, rows, integer_option(a, "shards"), config, manifest);
+  const auto [paths, added, failed] = index_shards(folder, rows, integer_option(a, "shards"), config, manifest);
   if (added == 0) throw Error(Status::InvalidArgument, "none of the " + std::to_string(rows.size()) + " images could be indexed; no shard set was published");
   if (train_now && !config.fine_tuning.enabled) {
     print_training(model, train_category_model_on_shards(model, paths));
@@ -391,7 +473,7 @@ int cmd_index_sharded(const Args& a) {
   manifest.save(folder);
   std::printf("indexed %zu of %zu images into %zu shards in %s (model fingerprint %.16s...)\n", added, rows.size(), paths.size(), folder.c_str(),
               manifest.model_fingerprint.c_str());
-  return 0;
+  return failed ? kExitSomeFailed : 0;
 }
 
 int cmd_index(const Args& a) {
@@ -400,14 +482,14 @@ int cmd_index(const Args& a) {
   Pipeline p = open_or_create(a);
   const IndexingReport r = a.options.count("csv") ? p.index_csv(a.need("csv"), progress_bar("indexing"))
                                                   : p.index_folder(a.need("folder"), progress_bar("indexing"));
-  if (r.cancelled) std::fprintf(stderr, "\ninterrupted: saving the %zu items indexed so far\n", r.added);
-  for (const IndexingFailure& f : r.failures) std::fprintf(stderr, "skipped %s: %s\n", f.path.c_str(), f.reason.c_str());
+  if (r.cancelled) std::fprintf(stderr, "%sinterrupted: saving the %zu items indexed so far\n", after_progress(), r.added);
+  report_failures(r.failures);
   std::printf("indexed %zu new images in %.1f s (%.1f img/s); %zu already present, %zu failed; catalogue holds %zu items in %zu categories\n",
               r.added, r.seconds, r.seconds > 0 ? r.added / r.seconds : 0.0, r.skipped_existing, r.failures.size(), p.index().size(),
               p.index().category_count());
   if (r.added == 0 && r.skipped_existing == 0 && !r.failures.empty()) {
     std::fprintf(stderr, "error: none of the %zu images could be indexed; %s left unchanged\n", r.failures.size(), a.need("catalogue").c_str());
-    return 1;
+    return kExitError;
   }
   bool interrupted = r.cancelled;
   const bool fine_tuned_elsewhere = p.is_fine_tuned() && !p.config().fine_tuning.enabled;
@@ -419,13 +501,16 @@ int cmd_index(const Args& a) {
       train(p);
     } catch (const Error& e) {
       if (e.status() != Status::Cancelled) throw;
-      std::fprintf(stderr, "\ninterrupted while training: saving the %zu new items with the models they had before\n", r.added);
+      std::fprintf(stderr, "%sinterrupted while training: saving the %zu new items with the models they had before\n", after_progress(), r.added);
       interrupted = true;
     }
   }
   p.save(a.need("catalogue"));
   std::printf("saved %s\n", a.need("catalogue").c_str());
-  return interrupted ? 130 : 0;
+  if (interrupted) return kExitInterrupted;
+  if (!r.failures.empty())
+    std::fprintf(stderr, "%zu of the images could not be indexed (named above); the others are saved (exit status %d)\n", r.failures.size(), kExitSomeFailed);
+  return r.failures.empty() ? 0 : kExitSomeFailed;
 }
 
 int cmd_add(const Args& a) {
@@ -463,11 +548,11 @@ int cmd_train(const Args& a) {
   return 0;
 }
 
-void print_table(const std::string& path, const QueryResponse& r) {
+void print_table(const std::string& path, const QueryResponse& r, const PipelineConfig& config) {
   std::printf("\n%s\n", path.c_str());
   if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
   if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
-  if (r.no_match) std::printf("  NO MATCH: the nearest result is farther than match_distance, or the first less likely than match_threshold\n");
+  if (r.no_match) std::printf("  NO MATCH: %s\n", no_match_reason(r, config).c_str());
   std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match");
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];
@@ -480,22 +565,20 @@ void print_table(const std::string& path, const QueryResponse& r) {
               t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms);
 }
 
-std::string response_json(const std::string& path, const QueryResponse& r) {
-  std::ostringstream o;
-  o << "{\"query\":" << json_string(path) << ",\"no_match\":" << (r.no_match ? "true" : "false") << ",\"predicted\":[";
-  for (std::size_t i = 0; i < r.predicted.size(); ++i)
-    o << (i ? "," : "") << "{\"category\":" << json_string(r.predicted[i].category) << ",\"probability\":" << r.predicted[i].probability << "}";
-  o << "],\"results\":[";
-  for (std::size_t i = 0; i < r.results.size(); ++i) {
-    const QueryResult& h = r.results[i];
-    o << (i ? "," : "") << "{\"key\":" << h.key << ",\"label\":" << json_string(h.label) << ",\"category\":" << json_string(h.category)
-      << ",\"source\":" << json_string(h.source) << ",\"distance\":" << h.distance << ",\"iou\":" << h.iou << ",\"score\":" << h.score
-      << ",\"match_probability\":" << h.match_probability << "}";
-  }
+// One query's answer as JSON; keys as strings (exact above 2^53), "no_match_reason" null when it matched.
+Json response_json(const std::string& path, const QueryResponse& r, const PipelineConfig& config) {
+  Json predicted = Json::array(), results = Json::array();
+  for (const NamedCategoryScore& p : r.predicted) predicted.push_back(Json{{"category", p.category}, {"probability", decimal(p.probability)}});
+  for (const QueryResult& h : r.results)
+    results.push_back(Json{{"key", std::to_string(h.key)}, {"label", h.label}, {"category", h.category}, {"source", h.source},
+                           {"distance", decimal(h.distance)}, {"iou", decimal(h.iou)}, {"score", decimal(h.score)},
+                           {"match_probability", decimal(h.match_probability)}});
   const StageTimings& t = r.timings;
-  o << "],\"timings_ms\":{\"decode\":" << t.decode_ms << ",\"localize\":" << t.localize_ms << ",\"embed\":" << t.embed_ms
-    << ",\"categorize\":" << t.categorize_ms << ",\"search\":" << t.search_ms << ",\"rerank\":" << t.rerank_ms << ",\"total\":" << t.total_ms << "}}";
-  return o.str();
+  const std::string reason = no_match_reason(r, config);
+  return Json{{"query", path}, {"no_match", r.no_match}, {"no_match_reason", reason.empty() ? Json() : Json(reason)}, {"predicted", predicted},
+              {"results", results},
+              {"timings_ms", Json{{"decode", ms(t.decode_ms)}, {"localize", ms(t.localize_ms)}, {"embed", ms(t.embed_ms)}, {"categorize", ms(t.categorize_ms)},
+                                  {"search", ms(t.search_ms)}, {"rerank", ms(t.rerank_ms)}, {"total", ms(t.total_ms)}}}};
 }
 
 // What `query` searches (one catalogue file, or several shard files / a shard set folder searched as
@@ -530,6 +613,7 @@ int cmd_query(const Args& a) {
   o.category = a.get("category");
   std::vector<ReportQuery> report;
   int failures = 0;
+  bool first = true;  // of the JSON array's elements
   if (a.has("json")) std::printf("[");
   for (std::size_t i = 0; i < a.positional.size(); ++i) {
     const std::string& path = a.positional[i];
@@ -541,32 +625,39 @@ int cmd_query(const Args& a) {
       QueryResponse r = search.query(image, o);
       r.timings.decode_ms = decode_ms;
       r.timings.total_ms += decode_ms;
-      if (a.has("json")) std::printf("%s%s\n", i > static_cast<std::size_t>(failures) ? "," : "", response_json(path, r).c_str());
-      else print_table(path, r);
+      if (a.has("json")) std::printf("%s%s\n", first ? "" : ",", json_line(response_json(path, r, config)).c_str());
+      else print_table(path, r, config);
+      first = false;
       if (a.options.count("html")) report.push_back({path, std::move(image), std::move(r)});
     } catch (const Error& e) {
       ++failures;
-      std::fprintf(stderr, "%s: %s (%s)\n", path.c_str(), e.what(), status_name(e.status()));
+      std::fprintf(stderr, "%s (%s)\n", about(path, e.what()).c_str(), status_name(e.status()));
     }
   }
   if (a.has("json")) std::printf("]\n");
   if (a.options.count("html")) {
-    write_html_report(a.need("html"), report);
+    write_html_report(a.need("html"), report, config);
     std::fprintf(stderr, "wrote the visual report to %s\n", std::filesystem::absolute(a.need("html")).c_str());
   }
   return failures ? 1 : 0;
 }
 
+// What inspect --json writes.
+Json inspect_json(const CatalogueInfo& info) {
+  Json categories = Json::object();
+  for (const auto& [name, count] : info.categories) categories[name] = count;
+  Json embedding = Json::parse(info.embedding_settings_json, nullptr, false);
+  if (embedding.is_discarded()) embedding = info.embedding_settings_json;
+  return Json{{"items", info.items}, {"dimension", info.dimension}, {"has_category_head", info.has_category_head},
+              {"has_embedding_adaptation", info.has_embedding_adaptation}, {"fine_tuned_first_stage", info.fine_tuned_first_stage},
+              {"backbone_sha256", info.backbone_sha256}, {"segmenter_sha256", info.segmenter_sha256}, {"file_bytes", info.file_bytes},
+              {"embedding", embedding}, {"categories", categories}};
+}
+
 int cmd_inspect(const Args& a) {
   const CatalogueInfo info = Pipeline::inspect(a.need("catalogue"));
   if (a.has("json")) {
-    std::printf("{\"items\":%zu,\"dimension\":%d,\"has_category_head\":%s,\"has_embedding_adaptation\":%s,\"fine_tuned_first_stage\":%d,\"backbone_sha256\":%s,\"segmenter_sha256\":%s,\"file_bytes\":%llu,"
-                "\"embedding\":%s,\"categories\":{",
-                info.items, info.dimension, info.has_category_head ? "true" : "false", info.has_embedding_adaptation ? "true" : "false", info.fine_tuned_first_stage, json_string(info.backbone_sha256).c_str(),
-                json_string(info.segmenter_sha256).c_str(), static_cast<unsigned long long>(info.file_bytes), info.embedding_settings_json.c_str());
-    for (std::size_t i = 0; i < info.categories.size(); ++i)
-      std::printf("%s%s:%zu", i ? "," : "", json_string(info.categories[i].first).c_str(), info.categories[i].second);
-    std::printf("}}\n");
+    std::printf("%s\n", json_line(inspect_json(info)).c_str());
     return 0;
   }
   std::printf("%s: %zu items, %d-d embeddings, %zu categories, category head: %s, adapted embedding: %s, %.1f MiB\n", a.need("catalogue").c_str(),
@@ -609,7 +700,13 @@ int cmd_eval(const Args& a) {
 void print_usage(FILE* to) {
   std::fprintf(to, "domainsearch %s: domain-specific image similarity search\n\nusage:\n", version_string());
   for (const auto& [name, spec] : kCommandSpecs) std::fprintf(to, "  %s\n", spec.help.substr(0, spec.help.find('\n')).c_str());
-  std::fprintf(to, "\n'domainsearch COMMAND --help' describes one command.\n");
+  std::fprintf(to, "\n'domainsearch COMMAND --help' describes one command; 'domainsearch --version' prints the version.\n");
+}
+
+// The line after a usage error: where to read the usage of the command given (or the list of commands).
+void print_usage_hint(int argc, char** argv) {
+  if (argc >= 2 && kCommandSpecs.count(argv[1])) std::fprintf(stderr, "Run 'domainsearch %s --help' for its usage.\n", argv[1]);
+  else std::fprintf(stderr, "Run 'domainsearch --help' for the commands.\n");
 }
 
 }  // namespace
@@ -620,10 +717,18 @@ int main(int argc, char** argv) {
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
       {"eval", cmd_eval}};
+  if (argc < 2) {  // the whole usage, as a usage error
+    print_usage(stderr);
+    return kExitUsage;
+  }
   try {
     const Args a = parse(argc, argv);
     if (a.command == "--help" || a.command == "help") {
       print_usage(stdout);
+      return 0;
+    }
+    if (a.command == "--version") {
+      std::printf("domainsearch %s\n", version_string());
       return 0;
     }
     const auto it = kCommands.find(a.command);
@@ -636,17 +741,17 @@ int main(int argc, char** argv) {
       for (const int signal : {SIGTERM, SIGHUP}) std::signal(signal, on_interrupt);  // stop cleanly: save, or leave the file as it was
     return it->second(a);
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "domainsearch: %s\n\n", e.what());
-    print_usage(stderr);
-    return 2;
+    std::fprintf(stderr, "domainsearch: %s\n", e.what());
+    print_usage_hint(argc, argv);
+    return kExitUsage;
   } catch (const Error& e) {
     std::fprintf(stderr, "domainsearch: %s [%s]\n", e.what(), status_name(e.status()));
-    return e.status() == Status::Cancelled ? 130 : 1;
+    return e.status() == Status::Cancelled ? kExitInterrupted : kExitError;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "domainsearch: out of memory\n");
-    return 1;
+    return kExitError;
   } catch (const std::exception& e) {  // e.g. std::filesystem::filesystem_error: not a usage error
     std::fprintf(stderr, "domainsearch: %s\n", e.what());
-    return 1;
+    return kExitError;
   }
 }

@@ -154,6 +154,44 @@ void print_no_match(std::FILE* out, const EvaluationReport& report) {
                        "when the nearest result's distance is above the threshold (match_distance)");
 }
 
+// "0.851" or "-" when a measure could not be taken.
+std::string optional_number(const std::optional<double>& value) {
+  char text[16] = "-";
+  if (value) std::snprintf(text, sizeof text, "%.3f", *value);
+  return text;
+}
+
+// The configured variant's candidate confidences: how each tells right from wrong first answers and
+// known from held-out items, and the risk when only the surest half or 80% of queries are answered.
+void print_confidence(std::FILE* out, const VariantEvaluation& v) {
+  if (v.confidence.empty()) return;
+  std::fprintf(out, "\nconfidence of the first answer (higher = surer): AUROC right vs wrong (known items), known vs held-out items; risk = wrong answers among the surest\n");
+  std::fprintf(out, "%-18s %14s %15s %8s %11s %11s\n", "score", "right/wrong", "known/held-out", "AURC", "risk@50%", "risk@80%");
+  const auto risk_at = [](const std::vector<RiskCoveragePoint>& curve, double coverage) {
+    for (const RiskCoveragePoint& p : curve)
+      if (p.coverage >= coverage) return p.risk;
+    return curve.empty() ? 0.0 : curve.back().risk;
+  };
+  for (const ConfidenceEvaluation& c : v.confidence)
+    std::fprintf(out, "%-18s %14s %15s %8.3f %11.3f %11.3f\n", c.name.c_str(), optional_number(c.auroc_right_vs_wrong).c_str(),
+                 optional_number(c.auroc_known_vs_held_out).c_str(), c.area_under_risk_coverage, risk_at(c.risk_coverage, 0.5),
+                 risk_at(c.risk_coverage, 0.8));
+}
+
+json confidence_json(const std::vector<ConfidenceEvaluation>& confidence) {
+  json out = json::array();
+  for (const ConfidenceEvaluation& c : confidence) {
+    json curve = json::array();
+    for (const RiskCoveragePoint& p : c.risk_coverage) curve.push_back({p.coverage, p.risk});
+    out.push_back({{"name", c.name},
+                   {"auroc_right_vs_wrong", c.auroc_right_vs_wrong ? json(*c.auroc_right_vs_wrong) : json(nullptr)},
+                   {"auroc_known_vs_held_out", c.auroc_known_vs_held_out ? json(*c.auroc_known_vs_held_out) : json(nullptr)},
+                   {"area_under_risk_coverage", c.area_under_risk_coverage},
+                   {"risk_coverage", curve}});
+  }
+  return out;
+}
+
 json no_match_json(const std::vector<NoMatchPoint>& curve) {
   json out = json::array();
   for (const NoMatchPoint& p : curve)
@@ -180,6 +218,7 @@ void print_evaluation(std::FILE* out, const EvaluationReport& report) {
   std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank, ranking the whole catalogue)\n");
   print_details(out, report, report.variants.front());
   print_no_match(out, report);
+  print_confidence(out, report.variants.front());
   for (const IndexingFailure& f : report.failures) std::fprintf(out, "left out %s: %s\n", f.path.c_str(), f.reason.c_str());
 }
 
@@ -190,6 +229,7 @@ std::string evaluation_json(const EvaluationReport& report) {
     j["categories"] = v.categories ? classification_json(*v.categories) : json(nullptr);
     if (!v.no_match.empty()) j["no_match"] = no_match_json(v.no_match);
     if (!v.no_match_by_distance.empty()) j["no_match_by_distance"] = no_match_json(v.no_match_by_distance);
+    if (!v.confidence.empty()) j["confidence"] = confidence_json(v.confidence);
     variants.push_back(std::move(j));
   }
   json failures = json::array();

@@ -5,6 +5,8 @@
 #include <iomanip>
 #include <sstream>
 
+#include "query_verdict.hpp"
+
 using namespace domainsearch;
 
 namespace {
@@ -60,9 +62,27 @@ std::string thumbnail_of(const QueryResult& r) {
   }
 }
 
+// "NO MATCH: why" when the query is not in the catalogue; "MATCH" when a rule is on and passed; else nothing.
+std::string verdict(const QueryResponse& r, const PipelineConfig& config) {
+  if (r.no_match) return "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + escape(no_match_reason(r, config)) + "</div>";
+  if (config.match_distance > 0 || config.match_threshold > 0) return "<div class=\"verdict match\"><b>MATCH</b></div>";
+  return "";
+}
+
+// One result's card: IoU only when the query was localised (else every IoU is 1), the score only when
+// reranked (else it is the distance), the match probability only for a fine-tuned catalogue.
+void result_card(std::ostream& html, std::size_t rank, const QueryResult& h, bool localised, bool reranked) {
+  html << "<div class=\"card result\" data-key=\"" << h.key << "\">#" << rank << " " << thumbnail_of(h) << "<b>" << escape(h.label) << "</b><br>"
+       << escape(h.category) << "<br>distance " << h.distance;
+  if (localised) html << "<br>IoU " << h.iou;
+  if (reranked) html << "<br>score " << h.score;
+  if (h.match_probability >= 0) html << "<br>match probability " << h.match_probability;
+  html << "</div>";
+}
+
 }  // namespace
 
-void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries) {
+void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries, const PipelineConfig& config) {
   std::ostringstream html;
   html << std::fixed << std::setprecision(3);
   html << "<!doctype html><html><head><meta charset=utf-8><title>libdomainsearch results</title><style>"
@@ -71,11 +91,12 @@ void write_html_report(const std::string& path, const std::vector<ReportQuery>& 
           ".row{display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start}"
           ".card{width:200px;font-size:12px}.card img{max-width:200px;max-height:200px;display:block;border:1px solid #ccc}"
           ".hit{border-color:#4a4}.noimg{width:200px;height:60px;background:#eee}"
+          ".verdict{margin:4px 0 8px}.nomatch{color:#a00}.match{color:#070}"
           "table{font-size:12px}h2{font-size:15px;word-break:break-all}</style></head><body>"
        << "<h1>libdomainsearch: " << queries.size() << " queries</h1>\n";
   for (const ReportQuery& q : queries) {
     const QueryResponse& r = q.response;
-    html << "<div class=query><h2>" << escape(q.path) << "</h2><div class=row>";
+    html << "<div class=query><h2>" << escape(q.path) << "</h2>" << verdict(r, config) << "<div class=row>";
     html << "<div class=card>query" << img_tag(q.image, q.path) << "</div>";
     if (r.localization) {
       html << "<div class=card>cut-out (confidence " << r.localization->confidence << (r.localization->fallback ? ", fallback" : "") << ")"
@@ -86,12 +107,9 @@ void write_html_report(const std::string& path, const std::vector<ReportQuery>& 
     for (const auto& p : r.predicted) html << "<tr><td>" << escape(p.category) << "</td><td>" << p.probability << "</td></tr>";
     html << "</table>searched: ";
     for (const auto& c : r.searched) html << escape(c) << " ";
+    if (!r.results.empty() && r.results.front().match_probability >= 0) html << "<br>match probability " << r.results.front().match_probability;
     html << "<br>" << r.timings.total_ms << " ms</div></div><div class=row>";
-    for (std::size_t i = 0; i < r.results.size(); ++i) {
-      const QueryResult& h = r.results[i];
-      html << "<div class=\"card result\" data-key=\"" << h.key << "\">#" << i + 1 << " " << thumbnail_of(h) << "<b>" << escape(h.label)
-           << "</b><br>" << escape(h.category) << "<br>distance " << h.distance << "<br>IoU " << h.iou << "<br>score " << h.score << "</div>";
-    }
+    for (std::size_t i = 0; i < r.results.size(); ++i) result_card(html, i + 1, r.results[i], r.localization.has_value(), config.rerank != RerankMode::Off);
     html << "</div></div>\n";
   }
   html << "</body></html>\n";

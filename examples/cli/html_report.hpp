@@ -1,7 +1,8 @@
 #pragma once
 // The visual report of `domainsearch query --html`: one self-contained HTML page (thumbnails embedded
-// as base64 JPEG): each query with its localised cut-out and mask overlay, and its top results with
-// distance, IoU, score and category (as the paper's Figures 4 and 9).
+// as base64 JPEG): each query with its localised cut-out and mask overlay, its "not in the catalogue"
+// verdict and match probability, and its top results with distance, category, and IoU (when the query
+// was localised) and score (when reranked), as the paper's Figures 4 and 9.
 #include <domainsearch/pipeline.hpp>
 #include <string>
 #include <vector>
@@ -12,5 +13,6 @@ struct ReportQuery {
   domainsearch::QueryResponse response;
 };
 
-/// Writes the page; throws domainsearch::Error(Io) when the file cannot be written.
-void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries);
+/// Writes the page for queries answered under `config` (its rerank mode and match rules); throws
+/// domainsearch::Error(Io) when the file cannot be written.
+void write_html_report(const std::string& path, const std::vector<ReportQuery>& queries, const domainsearch::PipelineConfig& config);

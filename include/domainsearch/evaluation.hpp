@@ -49,6 +49,19 @@ struct NoMatchPoint {
   double no_match_rate = 0.0;     ///< of the other queries, the share answered "no match"
 };
 
+/// How well one confidence score, higher = surer, tells a right first answer from a wrong one and a
+/// query of a known item from one of an item not in the catalogue (issue: "a confidence that knows
+/// when it is wrong").
+struct ConfidenceEvaluation {
+  /// "match probability" (fine-tuned catalogues), "nearest distance" (its negation: closer is surer),
+  /// "item margin" (distance to the nearest result of another item minus the nearest distance).
+  std::string name;
+  std::optional<double> auroc_right_vs_wrong;     ///< first answers on known items (both kinds must occur)
+  std::optional<double> auroc_known_vs_held_out;  ///< with holdout_items: known items' queries vs held-out items'
+  std::vector<RiskCoveragePoint> risk_coverage;   ///< first answers on known items, surest first
+  double area_under_risk_coverage = 0;            ///< mean risk over coverage (lower is better)
+};
+
 struct VariantEvaluation {
   EvaluationVariant variant;
   RetrievalMetrics retrieval;
@@ -59,6 +72,7 @@ struct VariantEvaluation {
   /// By the nearest result's distance: with holdout_items, any catalogue; thresholds at quantiles
   /// (50% .. 99%) of the other queries' nearest distances, increasing.
   std::vector<NoMatchPoint> no_match_by_distance;
+  std::vector<ConfidenceEvaluation> confidence;  ///< one per candidate score, when some first answer exists
 };
 
 struct EvaluationReport {

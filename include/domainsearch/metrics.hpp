@@ -49,4 +49,27 @@ struct ClassificationMetrics {
 /// Throws InvalidArgument for mismatched lengths or ids out of range.
 DS_API ClassificationMetrics classification_metrics(const std::vector<int>& truth, const std::vector<int>& predicted, int classes);
 
+/// Area under the ROC curve of a score that should be higher for `positive` cases than for `negative`
+/// ones: the probability that a random positive scores above a random negative, ties counting one half
+/// (the Mann-Whitney U statistic over |positive| * |negative|). 1 separates perfectly, 0.5 is chance.
+/// O(n log n). Throws InvalidArgument when either list is empty or holds a NaN.
+DS_API double auroc(const std::vector<float>& positive, const std::vector<float>& negative);
+
+/// One point of a risk-coverage curve: answering only the `coverage` share of queries whose
+/// confidence is highest, `risk` is the share of those answers that are wrong.
+struct RiskCoveragePoint {
+  double coverage = 0;
+  double risk = 0;
+};
+
+/// The risk-coverage curve of answers with confidence[i] (higher = surer) and right[i] (whether answer
+/// i is right): one point per distinct confidence, from the surest answers alone (smallest coverage)
+/// to every answer (coverage 1). Tied confidences are taken together. Throws InvalidArgument for
+/// mismatched lengths, no answer or a NaN.
+DS_API std::vector<RiskCoveragePoint> risk_coverage(const std::vector<float>& confidence, const std::vector<std::uint8_t>& right);
+
+/// The area under a risk-coverage curve (trapezoids over coverage, from the first point's coverage
+/// to 1, the first segment from coverage 0 at that point's risk): the mean risk over coverage; lower is better.
+DS_API double area_under_risk_coverage(const std::vector<RiskCoveragePoint>& curve);
+
 }  // namespace domainsearch

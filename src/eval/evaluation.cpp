@@ -39,8 +39,29 @@ struct Instance {
 struct BestResult {
   float probability = 0.0f;
   float distance = std::numeric_limits<float>::infinity();
+  float margin = 0.0f;  // to the nearest result of another item (item_margin)
   bool right = false;
 };
+
+// How much nearer the nearest result is than the nearest result of any other item (by label): large
+// when one item stands out, 0 when two items tie; +infinity when every result is of one item.
+float item_margin(const std::vector<QueryResult>& results) {
+  const auto nearest = std::min_element(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) { return a.distance < b.distance; });
+  if (nearest == results.end()) return 0.0f;
+  float other = std::numeric_limits<float>::infinity();
+  for (const QueryResult& r : results)
+    if (r.label != nearest->label) other = std::min(other, r.distance);
+  return other - nearest->distance;
+}
+
+// The candidate confidences of a first answer, higher = surer; the probability only when calibrated.
+std::vector<std::pair<std::string, float>> confidences(const BestResult& b, bool calibrated) {
+  std::vector<std::pair<std::string, float>> out;
+  if (calibrated) out.emplace_back("match probability", b.probability);
+  out.emplace_back("nearest distance", -b.distance);
+  out.emplace_back("item margin", b.margin);
+  return out;
+}
 struct MatchScores {
   std::vector<BestResult> held_out, present;
 };
@@ -76,6 +97,31 @@ std::vector<NoMatchPoint> no_match_by_distance(const MatchScores& s) {
     thresholds.push_back(distances[static_cast<std::size_t>(q * static_cast<double>(distances.size() - 1))]);
   thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
   return no_match_curve(s, thresholds, [](const BestResult& b, float t) { return b.distance > t; });
+}
+
+// Each candidate confidence measured on the queries' first answers (see ConfidenceEvaluation).
+std::vector<ConfidenceEvaluation> evaluate_confidences(const MatchScores& s, bool calibrated) {
+  std::vector<ConfidenceEvaluation> out;
+  if (s.present.empty()) return out;
+  for (std::size_t c = 0; c < confidences(s.present.front(), calibrated).size(); ++c) {
+    ConfidenceEvaluation e;
+    std::vector<float> all, right, wrong, held_out;
+    std::vector<std::uint8_t> is_right;
+    for (const BestResult& b : s.present) {
+      const auto [name, value] = confidences(b, calibrated)[c];
+      e.name = name;
+      all.push_back(value);
+      is_right.push_back(b.right);
+      (b.right ? right : wrong).push_back(value);
+    }
+    for (const BestResult& b : s.held_out) held_out.push_back(confidences(b, calibrated)[c].second);
+    if (!right.empty() && !wrong.empty()) e.auroc_right_vs_wrong = auroc(right, wrong);
+    if (!held_out.empty()) e.auroc_known_vs_held_out = auroc(all, held_out);
+    e.risk_coverage = risk_coverage(all, is_right);
+    e.area_under_risk_coverage = area_under_risk_coverage(e.risk_coverage);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 // Every n/count-th of the sorted distinct labels.
@@ -132,7 +178,8 @@ class Evaluation {
       ++out.timed_queries;
       BestResult best;
       if (!r.results.empty())
-        best = {r.results.front().match_probability, detail::nearest_distance(r.results), r.results.front().label == queries_[i].label};
+        best = {r.results.front().match_probability, detail::nearest_distance(r.results), item_margin(r.results),
+                r.results.front().label == queries_[i].label};
       if (held_out_.count(queries_[i].label)) {
         scores.held_out.push_back(best);
         continue;
@@ -152,6 +199,7 @@ class Evaluation {
       out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));
     if (!scores.held_out.empty() && inst.pipeline->is_fine_tuned()) out.no_match = no_match_by_probability(scores);
     if (!scores.held_out.empty()) out.no_match_by_distance = no_match_by_distance(scores);
+    out.confidence = evaluate_confidences(scores, inst.pipeline->is_fine_tuned());
     return out;
   }
 

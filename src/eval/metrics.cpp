@@ -1,6 +1,7 @@
 #include "domainsearch/metrics.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "domainsearch/error.hpp"
@@ -104,6 +105,56 @@ ClassificationMetrics classification_metrics(const std::vector<int>& truth, cons
     m.macro_f1 /= static_cast<double>(present);
   }
   return m;
+}
+
+namespace {
+
+void require_no_nan(const std::vector<float>& values, const char* what) {
+  if (std::any_of(values.begin(), values.end(), [](float v) { return std::isnan(v); }))
+    throw Error(Status::InvalidArgument, std::string(what) + ": a score is NaN");
+}
+
+}  // namespace
+
+double auroc(const std::vector<float>& positive, const std::vector<float>& negative) {
+  if (positive.empty() || negative.empty()) throw Error(Status::InvalidArgument, "auroc: needs at least one positive and one negative case");
+  require_no_nan(positive, "auroc");
+  require_no_nan(negative, "auroc");
+  std::vector<float> neg = negative;
+  std::sort(neg.begin(), neg.end());
+  double wins = 0;
+  for (float p : positive) {
+    const auto below = std::lower_bound(neg.begin(), neg.end(), p) - neg.begin();
+    const auto tied = std::upper_bound(neg.begin(), neg.end(), p) - neg.begin() - below;
+    wins += static_cast<double>(below) + 0.5 * static_cast<double>(tied);
+  }
+  return wins / (static_cast<double>(positive.size()) * static_cast<double>(negative.size()));
+}
+
+std::vector<RiskCoveragePoint> risk_coverage(const std::vector<float>& confidence, const std::vector<std::uint8_t>& right) {
+  if (confidence.size() != right.size() || confidence.empty())
+    throw Error(Status::InvalidArgument, "risk_coverage: needs one right/wrong flag per confidence, and at least one answer");
+  require_no_nan(confidence, "risk_coverage");
+  std::vector<std::size_t> order(confidence.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return confidence[a] > confidence[b]; });
+  std::vector<RiskCoveragePoint> curve;
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    wrong += right[order[i]] ? 0 : 1;
+    const bool last_of_tie = i + 1 == order.size() || confidence[order[i + 1]] != confidence[order[i]];
+    if (last_of_tie)
+      curve.push_back({static_cast<double>(i + 1) / static_cast<double>(order.size()), static_cast<double>(wrong) / static_cast<double>(i + 1)});
+  }
+  return curve;
+}
+
+double area_under_risk_coverage(const std::vector<RiskCoveragePoint>& curve) {
+  if (curve.empty()) return 0;
+  double area = curve.front().coverage * curve.front().risk;
+  for (std::size_t i = 1; i < curve.size(); ++i)
+    area += (curve[i].coverage - curve[i - 1].coverage) * (curve[i].risk + curve[i - 1].risk) / 2;
+  return area;
 }
 
 }  // namespace domainsearch

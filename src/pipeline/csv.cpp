@@ -22,6 +22,8 @@ CsvTable read_csv(const std::string& path) {
   std::string field;
   bool quoted = false, any = false;
   std::size_t line = 1;
+  // A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is not part of the first column's name.
+  const std::size_t start = text.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
   const auto end_row = [&] {
     row.push_back(field);
     field.clear();
@@ -36,7 +38,7 @@ CsvTable read_csv(const std::string& path) {
     row.clear();
     any = false;
   };
-  for (std::size_t i = 0; i < text.size(); ++i) {
+  for (std::size_t i = start; i < text.size(); ++i) {
     const char c = text[i];
     if (quoted) {
       if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') field += '"', ++i;

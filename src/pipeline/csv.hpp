@@ -1,5 +1,6 @@
 #pragma once
-// Internal: a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF) for catalogue manifests.
+// Internal: a small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF or LF line endings, a
+// leading UTF-8 byte-order mark skipped) for catalogue manifests.
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@ struct CsvTable {
   std::size_t column(const std::string& name) const;
 };
 
-/// Reads a CSV file whose first line is a header. Throws Io, or InvalidArgument for a ragged row.
+/// Reads a CSV file whose first line is a header (a UTF-8 BOM before it, as spreadsheets save, is skipped). Throws Io, or InvalidArgument for a ragged row.
 CsvTable read_csv(const std::string& path);
 
 }  // namespace domainsearch::detail

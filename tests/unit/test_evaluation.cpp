@@ -172,6 +172,18 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
   CHECK(by_distance.back().no_match_rate < by_distance.front().no_match_rate);
   CHECK(r.variants.front().categories.has_value());
   for (const VariantEvaluation& v : r.variants) CHECK(v.timed_queries == queries.size());  // the mean time is over every query, held-out ones too
+  // Each candidate confidence is measured: the probability too, the catalogue being fine-tuned.
+  const std::vector<ConfidenceEvaluation>& confidence = r.variants.front().confidence;
+  REQUIRE(confidence.size() == 3);
+  CHECK(confidence[0].name == "match probability");
+  CHECK(confidence[1].name == "nearest distance");
+  CHECK(confidence[2].name == "item margin");
+  for (const ConfidenceEvaluation& c : confidence) {
+    REQUIRE(c.auroc_known_vs_held_out.has_value());
+    CHECK((*c.auroc_known_vs_held_out >= 0.0 && *c.auroc_known_vs_held_out <= 1.0));
+    REQUIRE_FALSE(c.risk_coverage.empty());
+    CHECK(c.risk_coverage.back().coverage == 1.0);
+  }
 
   // A variant that changes the embedding cannot reuse the one fine-tuned network.
   EvaluationVariant gray = configured_variant(config);

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/metrics.hpp"
@@ -58,4 +59,27 @@ TEST_CASE("classification metrics match hand-computed values", "[metrics]") {
   CHECK(status_of([] { classification_metrics({0, 1}, {0}, 2); }) == Status::InvalidArgument);
   CHECK(status_of([] { classification_metrics({0, 2}, {0, 1}, 2); }) == Status::InvalidArgument);
   CHECK(status_of([] { classification_metrics({0}, {-2}, 2); }) == Status::InvalidArgument);
+}
+
+TEST_CASE("AUROC and the risk-coverage curve against hand-computed cases", "[metrics][confidence]") {
+  // Pairs won by the positives: 0.9 and 0.8 beat all three negatives; 0.4 loses to 0.5, ties 0.4, beats 0.1.
+  CHECK(auroc({0.9f, 0.8f, 0.4f}, {0.5f, 0.4f, 0.1f}) == Approx(7.5 / 9));
+  CHECK(auroc({2, 3}, {0, 1}) == 1.0);
+  CHECK(auroc({0, 1}, {2, 3}) == 0.0);
+  CHECK(auroc({1, 1}, {1}) == 0.5);
+  CHECK_THROWS_AS(auroc({}, {1}), Error);
+  CHECK_THROWS_AS(auroc({std::nanf("")}, {1}), Error);
+
+  // Surest first: 0.9 right; the tied 0.8s (one wrong) together; 0.1 wrong.
+  const std::vector<RiskCoveragePoint> curve = risk_coverage({0.8f, 0.9f, 0.1f, 0.8f}, {0, 1, 0, 1});
+  REQUIRE(curve.size() == 3);
+  CHECK(curve[0].coverage == 0.25);
+  CHECK(curve[0].risk == 0.0);
+  CHECK(curve[1].coverage == 0.75);
+  CHECK(curve[1].risk == Approx(1.0 / 3));
+  CHECK(curve[2].coverage == 1.0);
+  CHECK(curve[2].risk == 0.5);
+  // 0.25 * 0 + 0.5 * (0 + 1/3) / 2 + 0.25 * (1/3 + 1/2) / 2
+  CHECK(area_under_risk_coverage(curve) == Approx(0.1875));
+  CHECK_THROWS_AS(risk_coverage({0.5f}, {1, 0}), Error);
 }

@@ -331,7 +331,7 @@ TEST_CASE("the HTML report embeds the queries and references every result", "[pi
   std::vector<ReportQuery> queries;
   for (int i : {0, 5}) queries.push_back({cat.entries[i].path, Image::decode_file(cat.entries[i].path), p.query_file(cat.entries[i].path)});
   const std::string file = cat.dir.file("report.html");
-  write_html_report(file, queries);
+  write_html_report(file, queries, p.config());
   std::ifstream f(file);
   const std::string html((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   CHECK(html.find("<!doctype html>") == 0);
