@@ -1,10 +1,13 @@
 /* libdomainsearch flat C ABI (C99 and C++).
  *
+ * Self-contained: needs only this header and the C standard headers (pkg-config: `domainsearch`).
+ *
  * Conventions (faiss c_api, usearch, onnxruntime):
- *  - Typed opaque handles: ds_pipeline, ds_index, ds_results. Create with *_create/_open/_load, release
- *    with *_free; every *_free accepts NULL.
+ *  - Typed opaque handles: ds_pipeline, ds_index, ds_results, ds_indexing_failures. Create with
+ *    *_create/_open/_load (or receive one from a call), release with *_free; every *_free accepts NULL.
  *  - Every function that can fail returns a ds_status (0 = DS_OK). On failure nothing is written to the
- *    output parameters (the one exception: a cancelled ds_pipeline_index_* fills its report) and
+ *    output parameters (the exceptions: a cancelled ds_pipeline_index_* fills its report, and its
+ *    failures for the *2 forms; a ds_pipeline_embed_* whose buffer is too small writes the dimension) and
  *    ds_last_error() holds a message naming the file, key or value at fault; the message is
  *    thread-local and valid until the next call on the same thread. No C++ exception ever crosses this
  *    boundary; an allocation failure is DS_ERR_OUT_OF_MEMORY.
@@ -30,7 +33,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "domainsearch/export.hpp"
+/* DS_C_API marks the functions libdomainsearch_c exports (built with hidden visibility otherwise). */
+#ifndef DS_C_API
+#if defined(_WIN32) || defined(__CYGWIN__)
+#ifdef domainsearch_c_EXPORTS /* defined by CMake while building the shared library */
+#define DS_C_API __declspec(dllexport)
+#else
+#define DS_C_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define DS_C_API __attribute__((visibility("default")))
+#else
+#define DS_C_API
+#endif
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +87,7 @@ typedef enum ds_pixel_format { DS_GRAY8 = 0, DS_RGB8 = 1, DS_BGR8 = 2, DS_RGBA8 
 typedef struct ds_pipeline ds_pipeline;
 typedef struct ds_index ds_index;
 typedef struct ds_results ds_results;
+typedef struct ds_indexing_failures ds_indexing_failures;
 
 /** Progress of long work; return nonzero to continue, 0 to cancel (what is done so far stays), like
  *  ds_training_progress_fn, C++'s ProgressFn and Python's callbacks (ABI version 1 had it inverted). */
@@ -79,12 +96,12 @@ typedef int (*ds_progress_fn)(size_t done, size_t total, void* user);
 typedef int (*ds_key_filter_fn)(uint64_t key, void* user);
 
 /* ---- library */
-DS_API const char* ds_last_error(void);
+DS_C_API const char* ds_last_error(void);
 /** Short stable name of a status, e.g. "ImageDecode" for DS_ERR_IMAGE_DECODE; "Unknown" for a value
  *  this library version does not define. Static storage. */
-DS_API const char* ds_status_name(ds_status status);
-DS_API const char* ds_version_string(void);
-DS_API uint32_t ds_abi_version(void);
+DS_C_API const char* ds_status_name(ds_status status);
+DS_C_API const char* ds_version_string(void);
+DS_C_API uint32_t ds_abi_version(void);
 
 /* ---- images (caller-owned raw pixels) */
 typedef struct ds_image {
@@ -108,18 +125,18 @@ typedef struct ds_pipeline_options {
   size_t k;                       /* results per query; 0 (default): the configuration's */
 } ds_pipeline_options;
 /** Sets struct_size to sizeof(ds_pipeline_options) and every field to its default. */
-DS_API void ds_pipeline_options_init(ds_pipeline_options* options);
+DS_C_API void ds_pipeline_options_init(ds_pipeline_options* options);
 
-DS_API DS_NODISCARD ds_status ds_pipeline_create(const ds_pipeline_options* options, ds_pipeline** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_create(const ds_pipeline_options* options, ds_pipeline** out);
 /** Opens a saved catalogue; its model fingerprints must match the configured models (DS_ERR_MODEL_MISMATCH). */
-DS_API DS_NODISCARD ds_status ds_pipeline_open(const char* catalogue_path, const ds_pipeline_options* options, ds_pipeline** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_open(const char* catalogue_path, const ds_pipeline_options* options, ds_pipeline** out);
 /** Writes the catalogue atomically (README "Reliability"). Over the file it was opened from or last saved
  * to: DS_ERR_CONFLICT when another writer replaced that file meanwhile (nothing written: reopen and reapply).
  * DS_ERR_IO when the path names something other than a regular file (a device, FIFO or socket is never
  * replaced). */
-DS_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, const char* path);
-DS_API void ds_pipeline_free(ds_pipeline* pipeline);
-DS_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, const char* path);
+DS_C_API void ds_pipeline_free(ds_pipeline* pipeline);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
 
 /* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_indexing_report {
@@ -131,27 +148,62 @@ typedef struct ds_indexing_report {
   double seconds;
 } ds_indexing_report;
 /** Sets struct_size to sizeof(ds_indexing_report) and every field to 0. */
-DS_API void ds_indexing_report_init(ds_indexing_report* report);
+DS_C_API void ds_indexing_report_init(ds_indexing_report* report);
 
 /** Indexes a CSV (columns path,label,category) or a folder (one sub-folder per category). Unreadable
  *  images are counted in report->failed and skipped; a cancelled run returns DS_ERR_CANCELLED with the
  *  report filled. `progress` and `report` may be NULL. */
-DS_API DS_NODISCARD ds_status ds_pipeline_index_csv(ds_pipeline* pipeline, const char* csv_path, ds_progress_fn progress,
-                                                    void* user, ds_indexing_report* report);
-DS_API DS_NODISCARD ds_status ds_pipeline_index_folder(ds_pipeline* pipeline, const char* folder, ds_progress_fn progress,
-                                                       void* user, ds_indexing_report* report);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_index_csv(ds_pipeline* pipeline, const char* csv_path, ds_progress_fn progress,
+                                                      void* user, ds_indexing_report* report);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_index_folder(ds_pipeline* pipeline, const char* folder, ds_progress_fn progress,
+                                                         void* user, ds_indexing_report* report);
+/** As ds_pipeline_index_csv and ds_pipeline_index_folder, and, when `failures` is not NULL, *failures
+ *  receives the rows that were not indexed (ds_indexing_failures_*; report->failed of them), which the
+ *  caller releases with ds_indexing_failures_free. *failures is set on DS_OK (an empty list when every row
+ *  was indexed) and on DS_ERR_CANCELLED (the rows failed before the cancel); on any other error the call
+ *  indexed nothing and *failures is untouched. Thread-safety as ds_pipeline_index_csv. */
+DS_C_API DS_NODISCARD ds_status ds_pipeline_index_csv2(ds_pipeline* pipeline, const char* csv_path, ds_progress_fn progress,
+                                                       void* user, ds_indexing_report* report, ds_indexing_failures** failures);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_index_folder2(ds_pipeline* pipeline, const char* folder, ds_progress_fn progress,
+                                                          void* user, ds_indexing_report* report, ds_indexing_failures** failures);
+/** Number of failed rows; 0 for NULL. */
+DS_C_API size_t ds_indexing_failures_count(const ds_indexing_failures* failures);
+/** The i-th failed row (in no guaranteed order): *path = the image path as indexing saw it (for a CSV,
+ *  the row's path joined to the CSV's folder), *reason = why it was skipped (the decoder's or the
+ *  model's message, or e.g. "no category given"). Either output may be NULL. The strings are owned by
+ *  `failures` and valid until ds_indexing_failures_free. DS_ERR_NOT_FOUND past the end. The handle is
+ *  immutable: any thread may read it. */
+DS_C_API DS_NODISCARD ds_status ds_indexing_failures_get(const ds_indexing_failures* failures, size_t i, const char** path,
+                                                         const char** reason);
+DS_C_API void ds_indexing_failures_free(ds_indexing_failures* failures);
+/** *key = the key a batch index gives a row that names none, as C++ Pipeline::key_for_path: a 64-bit
+ *  FNV-1a-style hash of `path`'s bytes (h = 1469598103934665603; for each byte h = (h ^ byte) *
+ *  1099511628211 mod 2^64; the offset basis differs from FNV's, and stays: catalogues are keyed by it).
+ *  Pass the path as indexing saw it (ds_indexing_failures_get): for a CSV the row's path joined to the
+ *  CSV's folder (lexically normalised), for a folder FOLDER/CATEGORY/FILE as given. This function does
+ *  not normalise: "a/b.jpg" and "./a/b.jpg" give different keys. Pure and thread-safe, no pipeline
+ *  needed; DS_ERR_INVALID_ARGUMENT for a NULL argument. The rare path hashing to DS_KEY_NONE gets no
+ *  key: indexing reports its row as failed. */
+DS_C_API DS_NODISCARD ds_status ds_key_for_path(const char* path, uint64_t* key);
 /** Adds (upsert = 0) or replaces (upsert = 1) one image given by path, encoded bytes or pixels. Any key
  *  but DS_KEY_NONE, which results are padded with (DS_ERR_INVALID_ARGUMENT). Category, label and path must
  *  be UTF-8 (DS_ERR_INVALID_ARGUMENT otherwise; a batch index reports such a row as failed). */
-DS_API DS_NODISCARD ds_status ds_pipeline_add_file(ds_pipeline* pipeline, uint64_t key, const char* path, const char* category,
-                                                   const char* label, int upsert);
-DS_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint64_t key, const ds_image* image,
-                                                     const char* category, const char* label, int upsert);
-DS_API DS_NODISCARD ds_status ds_pipeline_remove(ds_pipeline* pipeline, uint64_t key);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_add_file(ds_pipeline* pipeline, uint64_t key, const char* path, const char* category,
+                                                     const char* label, int upsert);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_add_pixels(ds_pipeline* pipeline, uint64_t key, const ds_image* image,
+                                                       const char* category, const char* label, int upsert);
+/** ds_pipeline_add_file for an image already in memory: `size` bytes of an encoded image (any format
+ *  ds_pipeline_query_bytes reads), copied during the call. DS_ERR_INVALID_ARGUMENT when data is NULL,
+ *  DS_ERR_IMAGE_DECODE (or _TOO_SMALL/_TOO_LARGE) when they are not a usable image; nothing is stored then.
+ *  As for pixels, the item has no source file (ds_result.source is ""), so ds_pipeline_fine_tune cannot
+ *  re-embed it. A mutation: serialised with the other mutations, waits for running queries. */
+DS_C_API DS_NODISCARD ds_status ds_pipeline_add_bytes(ds_pipeline* pipeline, uint64_t key, const uint8_t* data, size_t size,
+                                                      const char* category, const char* label, int upsert);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_remove(ds_pipeline* pipeline, uint64_t key);
 /** *count = how many of the catalogue's categories the trained category model cannot predict (added
  *  since it was trained: check after an add). Queries in the predicted category modes search those
  *  categories too until the model is trained again. 0 without a trained model. */
-DS_API DS_NODISCARD ds_status ds_pipeline_untrained_categories(const ds_pipeline* pipeline, size_t* count);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_untrained_categories(const ds_pipeline* pipeline, size_t* count);
 
 /* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
 typedef struct ds_training_report {
@@ -163,11 +215,11 @@ typedef struct ds_training_report {
   double seconds;
 } ds_training_report;
 /** Sets struct_size to sizeof(ds_training_report) and every field to 0. */
-DS_API void ds_training_report_init(ds_training_report* report);
+DS_C_API void ds_training_report_init(ds_training_report* report);
 /** Trains what the configuration asks for: the category head on the catalogue, or, when its
  *  "fine_tuning" is enabled, the backbone (ds_pipeline_fine_tune on the catalogue's photos, no
  *  progress). `report` may be NULL. */
-DS_API DS_NODISCARD ds_status ds_pipeline_train(ds_pipeline* pipeline, ds_training_report* report);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_train(ds_pipeline* pipeline, ds_training_report* report);
 
 /* Where fine-tuning stands; owned by the library, valid during the callback only (fields may be appended). */
 typedef struct ds_training_progress {
@@ -187,10 +239,10 @@ typedef int (*ds_training_progress_fn)(const ds_training_progress* progress, voi
  *  epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos, seconds =
  *  all stages. DS_ERR_INVALID_ARGUMENT when the backbone is not fine-tunable; any failure leaves the
  *  catalogue as it was. `progress` and `report` may be NULL. */
-DS_API DS_NODISCARD ds_status ds_pipeline_fine_tune(ds_pipeline* pipeline, const char* csv_path, ds_training_progress_fn progress,
-                                                    void* user, ds_training_report* report);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_fine_tune(ds_pipeline* pipeline, const char* csv_path, ds_training_progress_fn progress,
+                                                      void* user, ds_training_report* report);
 /** *out = 1 when the catalogue's embeddings come from a fine-tuned backbone, else 0. */
-DS_API DS_NODISCARD ds_status ds_pipeline_is_fine_tuned(const ds_pipeline* pipeline, int* out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_is_fine_tuned(const ds_pipeline* pipeline, int* out);
 
 /* Versioned input struct (see struct_size above); every field of ABI version 1 is optional. */
 typedef struct ds_query_options {
@@ -201,21 +253,41 @@ typedef struct ds_query_options {
   void* filter_user;       /* passed to filter (default NULL) */
 } ds_query_options;
 /** Sets struct_size to sizeof(ds_query_options) and every field to its default. */
-DS_API void ds_query_options_init(ds_query_options* options);
+DS_C_API void ds_query_options_init(ds_query_options* options);
 
 /** Queries; `options` may be NULL. The results handle is released with ds_results_free. */
-DS_API DS_NODISCARD ds_status ds_pipeline_query_file(const ds_pipeline* pipeline, const char* path, const ds_query_options* options,
-                                                     ds_results** out);
-DS_API DS_NODISCARD ds_status ds_pipeline_query_bytes(const ds_pipeline* pipeline, const uint8_t* data, size_t size,
-                                                      const ds_query_options* options, ds_results** out);
-DS_API DS_NODISCARD ds_status ds_pipeline_query_pixels(const ds_pipeline* pipeline, const ds_image* image,
-                                                       const ds_query_options* options, ds_results** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_file(const ds_pipeline* pipeline, const char* path, const ds_query_options* options,
+                                                       ds_results** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_bytes(const ds_pipeline* pipeline, const uint8_t* data, size_t size,
+                                                        const ds_query_options* options, ds_results** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_pixels(const ds_pipeline* pipeline, const ds_image* image,
+                                                         const ds_query_options* options, ds_results** out);
 /** "More like this item": the item itself is excluded. */
-DS_API DS_NODISCARD ds_status ds_pipeline_query_key(const ds_pipeline* pipeline, uint64_t key, const ds_query_options* options,
-                                                    ds_results** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_key(const ds_pipeline* pipeline, uint64_t key, const ds_query_options* options,
+                                                      ds_results** out);
 /** Queries `count` files at once; out receives `count` handles (untouched on failure). */
-DS_API DS_NODISCARD ds_status ds_pipeline_query_files(const ds_pipeline* pipeline, const char* const* paths, size_t count,
-                                                      const ds_query_options* options, ds_results** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_files(const ds_pipeline* pipeline, const char* const* paths, size_t count,
+                                                        const ds_query_options* options, ds_results** out);
+
+/* ---- embeddings */
+/** *dimension = the number of floats in one of the pipeline's embeddings (ds_pipeline_embed_*). */
+DS_C_API DS_NODISCARD ds_status ds_pipeline_dimension(const ds_pipeline* pipeline, size_t* dimension);
+/** Runs the models on one image (decode, localise when configured, embed) and writes its embedding, the
+ *  vector the catalogue stores for an item made from that image (before any embedding adaptation the
+ *  configuration trains), into `embedding`, a caller buffer of `capacity` floats; nothing is stored in
+ *  the catalogue. On DS_OK *dimension = the floats written (the rest of the buffer is untouched). When
+ *  capacity is below the dimension (checked first, before any decoding) the call returns
+ *  DS_ERR_INVALID_ARGUMENT, writes nothing to `embedding` and sets *dimension to the size needed
+ *  (capacity 0 with embedding NULL is a size query). A NULL pipeline, dimension, path, data or image is
+ *  DS_ERR_INVALID_ARGUMENT; decoding errors as ds_pipeline_query_file/_bytes/_pixels. Thread-safety as a
+ *  query: may run concurrently with queries and other embeds on the same pipeline. Use the vectors with
+ *  a ds_index of that dimension. */
+DS_C_API DS_NODISCARD ds_status ds_pipeline_embed_file(const ds_pipeline* pipeline, const char* path, float* embedding,
+                                                       size_t capacity, size_t* dimension);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_embed_bytes(const ds_pipeline* pipeline, const uint8_t* data, size_t size,
+                                                        float* embedding, size_t capacity, size_t* dimension);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_embed_pixels(const ds_pipeline* pipeline, const ds_image* image, float* embedding,
+                                                         size_t capacity, size_t* dimension);
 
 /* ---- results */
 typedef struct ds_result {
@@ -232,47 +304,47 @@ typedef struct ds_timings {
   double decode_ms, localize_ms, embed_ms, categorize_ms, search_ms, rerank_ms, total_ms;
 } ds_timings;
 
-DS_API size_t ds_results_count(const ds_results* results);
-DS_API DS_NODISCARD ds_status ds_results_get(const ds_results* results, size_t i, ds_result* out);
+DS_C_API size_t ds_results_count(const ds_results* results);
+DS_C_API DS_NODISCARD ds_status ds_results_get(const ds_results* results, size_t i, ds_result* out);
 /** Copies keys and distances into caller buffers of `capacity` entries, padding with DS_KEY_NONE/+inf. */
-DS_API DS_NODISCARD ds_status ds_results_copy(const ds_results* results, uint64_t* keys, float* distances, size_t capacity);
+DS_C_API DS_NODISCARD ds_status ds_results_copy(const ds_results* results, uint64_t* keys, float* distances, size_t capacity);
 /** The i-th predicted category (most probable first) and its probability; DS_ERR_NOT_FOUND past the end. */
-DS_API DS_NODISCARD ds_status ds_results_predicted(const ds_results* results, size_t i, const char** category, float* probability);
-DS_API DS_NODISCARD ds_status ds_results_timings(const ds_results* results, ds_timings* out);
+DS_C_API DS_NODISCARD ds_status ds_results_predicted(const ds_results* results, size_t i, const char** category, float* probability);
+DS_C_API DS_NODISCARD ds_status ds_results_timings(const ds_results* results, ds_timings* out);
 /** The i-th result's calibrated match probability, 0..1 (fine-tuned catalogues: 0 for an item whose
  *  label the fine-tuned classifier does not know, e.g. added after training; -1 otherwise);
  *  DS_ERR_NOT_FOUND past the end. */
-DS_API DS_NODISCARD ds_status ds_results_match_probability(const ds_results* results, size_t i, float* out);
+DS_C_API DS_NODISCARD ds_status ds_results_match_probability(const ds_results* results, size_t i, float* out);
 /** *out = 1 when the query is "not in the catalogue" (its nearest result is farther than the configured
  *  match_distance, or its first result less likely than match_threshold, or a rule is on and nothing
  *  was found), else 0. The results are listed either way. */
-DS_API DS_NODISCARD ds_status ds_results_no_match(const ds_results* results, int* out);
-DS_API void ds_results_free(ds_results* results);
+DS_C_API DS_NODISCARD ds_status ds_results_no_match(const ds_results* results, int* out);
+DS_C_API void ds_results_free(ds_results* results);
 
 /* ---- index: raw embeddings, no models */
-DS_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);
-DS_API DS_NODISCARD ds_status ds_index_load(const char* path, ds_index** out);
+DS_C_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);
+DS_C_API DS_NODISCARD ds_status ds_index_load(const char* path, ds_index** out);
 /** As ds_pipeline_save: atomic; DS_ERR_CONFLICT over the file it was loaded from or last saved to when
  * another writer replaced it meanwhile; DS_ERR_IO for a path that is not a regular file. */
-DS_API DS_NODISCARD ds_status ds_index_save(const ds_index* index, const char* path);
-DS_API void ds_index_free(ds_index* index);
+DS_C_API DS_NODISCARD ds_status ds_index_save(const ds_index* index, const char* path);
+DS_C_API void ds_index_free(ds_index* index);
 /** The id of category `name` (non-empty UTF-8, else DS_ERR_INVALID_ARGUMENT), defining it if new. */
-DS_API DS_NODISCARD ds_status ds_index_add_category(ds_index* index, const char* name, int32_t* id);
+DS_C_API DS_NODISCARD ds_status ds_index_add_category(ds_index* index, const char* name, int32_t* id);
 /** Adds `count` items (embeddings: count x dimension floats); all or none. `labels` may be NULL, else
  *  UTF-8. A key equal to DS_KEY_NONE (the padding of results) or a label that is not UTF-8 is
  *  DS_ERR_INVALID_ARGUMENT. */
-DS_API DS_NODISCARD ds_status ds_index_add(ds_index* index, size_t count, const uint64_t* keys, const int32_t* categories,
-                                           const float* embeddings, const char* const* labels);
-DS_API DS_NODISCARD ds_status ds_index_remove(ds_index* index, uint64_t key);
-DS_API DS_NODISCARD ds_status ds_index_contains(const ds_index* index, uint64_t key, int* out);
-DS_API DS_NODISCARD ds_status ds_index_size(const ds_index* index, size_t* out);
+DS_C_API DS_NODISCARD ds_status ds_index_add(ds_index* index, size_t count, const uint64_t* keys, const int32_t* categories,
+                                             const float* embeddings, const char* const* labels);
+DS_C_API DS_NODISCARD ds_status ds_index_remove(ds_index* index, uint64_t key);
+DS_C_API DS_NODISCARD ds_status ds_index_contains(const ds_index* index, uint64_t key, int* out);
+DS_C_API DS_NODISCARD ds_status ds_index_size(const ds_index* index, size_t* out);
 /** k-NN of `count` queries among `categories` (NULL/0: all) passing `filter` (may be NULL). Writes
  *  count x k keys and distances (nearest first, padded with DS_KEY_NONE/+inf) and, if not NULL,
  *  counts[count] (hits per query). A k above the index's size lists the whole index; k = 0, or a k
  *  for which count x k entries cannot fit in memory (e.g. SIZE_MAX), is DS_ERR_INVALID_ARGUMENT. */
-DS_API DS_NODISCARD ds_status ds_index_search(const ds_index* index, const float* queries, size_t count, size_t k,
-                                              const int32_t* categories, size_t category_count, ds_key_filter_fn filter,
-                                              void* filter_user, uint64_t* keys, float* distances, size_t* counts);
+DS_C_API DS_NODISCARD ds_status ds_index_search(const ds_index* index, const float* queries, size_t count, size_t k,
+                                                const int32_t* categories, size_t category_count, ds_key_filter_fn filter,
+                                                void* filter_user, uint64_t* keys, float* distances, size_t* counts);
 
 /* ---- catalogue files */
 /* Versioned output struct (see struct_size above): only the fields inside struct_size are written. */
@@ -285,9 +357,9 @@ typedef struct ds_catalogue_info {
   uint64_t file_bytes;
 } ds_catalogue_info;
 /** Sets struct_size to sizeof(ds_catalogue_info) and every field to 0. */
-DS_API void ds_catalogue_info_init(ds_catalogue_info* info);
+DS_C_API void ds_catalogue_info_init(ds_catalogue_info* info);
 /** What a catalogue file holds, without loading models. */
-DS_API DS_NODISCARD ds_status ds_catalogue_inspect(const char* path, ds_catalogue_info* info);
+DS_C_API DS_NODISCARD ds_status ds_catalogue_inspect(const char* path, ds_catalogue_info* info);
 
 #ifdef __cplusplus
 }

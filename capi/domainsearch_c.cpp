@@ -2,6 +2,7 @@
 // ds_status and the thread-local last-error message (faiss's CATCH_AND_HANDLE).
 #include "domainsearch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,9 @@ struct ds_index {
 };
 struct ds_results {
   QueryResponse response;
+};
+struct ds_indexing_failures {
+  std::vector<IndexingFailure> rows;
 };
 
 namespace {
@@ -246,15 +250,18 @@ ImageView make_view(const ds_image* image) {
   return ImageView{image->data, image->width, image->height, image->stride, static_cast<PixelFormat>(image->format)};
 }
 
-// Fills the caller's report (if any, its struct_size checked before the work); a cancelled run
-// becomes DS_ERR_CANCELLED with the report filled.
-void finish_indexing(ds_indexing_report* report, const IndexingReport& r) {
+// Fills the caller's report (if any, its struct_size checked before the work) and, when asked for,
+// its list of failed rows; a cancelled run becomes DS_ERR_CANCELLED with both filled. The list is
+// allocated first, so running out of memory writes nothing.
+void finish_indexing(ds_indexing_report* report, IndexingReport r, ds_indexing_failures** failures = nullptr) {
+  const std::size_t failed = r.failures.size();
+  if (failures) *failures = new ds_indexing_failures{std::move(r.failures)};
   if (report) {
     ds_indexing_report filled;
     ds_indexing_report_init(&filled);
     filled.added = r.added;
     filled.skipped_existing = r.skipped_existing;
-    filled.failed = r.failures.size();
+    filled.failed = failed;
     filled.cancelled = r.cancelled;
     filled.seconds = r.seconds;
     write_struct(report, filled);
@@ -264,6 +271,31 @@ void finish_indexing(ds_indexing_report* report, const IndexingReport& r) {
 
 void output(ds_results** out, QueryResponse response) {
   *out = new ds_results{std::move(response)};
+}
+
+// The embedding dimension, checked against the caller's buffer before any work: too small is
+// InvalidArgument with *dimension = the size needed (the one output written on that failure).
+void check_capacity(const Pipeline& p, const float* embedding, std::size_t capacity, std::size_t* dimension) {
+  const std::size_t needed = static_cast<std::size_t>(p.index().dimension());
+  if (capacity < needed) {
+    *dimension = needed;
+    throw Error(Status::InvalidArgument, "embedding buffer of " + std::to_string(capacity) + " floats; the pipeline's embeddings have " +
+                                             std::to_string(needed) + " (see *dimension)");
+  }
+  require(embedding != nullptr, "embedding is NULL");
+}
+
+// Runs the models on one decoded image and copies its embedding into the caller's buffer.
+void embed(const Pipeline& p, const Image& image, float* embedding, std::size_t capacity, std::size_t* dimension) {
+  const std::vector<ImageAnalysis> analyses = p.analyze({image});
+  const std::vector<float>& v = analyses.at(0).embedding;
+  if (v.size() > capacity) {  // cannot happen (the index's dimension is the backbone's), but never overrun
+    *dimension = v.size();
+    throw Error(Status::InvalidArgument, "embedding buffer of " + std::to_string(capacity) + " floats; the embedding has " +
+                                             std::to_string(v.size()));
+  }
+  std::copy(v.begin(), v.end(), embedding);
+  *dimension = v.size();
 }
 
 }  // namespace
@@ -348,6 +380,45 @@ ds_status ds_pipeline_index_folder(ds_pipeline* p, const char* folder, ds_progre
   });
 }
 
+ds_status ds_pipeline_index_csv2(ds_pipeline* p, const char* csv_path, ds_progress_fn progress, void* user, ds_indexing_report* report,
+                                 ds_indexing_failures** failures) {
+  return ds_guard([&] {
+    require(p != nullptr && csv_path != nullptr, "pipeline or csv_path is NULL");
+    if (report) struct_size(report);
+    finish_indexing(report, p->pipeline.index_csv(csv_path, make_progress(progress, user)), failures);
+  });
+}
+
+ds_status ds_pipeline_index_folder2(ds_pipeline* p, const char* folder, ds_progress_fn progress, void* user, ds_indexing_report* report,
+                                    ds_indexing_failures** failures) {
+  return ds_guard([&] {
+    require(p != nullptr && folder != nullptr, "pipeline or folder is NULL");
+    if (report) struct_size(report);
+    finish_indexing(report, p->pipeline.index_folder(folder, make_progress(progress, user)), failures);
+  });
+}
+
+size_t ds_indexing_failures_count(const ds_indexing_failures* f) { return f ? f->rows.size() : 0; }
+
+ds_status ds_indexing_failures_get(const ds_indexing_failures* f, size_t i, const char** path, const char** reason) {
+  return ds_guard([&] {
+    require(f != nullptr, "failures is NULL");
+    if (i >= f->rows.size())
+      throw Error(Status::NotFound, "failure " + std::to_string(i) + " of " + std::to_string(f->rows.size()));
+    if (path) *path = f->rows[i].path.c_str();
+    if (reason) *reason = f->rows[i].reason.c_str();
+  });
+}
+
+void ds_indexing_failures_free(ds_indexing_failures* f) { delete f; }
+
+ds_status ds_key_for_path(const char* path, uint64_t* key) {
+  return ds_guard([&] {
+    require(path != nullptr && key != nullptr, "path or key is NULL");
+    *key = Pipeline::key_for_path(path);
+  });
+}
+
 ds_status ds_pipeline_add_file(ds_pipeline* p, uint64_t key, const char* path, const char* category, const char* label, int upsert) {
   return ds_guard([&] {
     require(p != nullptr && path != nullptr && category != nullptr, "pipeline, path or category is NULL");
@@ -361,6 +432,16 @@ ds_status ds_pipeline_add_pixels(ds_pipeline* p, uint64_t key, const ds_image* i
   return ds_guard([&] {
     require(p != nullptr && category != nullptr, "pipeline or category is NULL");
     const Image decoded = p->pipeline.from_pixels(make_view(image));
+    if (upsert) p->pipeline.upsert(key, decoded, category, text(label));
+    else p->pipeline.add(key, decoded, category, text(label));
+  });
+}
+
+ds_status ds_pipeline_add_bytes(ds_pipeline* p, uint64_t key, const uint8_t* data, size_t size, const char* category, const char* label,
+                                int upsert) {
+  return ds_guard([&] {
+    require(p != nullptr && data != nullptr && category != nullptr, "pipeline, data or category is NULL");
+    const Image decoded = p->pipeline.decode_bytes(data, size);
     if (upsert) p->pipeline.upsert(key, decoded, category, text(label));
     else p->pipeline.add(key, decoded, category, text(label));
   });
@@ -470,6 +551,39 @@ ds_status ds_pipeline_query_files(const ds_pipeline* p, const char* const* paths
     handles.reserve(count);
     for (QueryResponse& response : responses) handles.push_back(std::make_unique<ds_results>(ds_results{std::move(response)}));
     for (size_t i = 0; i < handles.size(); ++i) out[i] = handles[i].release();  // publish only once nothing can fail
+  });
+}
+
+ds_status ds_pipeline_dimension(const ds_pipeline* p, size_t* dimension) {
+  return ds_guard([&] {
+    require(p != nullptr && dimension != nullptr, "pipeline or dimension is NULL");
+    *dimension = static_cast<size_t>(p->pipeline.index().dimension());
+  });
+}
+
+ds_status ds_pipeline_embed_file(const ds_pipeline* p, const char* path, float* embedding, size_t capacity, size_t* dimension) {
+  return ds_guard([&] {
+    require(p != nullptr && path != nullptr && dimension != nullptr, "pipeline, path or dimension is NULL");
+    check_capacity(p->pipeline, embedding, capacity, dimension);
+    embed(p->pipeline, p->pipeline.decode_file(path), embedding, capacity, dimension);
+  });
+}
+
+ds_status ds_pipeline_embed_bytes(const ds_pipeline* p, const uint8_t* data, size_t size, float* embedding, size_t capacity,
+                                  size_t* dimension) {
+  return ds_guard([&] {
+    require(p != nullptr && data != nullptr && dimension != nullptr, "pipeline, data or dimension is NULL");
+    check_capacity(p->pipeline, embedding, capacity, dimension);
+    embed(p->pipeline, p->pipeline.decode_bytes(data, size), embedding, capacity, dimension);
+  });
+}
+
+ds_status ds_pipeline_embed_pixels(const ds_pipeline* p, const ds_image* image, float* embedding, size_t capacity, size_t* dimension) {
+  return ds_guard([&] {
+    require(p != nullptr && dimension != nullptr, "pipeline or dimension is NULL");
+    const ImageView view = make_view(image);  // a NULL image is refused before the buffer is looked at
+    check_capacity(p->pipeline, embedding, capacity, dimension);
+    embed(p->pipeline, p->pipeline.from_pixels(view), embedding, capacity, dimension);
   });
 }
 

@@ -2,7 +2,9 @@
 // HxWx3 RGB, HxWx4 RGBA; other dtypes are refused), bytes or paths, all within the pipeline's decode
 // limits; embeddings and distances go out as numpy arrays. The GIL is released
 // around every heavy call; progress callbacks re-acquire it and honour Ctrl-C (KeyboardInterrupt).
-// Library errors become domainsearch.Error with the same message and a .status name.
+// Library errors become domainsearch.Error subclasses named after their Status (ConflictError, ...), with
+// the same message and a .status name. Configurations and results have one-line reprs and pickle; a
+// Pipeline is a context manager whose close() releases its models.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -10,7 +12,16 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <domainsearch/error.hpp>
 #include <domainsearch/index.hpp>
@@ -233,30 +244,263 @@ QueryOptions query_options(std::optional<std::size_t> k, const std::string& cate
   return o;
 }
 
-}  // namespace
+// ---- pickled configurations: every field by name (enums as numbers), so that a pickle made by an older
+// version loads with the defaults for the fields it lacks, and a field this version does not know is
+// refused rather than dropped. PipelineConfig has no JSON writer; its state is its fields.
 
-constexpr const char* kUntrainedCategoryDoc =
-    "Adds (upsert: or replaces) one image. Returns True when its category is one the trained category model\n"
-    "cannot predict (added since training): queries search that category too until you train again.";
+// Writes each visited field into a dict.
+struct StateWriter {
+  py::dict state;
+  template <typename T>
+  void operator()(const std::string& key, const T& field) {
+    if constexpr (std::is_enum_v<T>) state[py::str(key)] = static_cast<long long>(field);
+    else state[py::str(key)] = field;
+  }
+};
+
+// Reads each visited field from a dict (absent: the field keeps its default); check() refuses names
+// that no visited field has.
+struct StateReader {
+  const py::dict& state;
+  std::set<std::string> known;
+  template <typename T>
+  void operator()(const std::string& key, T& field) {
+    known.insert(key);
+    const py::str name(key);
+    if (!state.contains(name)) return;
+    const py::object value = state[name];
+    if constexpr (std::is_enum_v<T>) field = static_cast<T>(value.cast<long long>());
+    else field = value.cast<T>();
+  }
+  void check(const std::string& type) const {
+    for (const auto& item : state) {
+      const std::string key = py::str(py::reinterpret_borrow<py::object>(item.first));
+      if (known.count(key) == 0)
+        throw Error(Status::InvalidArgument, type + ": the pickled state has a field \"" + key +
+                                                 "\" this version does not know (pickled by a newer libdomainsearch?)");
+    }
+  }
+};
+
+// The fields of each configuration struct, for StateWriter (C const) and StateReader.
+template <class C, class V>
+void visit_fields(C& o, const std::string& at, V& v, FineTuningOptions*) {
+  v(at + "enabled", o.enabled);
+  v(at + "first_stage", o.first_stage);
+  v(at + "epochs", o.epochs);
+  v(at + "views", o.views);
+  v(at + "composites", o.composites);
+  v(at + "batch_size", o.batch_size);
+  v(at + "backbone_learning_rate", o.backbone_learning_rate);
+  v(at + "classifier_learning_rate", o.classifier_learning_rate);
+  v(at + "weight_decay", o.weight_decay);
+  v(at + "label_smoothing", o.label_smoothing);
+  v(at + "classifier_scale", o.classifier_scale);
+  v(at + "calibration_fraction", o.calibration_fraction);
+  v(at + "cache_memory_bytes", o.cache_memory_bytes);
+  v(at + "seed", o.seed);
+}
+
+// CategoryTrainingOptions without on_epoch (a C++ callback; PipelineConfig's are never set).
+template <class C, class V>
+void visit_fields(C& t, const std::string& at, V& v, CategoryTrainingOptions*) {
+  v(at + "recipe", t.recipe);
+  v(at + "max_epochs", t.max_epochs);
+  v(at + "batch_size", t.batch_size);
+  v(at + "learning_rate", t.learning_rate);
+  v(at + "weight_decay", t.weight_decay);
+  v(at + "validation_fraction", t.validation_fraction);
+  v(at + "plateau_patience", t.plateau_patience);
+  v(at + "plateau_factor", t.plateau_factor);
+  v(at + "early_stopping_patience", t.early_stopping_patience);
+  v(at + "hidden1", t.hidden1);
+  v(at + "hidden2", t.hidden2);
+  v(at + "dropout", t.dropout);
+  v(at + "seed", t.seed);
+}
+
+// PipelineConfig without localizer.matting_model (a loaded manifest, set only from C++: refused by
+// config_state).
+template <class C, class V>
+void visit_fields(C& c, const std::string& at, V& v, PipelineConfig*) {
+  v(at + "backbone_manifest", c.backbone_manifest);
+  v(at + "segmenter_manifest", c.segmenter_manifest);
+  v(at + "runtime.device", c.runtime.device);
+  v(at + "runtime.threads", c.runtime.threads);
+  v(at + "runtime.warmup_runs", c.runtime.warmup_runs);
+  v(at + "localize", c.localize);
+  v(at + "localizer.threshold_method", c.localizer.threshold_method);
+  v(at + "localizer.threshold", c.localizer.threshold);
+  v(at + "localizer.keep_largest_component", c.localizer.keep_largest_component);
+  v(at + "localizer.fill_holes", c.localizer.fill_holes);
+  v(at + "localizer.refinement", c.localizer.refinement);
+  v(at + "localizer.trimap_low", c.localizer.trimap_low);
+  v(at + "localizer.trimap_high", c.localizer.trimap_high);
+  v(at + "localizer.guided_radius", c.localizer.guided_radius);
+  v(at + "localizer.guided_epsilon", c.localizer.guided_epsilon);
+  v(at + "localizer.min_confidence", c.localizer.min_confidence);
+  v(at + "localizer.fallback", c.localizer.fallback);
+  v(at + "localizer.mask_side", c.localizer.mask_side);
+  v(at + "localizer.mask_frame", c.localizer.mask_frame);
+  v(at + "features.l2_normalize", c.features.l2_normalize);
+  v(at + "features.grayscale", c.features.grayscale);
+  v(at + "features.batch_size", c.features.batch_size);
+  v(at + "decode.max_pixels", c.decode.max_pixels);
+  v(at + "decode.min_side", c.decode.min_side);
+  v(at + "decode.max_file_bytes", c.decode.max_file_bytes);
+  v(at + "decode.max_decode_bytes", c.decode.max_decode_bytes);
+  v(at + "decode.max_jpeg_scans", c.decode.max_jpeg_scans);
+  v(at + "category_mode", c.category_mode);
+  v(at + "soft_threshold", c.soft_threshold);
+  v(at + "max_categories", c.max_categories);
+  v(at + "k", c.k);
+  v(at + "rerank", c.rerank);
+  v(at + "iou_weight", c.iou_weight);
+  v(at + "rerank_depth", c.rerank_depth);
+  v(at + "one_result_per_label", c.one_result_per_label);
+  v(at + "batch_size", c.batch_size);
+  visit_fields(c.training, at + "training.", v, static_cast<CategoryTrainingOptions*>(nullptr));
+  v(at + "training_views", c.training_views);
+  v(at + "adapt_embedding", c.adapt_embedding);
+  visit_fields(c.adaptation_training, at + "adaptation_training.", v, static_cast<CategoryTrainingOptions*>(nullptr));
+  v(at + "match_threshold", c.match_threshold);
+  v(at + "match_distance", c.match_distance);
+  visit_fields(c.fine_tuning, at + "fine_tuning.", v, static_cast<FineTuningOptions*>(nullptr));
+}
+
+template <class T>
+py::dict state_of(const T& value) {
+  StateWriter writer;
+  visit_fields(value, "", writer, static_cast<T*>(nullptr));
+  return writer.state;
+}
+
+template <class T>
+T from_state(const py::dict& state, const std::string& type) {
+  T value;
+  StateReader reader{state, {}};
+  visit_fields(value, "", reader, static_cast<T*>(nullptr));
+  reader.check(type);
+  return value;
+}
+
+py::dict config_state(const PipelineConfig& c) {
+  if (c.localizer.matting_model)
+    throw Error(Status::InvalidArgument, "PipelineConfig: a configuration with a matting model (localizer.matting_model, set in C++) cannot be pickled");
+  return state_of(c);
+}
+
+// ---- reprs: one line each, strings as Python writes them, numbers in 6 significant digits.
+
+// A string as Python's repr() writes it; bytes that are not UTF-8 as \x escapes, never an error.
+std::string quoted(const std::string& s) {
+  const py::object text =
+      py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(s.data(), static_cast<py::ssize_t>(s.size()), "backslashreplace"));
+  if (!text) throw py::error_already_set();
+  return py::repr(text).cast<std::string>();
+}
+
+std::string number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", v);
+  return text;
+}
+
+std::string truth(bool b) { return b ? "True" : "False"; }
+
+std::string quoted_list(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + quoted(names[i]);
+  return out + "]";
+}
+
+std::string result_repr(const QueryResult& r) {
+  std::string out = "QueryResult(key=" + std::to_string(r.key) + ", label=" + quoted(r.label) + ", category=" + quoted(r.category) +
+                    ", distance=" + number(r.distance) + ", score=" + number(r.score) + ", iou=" + number(r.iou);
+  if (r.match_probability >= 0) out += ", match_probability=" + number(r.match_probability);
+  if (!r.source.empty()) out += ", source=" + quoted(r.source);
+  return out + ")";
+}
+
+std::string response_repr(const QueryResponse& r) {
+  std::string out = "QueryResponse(results=" + std::to_string(r.results.size());
+  if (!r.results.empty()) {
+    const QueryResult& first = r.results.front();
+    out += ", first=(key=" + std::to_string(first.key) + ", label=" + quoted(first.label) + ", distance=" + number(first.distance) + ")";
+  }
+  out += ", predicted=[";
+  for (std::size_t i = 0; i < r.predicted.size() && i < 3; ++i)
+    out += (i ? ", (" : "(") + quoted(r.predicted[i].category) + ", " + number(r.predicted[i].probability) + ")";
+  if (r.predicted.size() > 3) out += ", ...";
+  return out + "], searched=" + quoted_list(r.searched) + ", no_match=" + truth(r.no_match) +
+         ", localization=" + truth(r.localization.has_value()) + ", total_ms=" + number(r.timings.total_ms) + ")";
+}
+
+std::string fine_tuning_repr(const FineTuningOptions& o) {
+  return "FineTuningOptions(enabled=" + truth(o.enabled) + ", first_stage=" + std::to_string(o.first_stage) + ", epochs=" +
+         std::to_string(o.epochs) + ", views=" + std::to_string(o.views) + ", batch_size=" + std::to_string(o.batch_size) +
+         ", backbone_learning_rate=" + number(o.backbone_learning_rate) + ", classifier_learning_rate=" + number(o.classifier_learning_rate) +
+         ", label_smoothing=" + number(o.label_smoothing) + ", calibration_fraction=" + number(o.calibration_fraction) +
+         ", seed=" + std::to_string(o.seed) + ")";
+}
+
+std::string config_repr(const PipelineConfig& c) {
+  return "PipelineConfig(backbone_manifest=" + quoted(c.backbone_manifest) + ", segmenter_manifest=" + quoted(c.segmenter_manifest) +
+         ", localize=" + truth(c.localize) + ", device=" + quoted(c.runtime.device) + ", threads=" + std::to_string(c.runtime.threads) +
+         ", k=" + std::to_string(c.k) + ", batch_size=" + std::to_string(c.batch_size) + ", category_mode=" + quoted(to_string(c.category_mode)) +
+         ", rerank=" + quoted(to_string(c.rerank)) + ", adapt_embedding=" + truth(c.adapt_embedding) +
+         ", one_result_per_label=" + truth(c.one_result_per_label) + ", match_threshold=" + number(c.match_threshold) +
+         ", match_distance=" + number(c.match_distance) + ", fine_tuning.enabled=" + truth(c.fine_tuning.enabled) + ")";
+}
+
+}  // namespace
 
 namespace {
 
-// domainsearch.Error carries the Status name as .status.
+// domainsearch.Error carries the Status name as .status; each Status has its subclass, named after it
+// (ConflictError, NotFoundError, ...: status_name() + "Error"), with the name as a class attribute
+// .status too. InvalidArgumentError is also a ValueError. Made by bind_errors, by Status value; null:
+// none (Ok), Error is raised.
+constexpr int kStatusSlots = 64;
+PyObject* status_errors[kStatusSlots] = {};
+
 void bind_errors(py::module_& m) {
   static py::exception<Error> error(m, "Error", PyExc_RuntimeError);
+  error.doc() = "A libdomainsearch failure: the library's message, and .status, the Status name (\"Conflict\", \"NotFound\", ...).\n"
+                "Raised as the subclass named after the status (ConflictError, NotFoundError, ...).";
+  const std::string module = m.attr("__name__").cast<std::string>();
+  for (int s = 1; s < kStatusSlots; ++s) {
+    const Status status = static_cast<Status>(s);
+    const std::string name = status_name(status);
+    if (name == "Unknown") break;  // past the last Status
+    const bool value_error = status == Status::InvalidArgument;
+    const py::object bases = value_error ? py::object(py::make_tuple(error, py::handle(PyExc_ValueError))) : py::object(error);
+    const py::dict attributes("status"_a = name);
+    const std::string doc = "domainsearch.Error for Status::" + name + " (include/domainsearch/error.hpp)" + (value_error ? "; also a ValueError." : ".");
+    PyObject* type = PyErr_NewExceptionWithDoc((module + "." + name + "Error").c_str(), doc.c_str(), bases.ptr(), attributes.ptr());
+    if (type == nullptr) throw py::error_already_set();
+    status_errors[s] = type;  // this reference lives as long as the process, as Error's does
+    m.add_object((name + "Error").c_str(), type);
+  }
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      PyObject* type = error.ptr();
-      py::object instance = py::reinterpret_steal<py::object>(PyObject_CallFunction(type, "s", e.what()));
+      const int s = static_cast<int>(e.status());
+      PyObject* type = s > 0 && s < kStatusSlots && status_errors[s] != nullptr ? status_errors[s] : error.ptr();
+      const char* what = e.what();
+      const py::object message =
+          py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(what, static_cast<py::ssize_t>(std::strlen(what)), "backslashreplace"));
+      if (!message) return;  // the decoder's Python error (out of memory) is raised instead
+      const py::object instance = py::reinterpret_steal<py::object>(PyObject_CallFunctionObjArgs(type, message.ptr(), static_cast<PyObject*>(nullptr)));
+      if (!instance) return;
       instance.attr("status") = status_name(e.status());
       PyErr_SetObject(type, instance.ptr());
     }
   });
 }
 
-// PipelineConfig and FineTuningOptions.
+// PipelineConfig and FineTuningOptions: picklable, field by field.
 void bind_config(py::module_& m) {
   py::class_<FineTuningOptions>(m, "FineTuningOptions", "How the backbone is fine-tuned; see include/domainsearch/fine_tuning.hpp.")
       .def(py::init<>())
@@ -269,9 +513,14 @@ void bind_config(py::module_& m) {
       .def_readwrite("classifier_learning_rate", &FineTuningOptions::classifier_learning_rate)
       .def_readwrite("label_smoothing", &FineTuningOptions::label_smoothing)
       .def_readwrite("calibration_fraction", &FineTuningOptions::calibration_fraction)
-      .def_readwrite("seed", &FineTuningOptions::seed);
+      .def_readwrite("seed", &FineTuningOptions::seed)
+      .def("__repr__", &fine_tuning_repr)
+      .def(py::pickle(&state_of<FineTuningOptions>,
+                      [](const py::dict& state) { return from_state<FineTuningOptions>(state, "FineTuningOptions"); }));
 
-  py::class_<PipelineConfig>(m, "PipelineConfig", "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp.")
+  py::class_<PipelineConfig>(m, "PipelineConfig",
+                             "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp. Picklable (every field, those without\n"
+                             "a Python attribute too, e.g. the decode limits a JSON file sets).")
       .def(py::init<>())
       .def_static("load", &PipelineConfig::load, py::arg("path"), "Reads a JSON configuration file.")
       .def_readwrite("backbone_manifest", &PipelineConfig::backbone_manifest)
@@ -298,7 +547,9 @@ void bind_config(py::module_& m) {
                     [](PipelineConfig& c, const std::string& v) { c.category_mode = category_mode_from_string(v); },
                     "'off', 'given', 'predicted_hard' or 'predicted_soft'")
       .def_property("rerank", [](const PipelineConfig& c) { return to_string(c.rerank); },
-                    [](PipelineConfig& c, const std::string& v) { c.rerank = rerank_mode_from_string(v); }, "'off', 'iou' or 'fused'");
+                    [](PipelineConfig& c, const std::string& v) { c.rerank = rerank_mode_from_string(v); }, "'off', 'iou' or 'fused'")
+      .def("__repr__", &config_repr)
+      .def(py::pickle(&config_state, [](const py::dict& state) { return from_state<PipelineConfig>(state, "PipelineConfig"); }));
 }
 
 // ImageAnalysis, QueryResult, Localization, QueryResponse (picklable where Dask moves them).
@@ -309,9 +560,12 @@ void bind_results(py::module_& m) {
         return py::array_t<float>(static_cast<py::ssize_t>(a.embedding.size()), a.embedding.data());
       })
       .def_property_readonly("has_contour", [](const ImageAnalysis& a) { return a.contour.has_value(); })
+      .def("__repr__", [](const ImageAnalysis& a) {
+        return "ImageAnalysis(dimension=" + std::to_string(a.embedding.size()) + ", has_contour=" + truth(a.contour.has_value()) + ")";
+      })
       .def(py::pickle(&analysis_state, &analysis_from_state));
 
-  py::class_<QueryResult>(m, "QueryResult")
+  py::class_<QueryResult>(m, "QueryResult", "One catalogue item a query found; picklable.")
       .def_readonly("key", &QueryResult::key)
       .def_readonly("label", &QueryResult::label)
       .def_readonly("category", &QueryResult::category)
@@ -321,12 +575,9 @@ void bind_results(py::module_& m) {
       .def_readonly("score", &QueryResult::score)
       .def_readonly("match_probability", &QueryResult::match_probability, "calibrated (fine-tuned catalogues), else -1")
       .def(py::pickle(&result_state, &result_from_state))
-      .def("__repr__", [](const QueryResult& r) {
-        return "QueryResult(key=" + std::to_string(r.key) + ", label='" + r.label + "', category='" + r.category +
-               "', distance=" + std::to_string(r.distance) + ")";
-      });
+      .def("__repr__", &result_repr);
 
-  py::class_<Localization>(m, "Localization")
+  py::class_<Localization>(m, "Localization", "Where the object is in the query image (its mask, box and cutout).")
       .def_property_readonly("mask", [](const Localization& l) {
         py::array_t<std::uint8_t> out({l.height, l.width});
         std::memcpy(out.mutable_data(), l.mask.data(), l.mask.size());
@@ -335,9 +586,14 @@ void bind_results(py::module_& m) {
       .def_property_readonly("box", [](const Localization& l) { return py::make_tuple(l.box.x, l.box.y, l.box.width, l.box.height); })
       .def_property_readonly("cutout", [](const Localization& l) { return image_to_array(l.cutout); }, "the object on white, RGB")
       .def_readonly("confidence", &Localization::confidence)
-      .def_readonly("fallback", &Localization::fallback);
+      .def_readonly("fallback", &Localization::fallback)
+      .def("__repr__", [](const Localization& l) {
+        return "Localization(size=" + std::to_string(l.width) + "x" + std::to_string(l.height) + ", box=(" + std::to_string(l.box.x) + ", " +
+               std::to_string(l.box.y) + ", " + std::to_string(l.box.width) + ", " + std::to_string(l.box.height) +
+               "), confidence=" + number(l.confidence) + ", fallback=" + truth(l.fallback) + ")";
+      });
 
-  py::class_<QueryResponse>(m, "QueryResponse")
+  py::class_<QueryResponse>(m, "QueryResponse", "A query's answer; picklable (without its localization, which stays where it was made).")
       .def_readonly("results", &QueryResponse::results)
       .def_property_readonly("predicted", [](const QueryResponse& r) {
         py::list out;
@@ -352,59 +608,140 @@ void bind_results(py::module_& m) {
         return py::dict("decode"_a = t.decode_ms, "localize"_a = t.localize_ms, "embed"_a = t.embed_ms,
                         "categorize"_a = t.categorize_ms, "search"_a = t.search_ms, "rerank"_a = t.rerank_ms, "total"_a = t.total_ms);
       }, "milliseconds per stage")
+      .def("__repr__", &response_repr)
       .def(py::pickle(&response_state, &response_from_state));
 }
 
-// Pipeline: construction, persistence, indexing, adding and removing.
-void bind_pipeline_catalogue(py::class_<Pipeline>& cls) {
+// The Python Pipeline: a C++ Pipeline that close() (or the end of a `with` block) releases. Each call
+// takes its own reference first, so a close() while another thread's call runs (queries release the
+// GIL) frees the models and the catalogue only when that call ends; later calls raise
+// InvalidArgumentError (a ValueError, as Python's own closed files do).
+class PyPipeline {
+ public:
+  explicit PyPipeline(std::shared_ptr<Pipeline> pipeline) : pipeline_(std::move(pipeline)) {}
+
+  std::shared_ptr<Pipeline> get() const {
+    std::shared_ptr<Pipeline> p = peek();
+    if (!p) throw Error(Status::InvalidArgument, "this Pipeline is closed (close() or the end of its with block released it); open the catalogue again");
+    return p;
+  }
+  std::shared_ptr<Pipeline> peek() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return pipeline_;
+  }
+  void close() {
+    std::shared_ptr<Pipeline> released;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      released.swap(pipeline_);
+    }
+  }  // freed here, outside the lock, unless a running call still holds it
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<Pipeline> pipeline_;
+};
+
+template <typename F, typename R, typename Self, typename... A>
+auto on_pipeline_impl(F f, R (F::*)(Self, A...) const) {
+  return [f = std::move(f)](const PyPipeline& handle, A... args) -> R {
+    const std::shared_ptr<Pipeline> p = handle.get();
+    return f(*p, std::forward<A>(args)...);
+  };
+}
+
+// A method of the Python Pipeline from a function of the C++ one, f(Pipeline&, args...): it raises once
+// the pipeline is closed and keeps it alive while f runs.
+template <typename F>
+auto on_pipeline(F f) {
+  return on_pipeline_impl(std::move(f), &F::operator());
+}
+
+constexpr const char* kAddDoc =
+    "Adds one image (path, bytes or numpy uint8 array) as a new item under `key`, in `category` (registered when new),\n"
+    "with `label`; AlreadyExistsError when the catalogue holds the key already (upsert replaces). Returns True when\n"
+    "the category is one the trained category model cannot predict (added since training): queries search that\n"
+    "category too until you train again.";
+constexpr const char* kUpsertDoc =
+    "Adds one image (path, bytes or numpy uint8 array) under `key`, or replaces the item the catalogue holds under\n"
+    "it (its embedding, mask, category and label). Returns True when the category is one the trained category model\n"
+    "cannot predict (added since training): queries search that category too until you train again.";
+
+// Pipeline: construction, closing, persistence, indexing, adding and removing.
+void bind_pipeline_catalogue(py::class_<PyPipeline>& cls) {
   cls.def(py::init([](const PipelineConfig& c) {
-             py::gil_scoped_release release;
-             return std::make_unique<Pipeline>(c);
-           }), py::arg("config"))
+             std::shared_ptr<Pipeline> p;
+             {
+               py::gil_scoped_release release;
+               p = std::make_shared<Pipeline>(c);
+             }
+             return std::make_unique<PyPipeline>(std::move(p));
+           }), py::arg("config"), "Loads the models; the catalogue starts empty.")
       .def_static("open", [](const std::string& path, const PipelineConfig& c) {
-        py::gil_scoped_release release;
-        return Pipeline::open(path, c);
+        std::shared_ptr<Pipeline> p;
+        {
+          py::gil_scoped_release release;
+          p = std::make_shared<Pipeline>(Pipeline::open(path, c));
+        }
+        return std::make_unique<PyPipeline>(std::move(p));
       }, py::arg("path"), py::arg("config"), "Opens a saved catalogue with these models (fingerprints must match).")
-      .def("save", [](const Pipeline& p, const std::string& path) {
+      .def("close", &PyPipeline::close, py::call_guard<py::gil_scoped_release>(),
+           "Releases the catalogue and the models (a call still running on them keeps them until it ends); every later\n"
+           "call raises InvalidArgumentError. Nothing is saved. Closing twice is harmless.")
+      .def_property_readonly("closed", [](const PyPipeline& h) { return !h.peek(); })
+      .def("__enter__", [](const py::object& self) {
+        self.cast<const PyPipeline&>().get();  // a closed pipeline cannot be entered
+        return self;
+      })
+      .def("__exit__", [](PyPipeline& h, const py::args&) { h.close(); }, "Closes the pipeline (exceptions propagate).")
+      .def("__repr__", [](const PyPipeline& h) {
+        const std::shared_ptr<Pipeline> p = h.peek();
+        if (!p) return std::string("Pipeline(closed)");
+        return "Pipeline(items=" + std::to_string(p->index().size()) + ", dimension=" + std::to_string(p->index().dimension()) +
+               ", categories=" + std::to_string(p->index().category_count()) + ", category_head=" + truth(p->has_category_head()) +
+               ", fine_tuned=" + truth(p->is_fine_tuned()) + ")";
+      })
+      .def("save", on_pipeline([](const Pipeline& p, const std::string& path) {
         py::gil_scoped_release release;
         p.save(path);
-      }, py::arg("path"),
-         "Writes the catalogue atomically. Over the file it was opened from or last saved to, raises Error (status\n"
-         "Conflict) when another writer, in any process, replaced that file meanwhile: nothing is written; reopen\n"
-         "and apply the change again. A path that is not a regular file (device, FIFO, socket) is refused (Io).")
-      .def("__len__", [](const Pipeline& p) { return p.index().size(); })
-      .def_property_readonly("categories", [](const Pipeline& p) { return p.index().category_names(); })
-      .def_property_readonly("has_category_head", &Pipeline::has_category_head)
-      .def_property_readonly("has_embedding_adaptation", &Pipeline::has_embedding_adaptation)
-      .def("index_csv", [](Pipeline& p, const std::string& csv, const py::object& progress) {
+      }), py::arg("path"),
+         "Writes the catalogue atomically. Over the file it was opened from or last saved to, raises ConflictError\n"
+         "when another writer, in any process, replaced that file meanwhile: nothing is written; reopen and apply the\n"
+         "change again. A path that is not a regular file (device, FIFO, socket) is refused (IoError).")
+      .def("__len__", on_pipeline([](const Pipeline& p) { return p.index().size(); }))
+      .def_property_readonly("categories", on_pipeline([](const Pipeline& p) { return p.index().category_names(); }))
+      .def_property_readonly("has_category_head", on_pipeline([](const Pipeline& p) { return p.has_category_head(); }))
+      .def_property_readonly("has_embedding_adaptation", on_pipeline([](const Pipeline& p) { return p.has_embedding_adaptation(); }))
+      .def("index_csv", on_pipeline([](Pipeline& p, const std::string& csv, const py::object& progress) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_csv(csv, fn); });
-      }, py::arg("csv_path"), py::arg("progress") = py::none(),
+      }), py::arg("csv_path"), py::arg("progress") = py::none(),
          "Indexes a CSV (path,label,category). progress(done, total) may return False to stop; Ctrl-C stops too.")
-      .def("index_entries", [](Pipeline& p, const py::list& rows, const py::object& progress) {
+      .def("index_entries", on_pipeline([](Pipeline& p, const py::list& rows, const py::object& progress) {
         const std::vector<CatalogueEntry> entries = entries_of(rows);
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_entries(entries, fn); });
-      }, py::arg("rows"), py::arg("progress") = py::none(),
+      }), py::arg("rows"), py::arg("progress") = py::none(),
          "Indexes rows (path, label, category[, key]); the report's \"failures\" lists (path, reason) of rows not indexed.")
-      .def("index_folder", [](Pipeline& p, const std::string& folder, const py::object& progress) {
+      .def("index_folder", on_pipeline([](Pipeline& p, const std::string& folder, const py::object& progress) {
         return run_indexing(progress, [&](const ProgressFn& fn) { return p.index_folder(folder, fn); });
-      }, py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
-      .def("add", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
+      }), py::arg("folder"), py::arg("progress") = py::none(), "Indexes a folder with one sub-folder per category.")
+      .def("add", on_pipeline([](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.add(key, im, category, label).untrained_category;
-      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
-      .def("upsert", [](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
+      }), py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kAddDoc)
+      .def("upsert", on_pipeline([](Pipeline& p, std::uint64_t key, const py::object& image, const std::string& category, const std::string& label) {
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.upsert(key, im, category, label).untrained_category;
-      }, py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUntrainedCategoryDoc)
-      .def_property_readonly("untrained_categories", &Pipeline::untrained_categories)
-      .def("remove", &Pipeline::remove, py::arg("key"), py::call_guard<py::gil_scoped_release>());
+      }), py::arg("key"), py::arg("image"), py::arg("category"), py::arg("label") = "", kUpsertDoc)
+      .def_property_readonly("untrained_categories", on_pipeline([](const Pipeline& p) { return p.untrained_categories(); }))
+      .def("remove", on_pipeline([](Pipeline& p, std::uint64_t key) { p.remove(key); }), py::arg("key"),
+           py::call_guard<py::gil_scoped_release>(), "Removes the item under `key` (NotFoundError when there is none).");
 }
 
 // Pipeline: the category model and fine-tuning.
-void bind_pipeline_training(py::class_<Pipeline>& cls) {
-  cls.def("train_categories", [](Pipeline& p, const py::object& progress) {
+void bind_pipeline_training(py::class_<PyPipeline>& cls) {
+  cls.def("train_categories", on_pipeline([](Pipeline& p, const py::object& progress) {
         const TrainingProgressFn fn = python_training_progress(progress);
         TrainingReport t;
         {
@@ -413,8 +750,9 @@ void bind_pipeline_training(py::class_<Pipeline>& cls) {
         }
         return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "best_epoch"_a = t.best_epoch,
                         "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
-      }, py::arg("progress") = py::none(), "Trains what config says (fine-tuning when config.fine_tuning.enabled); see fine_tune for progress.")
-      .def("fine_tune", [](Pipeline& p, const std::vector<std::tuple<std::string, std::string, std::string>>& photos, const py::object& progress) {
+      }), py::arg("progress") = py::none(), "Trains what config says (fine-tuning when config.fine_tuning.enabled); see fine_tune for progress.")
+      .def("fine_tune", on_pipeline([](Pipeline& p, const std::vector<std::tuple<std::string, std::string, std::string>>& photos,
+                                       const py::object& progress) {
         std::vector<CatalogueEntry> entries;
         for (const auto& [path, label, category] : photos) entries.push_back({path, label, category, std::nullopt});
         const TrainingProgressFn fn = python_training_progress(progress);
@@ -424,54 +762,54 @@ void bind_pipeline_training(py::class_<Pipeline>& cls) {
           r = p.fine_tune(entries, fn);
         }
         return fine_tuning_dict(r);
-      }, py::arg("photos") = std::vector<std::tuple<std::string, std::string, std::string>>{}, py::arg("progress") = py::none(),
+      }), py::arg("photos") = std::vector<std::tuple<std::string, std::string, std::string>>{}, py::arg("progress") = py::none(),
          "Fine-tunes the backbone on (path, label, category) photos, or on the catalogue's own when empty, and re-embeds the\n"
          "catalogue. progress(dict(stage, epoch, epochs, done, total, loss, eta_seconds)) may return False to cancel (the\n"
          "catalogue is then unchanged); Ctrl-C raises KeyboardInterrupt, also leaving it unchanged.")
-      .def_property_readonly("is_fine_tuned", &Pipeline::is_fine_tuned);
+      .def_property_readonly("is_fine_tuned", on_pipeline([](const Pipeline& p) { return p.is_fine_tuned(); }));
 }
 
 // Pipeline: queries and what an item holds.
-void bind_pipeline_queries(py::class_<Pipeline>& cls) {
-  cls.def("query", [](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
+void bind_pipeline_queries(py::class_<PyPipeline>& cls) {
+  cls.def("query", on_pipeline([](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.query(im, query_options(k, category));
-      }, py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
+      }), py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
          "Catalogue items most like `image` (path, bytes or numpy RGB array).")
-      .def("query_key", [](const Pipeline& p, std::uint64_t key, std::optional<std::size_t> k, const std::string& category) {
+      .def("query_key", on_pipeline([](const Pipeline& p, std::uint64_t key, std::optional<std::size_t> k, const std::string& category) {
         py::gil_scoped_release release;
         return p.query_key(key, query_options(k, category));
-      }, py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
-      .def("query_batch", [](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
+      }), py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
+      .def("query_batch", on_pipeline([](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
         std::vector<Image> ims;
         for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im), p));
         py::gil_scoped_release release;
         return p.query_batch(ims, query_options(k, category));
-      }, py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "")
-      .def("embedding", [](const Pipeline& p, std::uint64_t key) {
+      }), py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "", "query() for each image, one QueryResponse each.")
+      .def("embedding", on_pipeline([](const Pipeline& p, std::uint64_t key) {
         const IndexItem item = p.index().get(key);
         return py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data());
-      }, py::arg("key"), "The stored embedding of an item (numpy float32).")
-      .def("item", [](const Pipeline& p, std::uint64_t key) {
+      }), py::arg("key"), "The stored embedding of an item (numpy float32).")
+      .def("item", on_pipeline([](const Pipeline& p, std::uint64_t key) {
         const IndexItem item = p.index().get(key);
         return py::dict("label"_a = item.label, "category"_a = p.index().category_name(item.category),
                         "embedding"_a = py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data()));
-      }, py::arg("key"), "An item's label, category and stored embedding.")
-      .def_property_readonly("keys", [](const Pipeline& p) { return p.index().keys(); }, "Every item's key.")
-      .def_property_readonly("index_memory_bytes", [](const Pipeline& p) { return p.index().memory_usage(); },
+      }), py::arg("key"), "An item's label, category and stored embedding.")
+      .def_property_readonly("keys", on_pipeline([](const Pipeline& p) { return p.index().keys(); }), "Every item's key.")
+      .def_property_readonly("index_memory_bytes", on_pipeline([](const Pipeline& p) { return p.index().memory_usage(); }),
                              "Bytes the catalogue's index holds in memory (embeddings, keys, labels, masks).");
 }
 
 // Pipeline: analyses and catalogues built in parts (shards).
-void bind_pipeline_parts(py::class_<Pipeline>& cls) {
-  cls.def("analyze", [](const Pipeline& p, const py::object& image) {
+void bind_pipeline_parts(py::class_<PyPipeline>& cls) {
+  cls.def("analyze", on_pipeline([](const Pipeline& p, const py::object& image) {
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.analyze({im}).front();
-      }, py::arg("image"), "Runs the models on one image; nothing is stored. The ImageAnalysis can be searched in any\n"
+      }), py::arg("image"), "Runs the models on one image; nothing is stored. The ImageAnalysis can be searched in any\n"
                            "catalogue of the same model fingerprint (query_analyzed) or stored (add_analyzed).")
-      .def("analyze_entries", [](const Pipeline& p, const py::list& rows) {
+      .def("analyze_entries", on_pipeline([](const Pipeline& p, const py::list& rows) {
         const std::vector<CatalogueEntry> entries = entries_of(rows);
         std::vector<EntryAnalysis> analysed;
         {
@@ -481,24 +819,29 @@ void bind_pipeline_parts(py::class_<Pipeline>& cls) {
         py::list out;
         for (EntryAnalysis& e : analysed) out.append(py::make_tuple(e.analysis ? py::cast(std::move(*e.analysis)) : py::none(), e.error));
         return out;
-      }, py::arg("rows"), "Decodes and analyses rows (path, label, category[, key]) as indexing does, storing nothing:\n"
+      }), py::arg("rows"), "Decodes and analyses rows (path, label, category[, key]) as indexing does, storing nothing:\n"
                           "[(ImageAnalysis or None, error)], one per row, without the full-size localisation.")
-      .def("add_analyzed", [](Pipeline& p, std::uint64_t key, const ImageAnalysis& a, const std::string& category, const std::string& label,
-                              const std::string& source) { return p.add_analyzed(key, a, category, label, source).untrained_category; },
-           py::arg("key"), py::arg("analysis"), py::arg("category"), py::arg("label") = "", py::arg("source") = "",
-           py::call_guard<py::gil_scoped_release>())
-      .def("query_analyzed", [](const Pipeline& p, const ImageAnalysis& a, std::optional<std::size_t> k, const std::string& category, bool as_shard) {
+      .def("add_analyzed", on_pipeline([](Pipeline& p, std::uint64_t key, const ImageAnalysis& a, const std::string& category,
+                                          const std::string& label, const std::string& source) {
+             return p.add_analyzed(key, a, category, label, source).untrained_category;
+           }), py::arg("key"), py::arg("analysis"), py::arg("category"), py::arg("label") = "", py::arg("source") = "",
+           py::call_guard<py::gil_scoped_release>(), "Stores an analysis as a new item, as add() stores an image; returns add()'s flag.")
+      .def("query_analyzed", on_pipeline([](const Pipeline& p, const ImageAnalysis& a, std::optional<std::size_t> k, const std::string& category,
+                                            bool as_shard) {
         const QueryOptions o = query_options(k, category);
         return p.query_analyzed(a, as_shard ? shard_query_options(o, p.config()) : o);
-      }, py::arg("analysis"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("as_shard") = false,
+      }), py::arg("analysis"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("as_shard") = false,
          py::call_guard<py::gil_scoped_release>(),
          "Searches for an analysis. as_shard=True answers as one shard of a sharded catalogue (shard_query_options), for\n"
          "merge_shard_responses.")
-      .def("add_categories", &Pipeline::add_categories, py::arg("names"), py::call_guard<py::gil_scoped_release>(),
-           "Registers categories in this order without items, so catalogues built in parts number them alike.")
-      .def("install_category_model", &Pipeline::install_category_model, py::arg("trained"), py::call_guard<py::gil_scoped_release>(),
+      .def("add_categories", on_pipeline([](Pipeline& p, const std::vector<std::string>& names) { p.add_categories(names); }), py::arg("names"),
+           py::call_guard<py::gil_scoped_release>(), "Registers categories in this order without items, so catalogues built in parts number them alike.")
+      .def("install_category_model", on_pipeline([](Pipeline& p, const PyPipeline& trained) {
+             const std::shared_ptr<Pipeline> t = trained.get();
+             p.install_category_model(*t);
+           }), py::arg("trained"), py::call_guard<py::gil_scoped_release>(),
            "Takes the category head and adaptation of `trained` (same network and category table).")
-      .def_property_readonly("model_fingerprint", &Pipeline::model_fingerprint)
+      .def_property_readonly("model_fingerprint", on_pipeline([](const Pipeline& p) { return p.model_fingerprint(); }))
       .def_static("inspect", [](const std::string& path) {
         const CatalogueInfo i = Pipeline::inspect(path);
         py::dict categories;
@@ -506,12 +849,14 @@ void bind_pipeline_parts(py::class_<Pipeline>& cls) {
         return py::dict("items"_a = i.items, "dimension"_a = i.dimension, "categories"_a = categories, "has_category_head"_a = i.has_category_head,
                         "fine_tuned"_a = i.has_fine_tuned_backbone, "model_fingerprint"_a = i.model_fingerprint, "file_bytes"_a = i.file_bytes);
       }, py::arg("path"), "What a catalogue file holds, without loading models.")
-      .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"));
+      .def_static("key_for_path", &Pipeline::key_for_path, py::arg("path"), "The key index_csv/index_folder give the image at `path`.");
 }
 
 // The Pipeline class.
 void bind_pipeline(py::module_& m) {
-  py::class_<Pipeline> cls(m, "Pipeline", "Index a catalogue of product images and query it (thread-safe queries).");
+  py::class_<PyPipeline> cls(m, "Pipeline",
+                             "Index a catalogue of product images and query it (thread-safe queries). A context manager:\n"
+                             "`with Pipeline.open(path, config) as p:` closes it (releases the models) at the end of the block.");
   bind_pipeline_catalogue(cls);
   bind_pipeline_training(cls);
   bind_pipeline_queries(cls);
@@ -520,26 +865,26 @@ void bind_pipeline(py::module_& m) {
 
 // Sharded catalogues (include/domainsearch/shards.hpp) and the process settings for inference workers.
 void bind_shards(py::module_& m) {
-
   m.def("tune_process_for_inference", &domainsearch_examples::tune_process_for_inference,
         "Process-wide settings for a process that runs the models (examples/inference_process.hpp): keep LibTorch's\n"
-        "activation buffers (glibc malloc thresholds) and one OpenBLAS thread. Changes the whole process: call it once,\n"
-        "in processes dedicated to inference (domainsearch.dask does on its workers).");
+        "activation buffers (glibc malloc thresholds) and one OpenBLAS thread. Changes the whole process; `import\n"
+        "domainsearch` calls it unless DOMAINSEARCH_NO_PROCESS_TUNING is set (domainsearch.process_tuned).");
   m.def("shard_of_key", &shard_of_key, py::arg("key"), py::arg("shards"), "The shard that owns key (key mod shards).");
   m.def("merge_shard_responses", [](const std::vector<QueryResponse>& responses, const PipelineConfig& config, std::optional<std::size_t> k,
                                     const std::string& category) { return merge_shard_responses(responses, query_options(k, category), config); },
         py::arg("responses"), py::arg("config"), py::arg("k") = py::none(), py::arg("category") = "",
         "One catalogue's answer from its shards' answers to query_analyzed(..., as_shard=True), one per non-empty shard.");
-  m.def("train_category_model_on_shards", [](Pipeline& trained, const std::vector<std::string>& shard_paths) {
+  m.def("train_category_model_on_shards", [](const PyPipeline& trained, const std::vector<std::string>& shard_paths) {
+    const std::shared_ptr<Pipeline> p = trained.get();
     TrainingReport t;
     {
       py::gil_scoped_release release;
-      t = train_category_model_on_shards(trained, shard_paths);
+      t = train_category_model_on_shards(*p, shard_paths);
     }
     return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
   }, py::arg("trained"), py::arg("shard_paths"),
         "Trains the template's category head on every shard's stored embeddings (once, for the whole catalogue).");
-  py::class_<ShardSetManifest>(m, "ShardSetManifest", "shards.json of a shard set folder (include/domainsearch/shards.hpp).")
+  py::class_<ShardSetManifest>(m, "ShardSetManifest", "shards.json of a shard set folder (include/domainsearch/shards.hpp); picklable.")
       .def(py::init<>())
       .def_readwrite("shards", &ShardSetManifest::shards)
       .def_readwrite("template_file", &ShardSetManifest::template_file)
@@ -547,14 +892,36 @@ void bind_shards(py::module_& m) {
       .def_static("shard_file_name", &ShardSetManifest::shard_file_name, py::arg("i"), py::arg("n"))
       .def_static("load", &ShardSetManifest::load, py::arg("folder"))
       .def("save", &ShardSetManifest::save, py::arg("folder"))
-      .def("shard_paths", &ShardSetManifest::shard_paths, py::arg("folder"));
+      .def("shard_paths", &ShardSetManifest::shard_paths, py::arg("folder"))
+      .def("__repr__", [](const ShardSetManifest& s) {
+        return "ShardSetManifest(shards=" + std::to_string(s.shards.size()) + ", template_file=" + quoted(s.template_file) +
+               ", model_fingerprint=" + quoted(s.model_fingerprint) + ")";
+      })
+      .def(py::pickle([](const ShardSetManifest& s) { return py::make_tuple(s.shards, s.template_file, s.model_fingerprint); },
+                      [](const py::tuple& t) {
+                        if (t.size() != 3) throw Error(Status::InvalidArgument, "ShardSetManifest: malformed pickled state");
+                        ShardSetManifest s;
+                        s.shards = t[0].cast<std::vector<std::string>>();
+                        s.template_file = t[1].cast<std::string>();
+                        s.model_fingerprint = t[2].cast<std::string>();
+                        return s;
+                      }));
 }
+
+
+}  // namespace
+
+namespace {
 
 // The Index on its own.
 void bind_index(py::module_& m) {
   py::class_<Index>(m, "Index", "Exact L2 k-NN over float32 embeddings, partitioned by category.")
       .def(py::init<int>(), py::arg("dimension"))
       .def_property_readonly("dimension", &Index::dimension)
+      .def("__repr__", [](const Index& i) {
+        return "Index(dimension=" + std::to_string(i.dimension()) + ", items=" + std::to_string(i.size()) +
+               ", categories=" + std::to_string(i.category_count()) + ")";
+      })
       .def("__len__", [](const Index& i) { return i.size(); })
       .def("__contains__", &Index::contains)
       .def("add_category", &Index::add_category, py::arg("name"))

@@ -147,7 +147,9 @@ class DS_API Pipeline {
   /// Reads a catalogue file's summary without loading models. Throws Io, Corrupt, FormatVersion.
   static CatalogueInfo inspect(const std::string& catalogue_path);
 
-  /// The 64-bit key derived from a path (FNV-1a) used when an entry names none.
+  /// The 64-bit key derived from a path when an entry names none: FNV-1a's multiply-xor over the path's bytes
+  /// from the offset basis 1469598103934665603 (FNV's published basis is 14695981039346656037; the keys of
+  /// saved catalogues depend on this one, so it stays). Stable across builds and platforms.
   static std::uint64_t key_for_path(const std::string& path) noexcept;
 
 

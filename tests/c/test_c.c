@@ -280,7 +280,9 @@ static void test_persistence(ds_pipeline* p, ds_pipeline_options* options, const
 /* An untrained category is counted; a folder catalogue is indexed, cancelled after two images first. */
 static void test_untrained_and_folder(ds_pipeline* p, const char* dir, const char* image_file) {
   ds_indexing_report report;
-  char folder[512];
+  ds_results* results = NULL;
+  uint64_t key = 0;
+  char folder[512], path[600];
   size_t size = 0;
   int calls = 0;
   /* An item of a category the head was not trained on is counted (and searched: tests/unit). */
@@ -297,7 +299,267 @@ static void test_untrained_and_folder(ds_pipeline* p, const char* dir, const cha
   CHECK(report.cancelled == 1 && report.added == 2 && calls == 2);
   EXPECT(ds_pipeline_index_folder(p, folder, NULL, NULL, &report), DS_OK);
   CHECK(report.added == 2 && report.skipped_existing == 2);
+  /* A folder's items are keyed by FOLDER/CATEGORY/FILE. */
+  snprintf(path, sizeof path, "%s/boxes/item3.ppm", folder);
+  EXPECT(ds_key_for_path(path, &key), DS_OK);
+  EXPECT(ds_pipeline_query_key(p, key, NULL, &results), DS_OK);
+  ds_results_free(results);
   EXPECT(ds_pipeline_index_csv(p, image_file, NULL, NULL, NULL), DS_ERR_INVALID_ARGUMENT);
+}
+
+/* The encoded PPM of draw(i) in `out` (at least PPM_BYTES); returns its size. */
+enum { PPM_BYTES = W * H * 3 + 32 };
+static size_t ppm_bytes(uint8_t* out, int i) {
+  const int header = snprintf((char*)out, 32, "P6\n%d %d\n255\n", W, H);
+  draw(out + header, i);
+  return (size_t)header + W * H * 3;
+}
+
+static int only_sixty(uint64_t key, void* user) {
+  (void)user;
+  return key == 60;
+}
+
+/* The key a batch index gives a row: the FNV-1a-style hash of the path as indexing saw it, pinned (its
+ * offset basis is 1469598103934665603, not FNV's 14695981039346656037: catalogues are keyed by it). */
+static void test_key_for_path(void) {
+  uint64_t key = 7;
+  EXPECT(ds_key_for_path("", &key), DS_OK);
+  CHECK(key == 1469598103934665603ULL); /* the offset basis */
+  EXPECT(ds_key_for_path("a", &key), DS_OK);
+  CHECK(key == 0x44bd8ad473cd9906ULL); /* (basis ^ 'a') * 1099511628211 */
+  key = 7;
+  EXPECT(ds_key_for_path(NULL, &key), DS_ERR_INVALID_ARGUMENT);
+  CHECK(key == 7 && strlen(ds_last_error()) > 0);
+  EXPECT(ds_key_for_path("a", NULL), DS_ERR_INVALID_ARGUMENT);
+}
+
+/* Adding and replacing from encoded bytes, and what it refuses; the catalogue ends as it began. */
+static void test_add_bytes(ds_pipeline* p) {
+  uint8_t ppm[PPM_BYTES];
+  const size_t n = ppm_bytes(ppm, 4);
+  ds_results* results = NULL;
+  ds_query_options q;
+  ds_result r;
+  size_t before = 0, after = 0;
+  EXPECT(ds_pipeline_size(p, &before), DS_OK);
+  EXPECT(ds_pipeline_add_bytes(p, 60, ppm, n, "odd", "from bytes", 0), DS_OK);
+  EXPECT(ds_pipeline_add_bytes(p, 60, ppm, n, "odd", "again", 0), DS_ERR_ALREADY_EXISTS);
+  EXPECT(ds_pipeline_add_bytes(p, 60, ppm, n, "odd", "replaced", 1), DS_OK);
+  EXPECT(ds_pipeline_add_bytes(p, 61, (const uint8_t*)"garbage", 7, "odd", NULL, 0), DS_ERR_IMAGE_DECODE);
+  EXPECT(ds_pipeline_add_bytes(p, 61, NULL, n, "odd", NULL, 0), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_add_bytes(p, 61, ppm, n, NULL, NULL, 0), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_add_bytes(p, DS_KEY_NONE, ppm, n, "odd", NULL, 1), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_add_bytes(NULL, 61, ppm, n, "odd", NULL, 0), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_size(p, &after), DS_OK);
+  CHECK(after == before + 1);
+  /* The stored item is the image itself, replaced in place, without a source file. */
+  ds_query_options_init(&q);
+  q.category = "odd";
+  q.filter = only_sixty;
+  EXPECT(ds_pipeline_query_bytes(p, ppm, n, &q, &results), DS_OK);
+  CHECK(ds_results_count(results) == 1);
+  EXPECT(ds_results_get(results, 0, &r), DS_OK);
+  CHECK(r.key == 60 && r.distance < 1e-6f && strcmp(r.label, "replaced") == 0 && strcmp(r.source, "") == 0);
+  ds_results_free(results);
+  EXPECT(ds_pipeline_remove(p, 60), DS_OK);
+  EXPECT(ds_pipeline_size(p, &after), DS_OK);
+  CHECK(after == before);
+}
+
+/* Embeddings into caller buffers: the size contract, the three sources agree, and they search. */
+static void test_embeddings(const ds_pipeline* p, uint8_t* rgb, const ds_image* image, const char* dir) {
+  uint8_t ppm[PPM_BYTES];
+  size_t n, d = 0, dim = 0, i, counts[1];
+  float *vectors, *from_file, *from_bytes;
+  ds_index* index = NULL;
+  int32_t category = -1, categories[6];
+  uint64_t keys[6] = {0, 1, 2, 3, 4, 5}, found[2];
+  float distances[2];
+  char path[512];
+  EXPECT(ds_pipeline_dimension(p, &d), DS_OK);
+  CHECK(d > 0);
+  EXPECT(ds_pipeline_dimension(p, NULL), DS_ERR_INVALID_ARGUMENT);
+  if (d == 0) return;
+  vectors = (float*)malloc(6 * d * sizeof(float));
+  from_file = (float*)malloc((d + 1) * sizeof(float));
+  from_bytes = (float*)malloc(d * sizeof(float));
+  CHECK(vectors && from_file && from_bytes);
+  if (!vectors || !from_file || !from_bytes) goto done;
+
+  /* Too small: DS_ERR_INVALID_ARGUMENT, the size needed in *dimension, the buffer untouched. */
+  draw(rgb, 3);
+  from_file[0] = 42.0f;
+  EXPECT(ds_pipeline_embed_pixels(p, image, from_file, d - 1, &dim), DS_ERR_INVALID_ARGUMENT);
+  CHECK(dim == d && from_file[0] == 42.0f && strstr(ds_last_error(), "floats") != NULL);
+  dim = 0;
+  EXPECT(ds_pipeline_embed_pixels(p, image, NULL, 0, &dim), DS_ERR_INVALID_ARGUMENT); /* a size query */
+  CHECK(dim == d);
+  dim = 0;
+  EXPECT(ds_pipeline_embed_bytes(p, (const uint8_t*)"garbage", 7, NULL, 0, &dim), DS_ERR_INVALID_ARGUMENT);
+  CHECK(dim == d); /* the capacity is checked before decoding */
+  EXPECT(ds_pipeline_embed_pixels(p, image, NULL, d, &dim), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_embed_pixels(p, image, from_file, d, NULL), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_embed_pixels(p, NULL, from_file, d, &dim), DS_ERR_INVALID_ARGUMENT);
+
+  /* The six drawn items' embeddings, by pixels, make an index that finds item 3 from its file and bytes. */
+  EXPECT(ds_index_create((int)d, &index), DS_OK);
+  EXPECT(ds_index_add_category(index, "all", &category), DS_OK);
+  for (i = 0; i < 6; ++i) {
+    draw(rgb, (int)i);
+    dim = 0;
+    EXPECT(ds_pipeline_embed_pixels(p, image, vectors + i * d, d, &dim), DS_OK);
+    CHECK(dim == d);
+    categories[i] = category;
+  }
+  EXPECT(ds_index_add(index, 6, keys, categories, vectors, NULL), DS_OK);
+  snprintf(path, sizeof path, "%s/embed3.ppm", dir);
+  CHECK(write_ppm(path, 3));
+  from_file[d] = 42.0f;
+  EXPECT(ds_pipeline_embed_file(p, path, from_file, d + 1, &dim), DS_OK);
+  CHECK(dim == d && from_file[d] == 42.0f); /* only `dimension` floats written */
+  n = ppm_bytes(ppm, 3);
+  EXPECT(ds_pipeline_embed_bytes(p, ppm, n, from_bytes, d, &dim), DS_OK);
+  for (i = 0; i < d; ++i) CHECK(fabsf(from_file[i] - from_bytes[i]) < 1e-6f); /* the same encoded picture */
+  EXPECT(ds_index_search(index, from_file, 1, 2, NULL, 0, NULL, NULL, found, distances, counts), DS_OK);
+  CHECK(found[0] == 3 && distances[0] < 1e-5f && distances[1] > distances[0]);
+
+  /* Failures write nothing. */
+  dim = 12345;
+  snprintf(path, sizeof path, "%s/missing.ppm", dir);
+  EXPECT(ds_pipeline_embed_file(p, path, from_file, d, &dim), DS_ERR_IO);
+  EXPECT(ds_pipeline_embed_bytes(p, (const uint8_t*)"garbage", 7, from_file, d, &dim), DS_ERR_IMAGE_DECODE);
+  EXPECT(ds_pipeline_embed_bytes(p, NULL, 7, from_file, d, &dim), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_embed_file(p, NULL, from_file, d, &dim), DS_ERR_INVALID_ARGUMENT);
+  CHECK(dim == 12345);
+done:
+  ds_index_free(index);
+  free(vectors);
+  free(from_file);
+  free(from_bytes);
+}
+
+/* Writes DIR/NAME/boxes/item<i>.ppm (i < good) and DIR/NAME/boxes/broken.ppm (not an image); puts
+ * "DIR/NAME" into `folder`. */
+static int write_broken_tree(const char* dir, const char* name, int good, char* folder, size_t size) {
+  char path[600];
+  FILE* f;
+  int i;
+  snprintf(folder, size, "%s/%s", dir, name);
+  mkdir(folder, 0755);
+  snprintf(path, sizeof path, "%s/boxes", folder);
+  mkdir(path, 0755);
+  for (i = 0; i < good; ++i) {
+    snprintf(path, sizeof path, "%s/boxes/item%d.ppm", folder, i);
+    if (!write_ppm(path, i)) return 0;
+  }
+  snprintf(path, sizeof path, "%s/boxes/broken.ppm", folder);
+  f = fopen(path, "wb");
+  if (!f) return 0;
+  fputs("not an image", f);
+  fclose(f);
+  return 1;
+}
+
+/* The rows a batch index skipped, with their reasons (ds_pipeline_index_csv2/_folder2). */
+static void test_indexing_failures(ds_pipeline* p, const char* dir) {
+  char folder[512], csv[600], expected[3][600], path[600];
+  const char* names[3] = {"missing.ppm", "garbage.ppm", "nocat.ppm"};
+  const char *row_path = NULL, *reason = NULL;
+  ds_indexing_report report;
+  ds_indexing_failures* failures = NULL;
+  ds_indexing_failures* untouched = (ds_indexing_failures*)&report; /* a sentinel, never dereferenced */
+  ds_results* results = NULL;
+  uint64_t key = 0;
+  size_t i, j;
+  int seen[3] = {0, 0, 0}, calls = 0;
+  FILE* f;
+
+  snprintf(folder, sizeof folder, "%s/csv", dir);
+  mkdir(folder, 0755);
+  snprintf(path, sizeof path, "%s/good.ppm", folder);
+  CHECK(write_ppm(path, 2));
+  snprintf(path, sizeof path, "%s/nocat.ppm", folder);
+  CHECK(write_ppm(path, 1));
+  snprintf(path, sizeof path, "%s/garbage.ppm", folder);
+  f = fopen(path, "wb");
+  CHECK(f != NULL);
+  if (f) fputs("not an image", f), fclose(f);
+  snprintf(csv, sizeof csv, "%s/catalogue.csv", folder);
+  f = fopen(csv, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fputs("path,label,category\ngood.ppm,good,boxes\nmissing.ppm,missing,boxes\ngarbage.ppm,garbage,boxes\nnocat.ppm,nocat,\n", f);
+  fclose(f);
+  for (i = 0; i < 3; ++i) snprintf(expected[i], sizeof expected[i], "%s/%s", folder, names[i]);
+
+  ds_indexing_report_init(&report);
+  EXPECT(ds_pipeline_index_csv2(p, csv, NULL, NULL, &report, &failures), DS_OK);
+  CHECK(report.added == 1 && report.failed == 3);
+  CHECK(failures != NULL && ds_indexing_failures_count(failures) == 3);
+  for (i = 0; i < ds_indexing_failures_count(failures); ++i) {
+    EXPECT(ds_indexing_failures_get(failures, i, &row_path, &reason), DS_OK);
+    CHECK(row_path != NULL && reason != NULL && strlen(reason) > 0);
+    if (!row_path || !reason) continue;
+    for (j = 0; j < 3; ++j)
+      if (strcmp(row_path, expected[j]) == 0) ++seen[j];
+    if (strcmp(row_path, expected[2]) == 0) CHECK(strstr(reason, "category") != NULL);
+  }
+  CHECK(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+  EXPECT(ds_indexing_failures_get(failures, 0, NULL, &reason), DS_OK); /* either output may be NULL */
+  EXPECT(ds_indexing_failures_get(failures, 0, &row_path, NULL), DS_OK);
+  EXPECT(ds_indexing_failures_get(failures, 3, &row_path, &reason), DS_ERR_NOT_FOUND);
+  EXPECT(ds_indexing_failures_get(NULL, 0, &row_path, &reason), DS_ERR_INVALID_ARGUMENT);
+  ds_indexing_failures_free(failures);
+  ds_indexing_failures_free(NULL);
+  CHECK(ds_indexing_failures_count(NULL) == 0);
+
+  /* The indexed row's key is ds_key_for_path of its path joined to the CSV's folder. */
+  snprintf(path, sizeof path, "%s/good.ppm", folder);
+  EXPECT(ds_key_for_path(path, &key), DS_OK);
+  EXPECT(ds_pipeline_query_key(p, key, NULL, &results), DS_OK);
+  ds_results_free(results);
+  results = NULL;
+
+  /* Again: nothing new, the same failures; without `failures` as ds_pipeline_index_csv. */
+  failures = NULL;
+  EXPECT(ds_pipeline_index_csv2(p, csv, NULL, NULL, &report, &failures), DS_OK);
+  CHECK(report.added == 0 && report.skipped_existing == 1 && report.failed == 3 && ds_indexing_failures_count(failures) == 3);
+  ds_indexing_failures_free(failures);
+  EXPECT(ds_pipeline_index_csv2(p, csv, NULL, NULL, NULL, NULL), DS_OK);
+
+  /* A folder: its broken picture, named as FOLDER/CATEGORY/FILE. */
+  CHECK(write_broken_tree(dir, "broken_tree", 1, folder, sizeof folder));
+  failures = NULL;
+  EXPECT(ds_pipeline_index_folder2(p, folder, NULL, NULL, &report, &failures), DS_OK);
+  CHECK(report.added == 1 && report.failed == 1 && ds_indexing_failures_count(failures) == 1);
+  snprintf(path, sizeof path, "%s/boxes/broken.ppm", folder);
+  EXPECT(ds_indexing_failures_get(failures, 0, &row_path, &reason), DS_OK);
+  CHECK(row_path != NULL && strcmp(row_path, path) == 0);
+  ds_indexing_failures_free(failures);
+  snprintf(path, sizeof path, "%s/boxes/item0.ppm", folder);
+  EXPECT(ds_key_for_path(path, &key), DS_OK);
+  EXPECT(ds_pipeline_query_key(p, key, NULL, &results), DS_OK);
+  ds_results_free(results);
+
+  /* Cancelled: DS_ERR_CANCELLED with the report and a failure list (to free) all the same. */
+  CHECK(write_broken_tree(dir, "cancelled_tree", 4, folder, sizeof folder));
+  failures = NULL;
+  EXPECT(ds_pipeline_index_folder2(p, folder, continue_below_two, &calls, &report, &failures), DS_ERR_CANCELLED);
+  CHECK(report.cancelled == 1 && failures != NULL && ds_indexing_failures_count(failures) == report.failed);
+  ds_indexing_failures_free(failures);
+
+  /* Any other failure writes nothing. */
+  snprintf(path, sizeof path, "%s/no_such_folder", dir);
+  failures = untouched;
+  EXPECT(ds_pipeline_index_folder2(p, path, NULL, NULL, &report, &failures), DS_ERR_NOT_FOUND);
+  CHECK(failures == untouched);
+  snprintf(path, sizeof path, "%s/no_such.csv", dir);
+  CHECK(ds_pipeline_index_csv2(p, path, NULL, NULL, &report, &failures) != DS_OK);
+  CHECK(failures == untouched);
+  EXPECT(ds_pipeline_index_csv2(p, NULL, NULL, NULL, &report, &failures), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_index_folder2(NULL, dir, NULL, NULL, &report, &failures), DS_ERR_INVALID_ARGUMENT);
+  CHECK(failures == untouched);
 }
 
 static void test_pipeline(const char* models, const char* dir) {
@@ -310,8 +572,11 @@ static void test_pipeline(const char* models, const char* dir) {
   add_drawn_items(p, rgb, &image);
   test_pixel_and_key_queries(p, rgb, &image);
   test_file_queries(p, dir, ppm, sizeof ppm);
+  test_add_bytes(p);
+  test_embeddings(p, rgb, &image, dir);
   test_persistence(p, &options, dir, ppm);
   test_untrained_and_folder(p, dir, ppm);
+  test_indexing_failures(p, dir);
   ds_pipeline_free(p);
 }
 
@@ -405,6 +670,7 @@ int main(int argc, char** argv) {
   CHECK(strlen(ds_version_string()) >= 5);
   CHECK(strcmp(ds_status_name(DS_ERR_CORRUPT), "Corrupt") == 0);
   test_status_names();
+  test_key_for_path();
   ds_pipeline_free(NULL);
   ds_index_free(NULL);
   ds_results_free(NULL);

@@ -25,6 +25,6 @@ loaded = [line.split()[-1] for line in open("/proc/self/maps") if "libdomainsear
 assert loaded and all(path.startswith(package) for path in loaded), f"libdomainsearch loaded from {set(loaded)}"
 assert metadata.version("domainsearch") == domainsearch.__version__, (metadata.version("domainsearch"), domainsearch.__version__)
 files = {str(f) for f in metadata.files("domainsearch")}
-assert {"domainsearch/__init__.py", "domainsearch/dask.py"} <= files, files
+assert {"domainsearch/__init__.py", "domainsearch/dask.py", "domainsearch/_domainsearch.pyi", "domainsearch/py.typed"} <= files, files
 print(f"domainsearch {domainsearch.__version__} installed in {package}")
 PY

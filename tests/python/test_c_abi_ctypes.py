@@ -213,3 +213,18 @@ def test_a_query_with_a_k_above_the_catalogue_lists_it(lib, pipeline):
         assert lib.ds_results_count(results) == 4  # every other item
     finally:
         lib.ds_results_free(results)
+
+
+def test_key_for_path_and_embedding_into_a_caller_buffer(lib, pipeline):
+    lib.ds_key_for_path.argtypes = [C.c_char_p, C.POINTER(C.c_uint64)]
+    lib.ds_pipeline_embed_pixels.argtypes = [C.c_void_p, C.POINTER(Image), C.POINTER(C.c_float), C.c_size_t, C.POINTER(C.c_size_t)]
+    key = C.c_uint64()
+    assert lib.ds_key_for_path(b"a", C.byref(key)) == DS_OK and key.value == 0x44BD8AD473CD9906  # Pipeline.key_for_path("a")
+    assert lib.ds_key_for_path(None, C.byref(key)) == DS_ERR_INVALID_ARGUMENT
+    rgb, dim = picture(3), C.c_size_t()
+    # Capacity 0: a size query (DS_ERR_INVALID_ARGUMENT with the dimension), then the embedding itself.
+    assert lib.ds_pipeline_embed_pixels(pipeline, C.byref(as_image(rgb)), None, 0, C.byref(dim)) == DS_ERR_INVALID_ARGUMENT
+    assert dim.value > 0
+    buf = (C.c_float * dim.value)()
+    assert lib.ds_pipeline_embed_pixels(pipeline, C.byref(as_image(rgb)), buf, dim.value, C.byref(dim)) == DS_OK, lib.ds_last_error()
+    assert dim.value == len(buf) and any(v != 0 for v in buf)

@@ -34,6 +34,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from distributed import WorkerPlugin, as_completed
 
 from . import _domainsearch as _ds
+from . import _process_tuning_opted_out, tune_process_for_inference
 
 TEMPLATE = "template.dscat"
 
@@ -55,11 +56,14 @@ def _model(config_path: str, catalogue_path: str):
 class _InferenceProcess(WorkerPlugin):
     """Makes each worker process, present or restarted later, an inference process
     (domainsearch.tune_process_for_inference): otherwise LibTorch's buffers are unmapped and faulted back on
-    every forward pass (bench/dask_scaling.py, MobileNetV2 on this machine: 9.1 instead of 41.5 photos/s per worker)."""
+    every forward pass (bench/dask_scaling.py, MobileNetV2 on this machine: 9.1 instead of 41.5 photos/s per worker).
+    Importing domainsearch in the worker (as unpickling this plugin does) applies the settings already; both
+    leave a worker whose environment sets DOMAINSEARCH_NO_PROCESS_TUNING as it is."""
     name = "domainsearch-inference-process"
 
     def setup(self, worker):
-        _ds.tune_process_for_inference()
+        if not _process_tuning_opted_out():
+            tune_process_for_inference()
 
 
 def _tune_workers(client):
