@@ -22,21 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0; failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {  # not_ok NAME [FILE...]: the files (stderr of the command) are shown
-  local name=$1; shift
-  failed=$((failed + 1)); echo "not ok - $name"
-  for f in "$@"; do [ -f "$f" ] && tr '\r' '\n' < "$f" | tail -n 5 | sed 's/^/#   /'; done
-  return 0
-}
-expect() {  # expect NAME CONDITION_COMMAND... [-- FILE...]
-  local name=$1; shift
-  local cond=() files=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cond+=("$1"); shift; done
-  [ $# -gt 0 ] && shift && files=("$@")
-  if "${cond[@]}"; then ok "$name"; else not_ok "$name" "${files[@]}"; fi
-}
+source "$(dirname "$0")/checks.sh"
 now_ms() { date +%s%3N; }
 T0=$(now_ms)
 section() { echo "# [$((($(now_ms) - T0) / 1000)) s] $1"; }
@@ -70,12 +56,7 @@ finish() {  # finish PID SECONDS
 items_of() { "$CLI" inspect --catalogue "$1" --json | sed -n 's/.*"items":\([0-9]*\).*/\1/p'; }
 head_of() { "$CLI" inspect --catalogue "$1" --json | sed -n 's/.*"has_category_head":\([a-z]*\).*/\1/p'; }
 
-# The tiny models: the ctest fixture writes them into BUILD/tests/test_models; by hand, write them here.
-MODELS=$BUILD/tests/test_models
-if [ ! -f "$MODELS/backbone.json" ]; then
-  MODELS=$WORK/models
-  DS_TEST_MODEL_DIR=$MODELS "$BUILD/tests/unit_tests" "[.write-test-models]" > /dev/null
-fi
+tiny_models "$BUILD" "$WORK"
 
 # 240 images in 3 category folders: a smooth 1600x1600 background (a small JPEG, but a full-size decode,
 # so that indexing takes a few seconds) and a coloured shape per category.

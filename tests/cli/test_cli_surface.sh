@@ -21,21 +21,7 @@ PY=/usr/bin/python3  # Debian's, with python3-opencv
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0; failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() {  # not_ok NAME [FILE...]: the files (output of the command) are shown
-  local name=$1; shift
-  failed=$((failed + 1)); echo "not ok - $name"
-  for f in "$@"; do [ -f "$f" ] && tr '\r' '\n' < "$f" | tail -n 8 | sed 's/^/#   /'; done
-  return 0
-}
-expect() {  # expect NAME CONDITION_COMMAND... [-- FILE...]
-  local name=$1; shift
-  local cond=() files=()
-  while [ $# -gt 0 ] && [ "$1" != "--" ]; do cond+=("$1"); shift; done
-  [ $# -gt 0 ] && shift && files=("$@")
-  if "${cond[@]}"; then ok "$name"; else not_ok "$name" "${files[@]}"; fi
-}
+source "$(dirname "$0")/checks.sh"
 # Runs the command with stdout in $WORK/out, stderr in $WORK/err (never a terminal) and sets RC.
 run() { RC=0; "$@" > "$WORK/out" 2> "$WORK/err" < /dev/null || RC=$?; }
 lines_of() { wc -l < "$1" | tr -d ' '; }
@@ -43,12 +29,7 @@ occurrences() { grep -o -- "$2" "$1" | wc -l | tr -d ' '; }  # occurrences FILE 
 no_cr() { ! grep -q $'\r' "$1"; }
 items_of() { "$CLI" inspect --catalogue "$1" --json | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["items"])'; }
 
-# The tiny models: the ctest fixture writes them into BUILD/tests/test_models; by hand, write them here.
-MODELS=$BUILD/tests/test_models
-if [ ! -f "$MODELS/backbone.json" ]; then
-  MODELS=$WORK/models
-  DS_TEST_MODEL_DIR=$MODELS "$BUILD/tests/unit_tests" "[.write-test-models]" > /dev/null
-fi
+tiny_models "$BUILD" "$WORK"
 
 # 12 small images in 3 category folders, a query image in none of them, and the same folders with an
 # unreadable "image" added.
@@ -142,6 +123,11 @@ run "$CLI" index --config "$CONFIG" --catalogue "$WORK/bom.dscat" --csv "$WORK/b
 expect "index --csv with a byte-order mark and CRLF: exit 0 (got $RC)" [ "$RC" -eq 0 ] -- "$WORK/err"
 items=$(items_of "$WORK/bom.dscat" 2> /dev/null || true)
 expect "index --csv with a byte-order mark and CRLF: 12 items (got ${items:-none})" [ "${items:-0}" = 12 ]
+
+# --- A file-system error is a failure (exit 1), not a usage error (2): a shard set folder under a file ---
+: > "$WORK/a-file"
+run "$CLI" index --config "$CONFIG" --catalogue "$WORK/a-file/set" --csv "$WORK/bom.csv" --shards 2
+expect "a file-system error: exit 1, not the usage code 2 (got $RC)" [ "$RC" -eq 1 ] -- "$WORK/err"
 
 # --- 1. JSON: a key above 2^53 comes back exactly, as a string ---
 BIG=9007199254740993  # 2^53 + 1: a double (JavaScript, jq) reads 9007199254740992

@@ -7,24 +7,9 @@ import numpy as np
 import pytest
 
 ds = pytest.importorskip("domainsearch")
+from tiny_models import make_config, picture  # noqa: E402 (after the import check)
 MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 pytestmark = pytest.mark.skipif(not MODELS, reason="DS_TEST_MODEL_DIR not set")
-
-
-def picture(i):
-    rgb = np.full((48, 64, 3), 255, np.uint8)
-    rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
-    return rgb
-
-
-def make_config(localize=False):
-    config = ds.PipelineConfig()
-    config.backbone_manifest = os.path.join(MODELS, "backbone.json")
-    config.segmenter_manifest = os.path.join(MODELS, "segmenter.json")
-    config.localize = localize
-    config.threads = 1
-    config.category_mode = "off"
-    return config
 
 
 def write_catalogue(folder, count):

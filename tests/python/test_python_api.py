@@ -15,28 +15,13 @@ import numpy as np
 import pytest
 
 ds = pytest.importorskip("domainsearch")
+from tiny_models import make_config, picture  # noqa: E402 (after the import check)
 MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 needs_models = pytest.mark.skipif(not MODELS, reason="DS_TEST_MODEL_DIR not set")
 
 # src/core/error.cpp's status_name() list, Ok aside.
 STATUSES = ("InvalidArgument", "Io", "FormatVersion", "Corrupt", "ModelMismatch", "DeviceUnavailable", "ImageDecode",
             "ImageTooSmall", "ImageTooLarge", "NotFound", "AlreadyExists", "Cancelled", "Internal", "OutOfMemory", "Conflict")
-
-
-def picture(i):
-    rgb = np.full((48, 64, 3), 255, np.uint8)
-    rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
-    return rgb
-
-
-def make_config(localize=False):
-    config = ds.PipelineConfig()
-    config.backbone_manifest = os.path.join(MODELS, "backbone.json")
-    config.segmenter_manifest = os.path.join(MODELS, "segmenter.json")
-    config.localize = localize
-    config.threads = 1
-    config.category_mode = "off"
-    return config
 
 
 @pytest.fixture()

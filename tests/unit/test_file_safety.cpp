@@ -102,6 +102,22 @@ pid_t fork_lock_holder(const std::string& path, const int (&ready)[2], std::chro
   return child;
 }
 
+// Runs `writer` in `count` forked processes at once; each must return (and exit with) 0.
+void run_writer_processes(int count, const std::function<int()>& writer) {
+  std::vector<pid_t> children;
+  for (int w = 0; w < count; ++w) {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) ::_exit(writer());
+    children.push_back(child);
+  }
+  for (const pid_t child : children) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+}
+
 std::string conflict_message(const std::function<void()>& f) {
   try {
     f();
@@ -351,26 +367,15 @@ TEST_CASE("writers that follow the contract lose no update", "[file-safety]") {
   const std::string path = dir.file("counter.dstest");
   save(path, "0", 0);
   constexpr int kWriters = 4, kIncrements = 25;
-  std::vector<pid_t> children;
-  for (int w = 0; w < kWriters; ++w) {
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      for (int i = 0; i < kIncrements; ++i) {  // lock, open, change, save with the generation read
-        const WriterLock lock(path);
-        const SectionReader reader(path, kTestKind);
-        const auto bytes = reader.read(detail::tag("DATA"), 64);
-        save(path, std::to_string(std::stoi(std::string(bytes.begin(), bytes.end())) + 1), reader.generation());
-      }
-      ::_exit(0);
+  run_writer_processes(kWriters, [&] {
+    for (int i = 0; i < kIncrements; ++i) {  // lock, open, change, save with the generation read
+      const WriterLock lock(path);
+      const SectionReader reader(path, kTestKind);
+      const auto bytes = reader.read(detail::tag("DATA"), 64);
+      save(path, std::to_string(std::stoi(std::string(bytes.begin(), bytes.end())) + 1), reader.generation());
     }
-    children.push_back(child);
-  }
-  for (const pid_t child : children) {
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  }
+    return 0;
+  });
   CHECK(payload_of(path) == std::to_string(kWriters * kIncrements));
   CHECK(SectionReader(path, kTestKind).generation() == 1 + kWriters * kIncrements);
 }
@@ -383,31 +388,19 @@ TEST_CASE("writers without a writer lock that retry on Conflict lose no save", "
   const std::string path = dir.file("counter.dstest");
   save(path, "0", 0);
   constexpr int kWriters = 4, kIncrements = 20;
-  std::vector<pid_t> children;
-  for (int w = 0; w < kWriters; ++w) {
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-      int saved = 0;
-      while (saved < kIncrements) {
-        try {
-          const SectionReader reader(path, kTestKind);
-          const auto bytes = reader.read(detail::tag("DATA"), 64);
-          save(path, std::to_string(std::stoi(std::string(bytes.begin(), bytes.end())) + 1), reader.version());
-          ++saved;
-        } catch (const Error& e) {
-          if (e.status() != Status::Conflict) ::_exit(2);
-        }
+  run_writer_processes(kWriters, [&] {
+    for (int saved = 0; saved < kIncrements;) {
+      try {
+        const SectionReader reader(path, kTestKind);
+        const auto bytes = reader.read(detail::tag("DATA"), 64);
+        save(path, std::to_string(std::stoi(std::string(bytes.begin(), bytes.end())) + 1), reader.version());
+        ++saved;
+      } catch (const Error& e) {
+        if (e.status() != Status::Conflict) return 2;
       }
-      ::_exit(0);
     }
-    children.push_back(child);
-  }
-  for (const pid_t child : children) {
-    int status = 0;
-    ::waitpid(child, &status, 0);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
-  }
+    return 0;
+  });
   CHECK(payload_of(path) == std::to_string(kWriters * kIncrements));
   CHECK(SectionReader(path, kTestKind).generation() == 1 + kWriters * kIncrements);
 }

@@ -23,6 +23,7 @@
 #include "training/fine_tuned_model.hpp"
 #include "test_catalogue.hpp"
 #include "test_models.hpp"
+#include "capped_child.hpp"
 #include "test_util.hpp"
 
 using namespace domainsearch;
@@ -91,62 +92,6 @@ std::vector<std::uint8_t> with_declared_shape(const std::vector<std::uint8_t>& f
   return out;
 }
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define DS_TEST_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define DS_TEST_UNDER_SANITIZER 1
-#endif
-#endif
-
-std::uint64_t vm_size_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
-  return 0;
-}
-
-// Runs `call` in a forked child whose address space is capped at its size at the fork plus 256 MiB
-// (RLIMIT_AS; not under sanitizers, whose shadow memory does not mix with it) and which is killed after
-// 20 s. Returns "<status name>: <message>" for an Error, "no error", "other exception: <what>" (e.g. the
-// std::bad_alloc of an allocation over the cap) or "killed by signal N".
-std::string outcome_in_capped_child(const std::function<void()>& call) {
-  int pipe_fds[2];
-  REQUIRE(::pipe(pipe_fds) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    ::alarm(20);
-#ifndef DS_TEST_UNDER_SANITIZER
-    const rlim_t cap = vm_size_bytes() + (256u << 20);
-    const rlimit limit{cap, cap};
-    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
-#endif
-    std::string report;
-    try {
-      call();
-      report = "no error";
-    } catch (const Error& e) {
-      report = std::string(status_name(e.status())) + ": " + e.what();
-    } catch (const std::exception& e) {
-      report = std::string("other exception: ") + e.what();
-    }
-    const bool sent = ::write(pipe_fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
-    ::_exit(sent ? 0 : 1);
-  }
-  ::close(pipe_fds[1]);
-  std::string report;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;)
-    if (n > 0) report.append(buffer, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
-  int wait_status = 0;
-  REQUIRE(::waitpid(child, &wait_status, 0) == child);
-  if (WIFSIGNALED(wait_status)) return "killed by signal " + std::to_string(WTERMSIG(wait_status));
-  REQUIRE(WEXITSTATUS(wait_status) == 0);
-  return report;
-}
 
 }  // namespace
 
@@ -457,12 +402,14 @@ TEST_CASE("an FTUN section declaring a tensor larger than the section is refused
   // left before the values are allocated, it is Corrupt at once; allocated first (the bug: a 1 GiB shape
   // made a 1.34 GB process), it exceeds the child's address-space cap (std::bad_alloc) or takes seconds.
   const std::vector<std::uint8_t> huge = with_declared_shape(bytes, "[268435456,4]");
-  const std::string outcome = outcome_in_capped_child([&] { detail::FineTunedModel::deserialize(huge.data(), huge.size(), "cat.dscat"); });
-  INFO(outcome);
-  CHECK(outcome.rfind("Corrupt: ", 0) == 0);
-  CHECK(outcome.find("cat.dscat") != std::string::npos);
-  CHECK(outcome.find("\"stage2_conv_w\" of shape [268435456,4]") != std::string::npos);
-  CHECK(outcome.find("bytes are left") != std::string::npos);
+  const dstest::ChildOutcome outcome =
+      dstest::outcome_in_capped_child([&] { detail::FineTunedModel::deserialize(huge.data(), huge.size(), "cat.dscat"); }, 256u << 20);
+  INFO(outcome.how << ": " << outcome.message);
+  CHECK(outcome.how == "Error");
+  CHECK(outcome.status == Status::Corrupt);
+  CHECK(outcome.message.find("cat.dscat") != std::string::npos);
+  CHECK(outcome.message.find("\"stage2_conv_w\" of shape [268435456,4]") != std::string::npos);
+  CHECK(outcome.message.find("bytes are left") != std::string::npos);
 
   // Just over what is left (the six values and the 60-byte classifier: 84 bytes; 5 x 5 values need 100).
   const std::vector<std::uint8_t> over = with_declared_shape(bytes, "[5,5]");

@@ -20,6 +20,7 @@
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/image.hpp"
+#include "capped_child.hpp"
 #include "test_util.hpp"
 
 using namespace domainsearch;
@@ -188,84 +189,12 @@ Bytes pnm(const std::string& header) {
 
 // ---- A child process for hostile input.
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define DS_TEST_UNDER_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define DS_TEST_UNDER_SANITIZER 1
-#endif
-#endif
-
-// How a call run by outcome_in_child() ended.
-struct ChildOutcome {
-  std::string how;  // "Error", "no error", "other exception", or "killed by signal N"
-  Status status = Status::Ok;
-  std::string message;
-};
-
-std::uint64_t vm_size_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
-  return 0;
-}
-
-// Runs `call` in a forked child and reports how it ended. The child is killed after 20 s (SIGALRM), so
-// a call that hangs fails the test instead of hanging it, and its address space is capped at its size at
-// the fork plus 100 MiB (RLIMIT_AS). That cap is the memory bound of these tests: every crafted image here
-// decodes to at least 12000 x 12000 bytes (144 MB), so a decoder that starts to allocate the pixels fails
-// with an out-of-memory error instead of being refused from the header. Virtual size rather than peak RSS,
-// because OpenCV allocates the whole image before the decoder writes (and touches) any of it. Sanitizer
-// builds skip the cap: their shadow memory does not mix with RLIMIT_AS.
-ChildOutcome outcome_in_child(const std::function<void()>& call) {
-  int pipe_fds[2];
-  REQUIRE(::pipe(pipe_fds) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(pipe_fds[0]);
-    ::alarm(20);
-#ifndef DS_TEST_UNDER_SANITIZER
-    const rlim_t cap = vm_size_bytes() + (100u << 20);
-    const rlimit limit{cap, cap};
-    if (::setrlimit(RLIMIT_AS, &limit) != 0) ::_exit(2);
-#endif
-    std::string report;
-    try {
-      call();
-      report = "no error\n";
-    } catch (const Error& e) {
-      report = "Error\n" + std::to_string(static_cast<int>(e.status())) + "\n" + e.what();
-    } catch (const std::exception& e) {
-      report = std::string("other exception\n0\n") + e.what();
-    }
-    const bool sent = ::write(pipe_fds[1], report.data(), report.size()) == static_cast<ssize_t>(report.size());
-    ::_exit(sent ? 0 : 1);
-  }
-  ::close(pipe_fds[1]);
-  std::string report;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;)
-    if (n > 0) report.append(buffer, static_cast<std::size_t>(n));
-  ::close(pipe_fds[0]);
-  int wait_status = 0;
-  REQUIRE(::waitpid(child, &wait_status, 0) == child);
-  if (WIFSIGNALED(wait_status)) return {"killed by signal " + std::to_string(WTERMSIG(wait_status)), Status::Ok, ""};
-  REQUIRE(WEXITSTATUS(wait_status) == 0);
-  ChildOutcome outcome;
-  const std::size_t first = report.find('\n'), second = report.find('\n', first + 1);
-  outcome.how = report.substr(0, first);
-  if (second != std::string::npos) {
-    outcome.status = static_cast<Status>(std::stoi(report.substr(first + 1, second - first - 1)));
-    outcome.message = report.substr(second + 1);
-  }
-  return outcome;
-}
-
-// Checks that `call`, run by outcome_in_child(), throws an Error with `status` whose message contains
+// Checks that `call`, run by dstest::outcome_in_capped_child() with 100 MiB of headroom (every crafted
+// image here decodes to at least 12000 x 12000 bytes, 144 MB, so a decoder that starts to allocate the
+// pixels fails instead of being refused from the header), throws an Error with `status` whose message contains
 // each of `fragments`.
 void check_refused_in_child(const std::function<void()>& call, Status status, const std::vector<std::string>& fragments) {
-  const ChildOutcome outcome = outcome_in_child(call);
+  const dstest::ChildOutcome outcome = dstest::outcome_in_capped_child(call, 100u << 20);
   INFO(outcome.how << ": " << outcome.message);
   REQUIRE(outcome.how == "Error");
   CHECK(status_name(outcome.status) == std::string(status_name(status)));
