@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/augment.hpp"  // compiled in: the library keeps its compositing internal
+#include "training/augment.hpp"  // compiled in: the library keeps its compositing internal
 
 using namespace domainsearch;
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 #include "domainsearch/error.hpp"
 #include "index/item_key.hpp"
 #include "io/utf8.hpp"
-#include "pipeline/config_json.hpp"
+#include "config/config_json.hpp"
 #include "runtime/model_runner.hpp"
 
 namespace domainsearch::detail {

@@ -7,7 +7,7 @@
 #include "io/file_safety.hpp"
 #include "io/json_text.hpp"
 #include "io/section_file.hpp"
-#include "pipeline/config_json.hpp"
+#include "config/config_json.hpp"
 
 namespace domainsearch::detail {
 namespace {

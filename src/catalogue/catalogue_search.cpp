@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "domainsearch/error.hpp"
-#include "catalogue/ranking.hpp"
+#include "search/ranking.hpp"
 
 namespace domainsearch::detail {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "domainsearch/error.hpp"
 #include "io/utf8.hpp"
-#include "pipeline/augment.hpp"
+#include "training/augment.hpp"
 #include "training/backbone_trainer.hpp"
 
 namespace domainsearch::detail {

@@ -13,8 +13,8 @@
 #include <unordered_map>
 
 #include "domainsearch/error.hpp"
-#include "catalogue/ranking.hpp"
-#include "pipeline/config_json.hpp"
+#include "search/ranking.hpp"
+#include "config/config_json.hpp"
 
 namespace domainsearch {
 namespace {

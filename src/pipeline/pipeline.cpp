@@ -6,7 +6,7 @@
 
 #include "catalogue/catalogue.hpp"
 #include "domainsearch/error.hpp"
-#include "pipeline/csv.hpp"
+#include "io/csv.hpp"
 
 // Pipeline is the facade: what it does is done by detail::Catalogue (src/catalogue/); here are only the
 // parts that need no catalogue state (reading entry lists, decoding a query, keys of paths).

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "domainsearch/error.hpp"
-#include "catalogue/ranking.hpp"
+#include "search/ranking.hpp"
 #include "io/atomic_file.hpp"
 #include "io/json_text.hpp"
 #include "io/regular_file.hpp"

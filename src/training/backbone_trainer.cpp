@@ -22,7 +22,7 @@
 #include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
 #include "image/opencv_bridge.hpp"
-#include "pipeline/augment.hpp"
+#include "training/augment.hpp"
 #include "runtime/preprocess.hpp"
 #include "runtime/torch_support.hpp"
 #include "training/calibration.hpp"

@@ -13,7 +13,7 @@
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "io/json_text.hpp"
-#include "pipeline/config_json.hpp"
+#include "config/config_json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using domainsearch::Error;

@@ -18,7 +18,7 @@
 #include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
-#include "pipeline/augment.hpp"
+#include "training/augment.hpp"
 #include "training/calibration.hpp"
 #include "training/fine_tuned_model.hpp"
 #include "test_catalogue.hpp"

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "catalogue/ranking.hpp"
+#include "search/ranking.hpp"
 #include "domainsearch/error.hpp"
 #include "test_util.hpp"
 

@@ -1,4 +1,4 @@
-#include "pipeline/config_json.hpp"
+#include "config/config_json.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "pipeline/augment.hpp"
+#include "training/augment.hpp"
 
 #include <opencv2/imgproc.hpp>
 

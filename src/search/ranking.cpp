@@ -1,4 +1,4 @@
-#include "catalogue/ranking.hpp"
+#include "search/ranking.hpp"
 
 #include <algorithm>
 #include <cmath>

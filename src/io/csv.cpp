@@ -1,4 +1,4 @@
-#include "pipeline/csv.hpp"
+#include "io/csv.hpp"
 
 #include "domainsearch/error.hpp"
 #include "io/regular_file.hpp"
