@@ -137,7 +137,8 @@ std::unique_ptr<Catalogue> Catalogue::open(const std::string& catalogue_path, Pi
         throw Error(Status::Corrupt, catalogue_path + ": embedding adaptation dimension disagrees with the embeddings");
       impl->adapted_ = impl->project(*impl->adaptation_);
     }
-    for (const json& pair : read_json_section(reader, tag("SRCS"))) impl->sources_[pair.at(0).get<std::uint64_t>()] = pair.at(1).get<std::string>();
+    for (const json& pair : read_json_section(reader, tag("SRCS")))
+      impl->sources_[json_integer<std::uint64_t>(pair.at(0), catalogue_path + ": SRCS key", Status::Corrupt)] = pair.at(1).get<std::string>();
     return impl;
   });
 }

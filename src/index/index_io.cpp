@@ -94,8 +94,8 @@ Meta read_meta(const SectionReader& r) {
     const std::vector<std::uint8_t> bytes = r.read(tag("META"), kMaxMetaBytes);
     meta.json = parse_json(reinterpret_cast<const char*>(bytes.data()), reinterpret_cast<const char*>(bytes.data()) + bytes.size(),
                            r.path() + ": META section", Status::Corrupt);  // bounded depth, no duplicate key
-    meta.dimension = meta.json.at("dimension").get<int>();
-    meta.count = meta.json.at("count").get<std::uint64_t>();
+    meta.dimension = json_integer<int>(meta.json.at("dimension"), r.path() + ": META \"dimension\"", Status::Corrupt);
+    meta.count = json_integer<std::uint64_t>(meta.json.at("count"), r.path() + ": META \"count\"", Status::Corrupt);
     meta.categories = meta.json.at("categories").get<std::vector<std::string>>();
     if (meta.json.at("metric").get<std::string>() != "squared_l2") throw Error(Status::Corrupt, r.path() + ": unknown metric");
   } catch (const nlohmann::json::exception& e) {

@@ -8,9 +8,12 @@
 // - a key twice in one object (nlohmann keeps the last silently: {"k": 1, "k": 1000} would read k = 1000),
 // and only then builds the document. Thread-safe.
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "domainsearch/error.hpp"
 #include "io/utf8.hpp"
@@ -29,6 +32,22 @@ nlohmann::json parse_json(const char* begin, const char* end, const std::string&
 
 inline nlohmann::json parse_json(std::string_view text, const std::string& where, Status status) {
   return parse_json(text.data(), text.data() + text.size(), where, status);
+}
+
+/// `value` as an integer of type T: it must be a JSON integer (not a fraction, not 1e30: converting an
+/// out-of-range floating-point number to an integer is undefined behaviour) within T's range.
+/// Throws Error(`status`) naming `what` otherwise.
+template <typename T>
+T json_integer(const nlohmann::json& value, const std::string& what, Status status) {
+  static_assert(std::is_integral_v<T>, "json_integer reads integers");
+  bool fits = false;
+  if (value.is_number_unsigned()) fits = value.get<std::uint64_t>() <= static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+  else if (value.is_number_integer())
+    fits = std::is_signed_v<T> ? value.get<std::int64_t>() >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+                                     value.get<std::int64_t>() <= static_cast<std::int64_t>(std::numeric_limits<T>::max())
+                               : value.get<std::int64_t>() >= 0;
+  if (!fits) throw Error(status, what + " must be an integer that fits its type, got " + value.dump());
+  return value.get<T>();
 }
 
 }  // namespace domainsearch::detail

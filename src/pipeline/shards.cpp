@@ -104,7 +104,7 @@ ShardSetManifest ShardSetManifest::load(const std::string& folder) {
   }
   const json j = detail::parse_json(text, path, Status::Corrupt);  // bounded depth, no duplicate key
   try {
-    if (j.at("format").get<std::string>() != kManifestFormat || j.at("version").get<int>() != kManifestVersion)
+    if (j.at("format").get<std::string>() != kManifestFormat || detail::json_integer<int>(j.at("version"), path + ": \"version\"", Status::Corrupt) != kManifestVersion)
       throw Error(Status::Corrupt, path + ": not a version " + std::to_string(kManifestVersion) + " " + kManifestFormat + " manifest");
     ShardSetManifest m;
     m.template_file = plain_name(j.at("template").get<std::string>(), path);

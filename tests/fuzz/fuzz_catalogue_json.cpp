@@ -50,11 +50,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // SRCS as Catalogue::open reads it: [key, path] pairs.
   try {
     for (const json& pair : j) {
-      const std::uint64_t key = pair.at(0).get<std::uint64_t>();
+      const std::uint64_t key = detail::json_integer<std::uint64_t>(pair.at(0), "SRCS key", domainsearch::Status::Corrupt);
       const std::string source = pair.at(1).get<std::string>();
       (void)key;
       (void)source;
     }
+  } catch (const Error&) {
   } catch (const json::exception&) {
   }
   // A copy and a dump of the whole document, as the readers' messages make.

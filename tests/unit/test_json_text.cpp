@@ -188,3 +188,14 @@ TEST_CASE("a catalogue whose CONF nests 200,000 levels deep or repeats a key is 
     CHECK_THAT(refusal([&] { Pipeline::inspect(file); }, Status::Corrupt), Contains("deep.dscat") && Contains("CONF") && Contains(says));
   }
 }
+
+TEST_CASE("json_integer reads integers that fit and refuses fractions and out-of-range numbers (no UB)", "[json][hostile]") {
+  using nlohmann::json;
+  CHECK(detail::json_integer<std::uint64_t>(json::parse("18446744073709551615"), "key", Status::Corrupt) == UINT64_MAX);
+  CHECK(detail::json_integer<int>(json::parse("-7"), "n", Status::Corrupt) == -7);
+  // 1.2e25 as a float converted to uint64 is undefined behaviour (found by fuzz_catalogue_json in SRCS).
+  for (const char* text : {"1.2345678446440774e25", "2.5", "-1", "\"5\"", "null"})
+    CHECK(dstest::status_of([&] { detail::json_integer<std::uint64_t>(json::parse(text), "SRCS key", Status::Corrupt); }) == Status::Corrupt);
+  CHECK(dstest::status_of([&] { detail::json_integer<int>(json::parse("4294967296"), "dimension", Status::Corrupt); }) == Status::Corrupt);
+  CHECK(dstest::status_of([&] { detail::json_integer<int>(json::parse("-2147483649"), "dimension", Status::Corrupt); }) == Status::Corrupt);
+}
