@@ -112,7 +112,8 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
                "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped\n"
                "  (exit status 3 once the others are saved). CSV files may start with a UTF-8 byte-order mark and use CRLF.\n"
-               "  Trains afterwards (see train) unless --no-train. Ctrl-C stops cleanly, keeping what was indexed.\n"
+               "  Trains afterwards (see train) unless --no-train: fine-tuning with any number of categories (it learns items), a\n"
+               "  category head with 2 or more; what it cannot train it names, with why. Ctrl-C stops cleanly, keeping what was indexed.\n"
                "  --shards N (1..4096, with --csv) builds a new shard set instead: CAT is a folder that receives template.dscat,\n"
                "  N shard catalogues (each image goes to the shard of its key) and shards.json; fine-tuning runs once before\n"
                "  the shards embed, the category head once across them. Query it with query --catalogue CAT.",
@@ -387,6 +388,27 @@ TrainingReport train_on_photos(Pipeline& p, const std::vector<CatalogueEntry>& e
   return p.train_categories(analyses, categories, labels, training_progress());
 }
 
+// Why the catalogue cannot learn what the configuration asks for ("" when it can): fine-tuning learns
+// items, so it needs 2 item labels whatever the number of categories; a category head needs 2 categories
+// (with one, the category gate has nothing to choose and every query searches the whole catalogue).
+std::string why_not_train(const Pipeline& p) {
+  if (p.is_fine_tuned() && !p.config().fine_tuning.enabled)
+    return "the catalogue is fine-tuned and this configuration does not fine-tune; new items are embedded by its fine-tuned "
+           "network (retrain with a configuration that enables fine_tuning)";
+  if (p.config().fine_tuning.enabled) {
+    std::set<std::string> labels;
+    for (const std::uint64_t key : p.index().keys()) {
+      labels.insert(p.index().get_metadata(key).label);
+      if (labels.size() >= 2) return "";
+    }
+    return "fine-tuning learns to tell items apart and the catalogue holds " + std::to_string(labels.size()) + " item label(s); it needs 2";
+  }
+  if (p.index().category_count() < 2)
+    return "the category head needs 2 categories and the catalogue has " + std::to_string(p.index().category_count()) +
+           " (queries search it whole); fine-tuning (\"fine_tuning\": {\"enabled\": true}) learns from any number of categories";
+  return "";
+}
+
 // Trains what the configuration asks for: fine-tuning (on `photos`, or the catalogue's own), or the
 // category head (and adaptation) on the catalogue's embeddings.
 void train(Pipeline& p, const std::vector<CatalogueEntry>& photos = {}) {
@@ -454,7 +476,12 @@ int cmd_index_sharded(const Args& a) {
       std::fprintf(stderr, "skipped a category (%s): its rows fail below\n", e.what());
     }
   }
-  const bool train_now = !a.has("no-train") && categories >= 2;
+  std::set<std::string> labels;
+  for (const CatalogueEntry& e : rows) labels.insert(e.label);
+  // Fine-tuning learns items (2 labels, any number of categories); a category head needs 2 categories.
+  const bool train_now = !a.has("no-train") && (config.fine_tuning.enabled ? labels.size() >= 2 : categories >= 2);
+  if (!a.has("no-train") && !train_now)
+    std::fprintf(stderr, "not training: %s\n", config.fine_tuning.enabled ? "fine-tuning needs rows of 2 item labels" : "the category head needs 2 categories");
   if (train_now && config.fine_tuning.enabled) print_fine_tuning(model, model.fine_tune(rows, training_progress()));
   const std::string template_path = (fs::path(folder) / manifest.template_file).string();
   model.save(template_path);
@@ -492,11 +519,9 @@ int cmd_index(const Args& a) {
     return kExitError;
   }
   bool interrupted = r.cancelled;
-  const bool fine_tuned_elsewhere = p.is_fine_tuned() && !p.config().fine_tuning.enabled;
-  if (fine_tuned_elsewhere && r.added > 0)
-    std::fprintf(stderr, "not training: the catalogue is fine-tuned and this configuration does not fine-tune; the new items are "
-                         "embedded by its fine-tuned network (retrain with a configuration that enables fine_tuning)\n");
-  if (!interrupted && !fine_tuned_elsewhere && !a.has("no-train") && p.index().category_count() >= 2 && (r.added > 0 || !p.has_category_head())) {
+  const std::string skip = interrupted || a.has("no-train") || (r.added == 0 && p.has_category_head()) ? "" : why_not_train(p);
+  if (!skip.empty()) std::fprintf(stderr, "not training: %s\n", skip.c_str());
+  if (!interrupted && skip.empty() && !a.has("no-train") && (r.added > 0 || !p.has_category_head())) {
     try {
       train(p);
     } catch (const Error& e) {

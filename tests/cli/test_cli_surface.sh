@@ -124,6 +124,18 @@ expect "index --csv with a byte-order mark and CRLF: exit 0 (got $RC)" [ "$RC" -
 items=$(items_of "$WORK/bom.dscat" 2> /dev/null || true)
 expect "index --csv with a byte-order mark and CRLF: 12 items (got ${items:-none})" [ "${items:-0}" = 12 ]
 
+# --- Any catalogue learns: one category is fine-tuned (items are what it learns); a head is skipped, saying why ---
+mkdir -p "$WORK/one_category"
+cp -r "$WORK/images/round" "$WORK/one_category/"
+printf '{"backbone": "%s/trainable.json", "threads": 1, "category_mode": "off", "embedding": {"localize": false}, "fine_tuning": {"enabled": true, "first_stage": 2, "epochs": 1, "batch_size": 4}}\n' \
+  "$MODELS" > "$WORK/fine_tune.json"
+run "$CLI" index --config "$WORK/fine_tune.json" --catalogue "$WORK/one.dscat" --folder "$WORK/one_category"
+expect "one category, fine-tuning configured: exit 0 (got $RC)" [ "$RC" -eq 0 ] -- "$WORK/err"
+expect "one category, fine-tuning configured: the backbone is fine-tuned" grep -q "fine-tuned the backbone" "$WORK/out" -- "$WORK/out" "$WORK/err"
+run "$CLI" index --config "$CONFIG" --catalogue "$WORK/one_head.dscat" --folder "$WORK/one_category"
+expect "one category, a head configured: exit 0 (got $RC)" [ "$RC" -eq 0 ] -- "$WORK/err"
+expect "one category, a head configured: says why it does not train" grep -q "not training: the category head needs 2 categories and the catalogue has 1" "$WORK/err" -- "$WORK/err"
+
 # --- A file-system error is a failure (exit 1), not a usage error (2): a shard set folder under a file ---
 : > "$WORK/a-file"
 run "$CLI" index --config "$CONFIG" --catalogue "$WORK/a-file/set" --csv "$WORK/bom.csv" --shards 2

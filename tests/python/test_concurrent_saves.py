@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 ds = pytest.importorskip("domainsearch")
+from tiny_models import make_config, picture  # noqa: E402 (after the import check)
 MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 LIB_PATH = os.environ.get("DS_LIBRARY")
 pytestmark = pytest.mark.skipif(not MODELS or not LIB_PATH, reason="DS_TEST_MODEL_DIR and DS_LIBRARY not set")
@@ -21,22 +22,6 @@ pytestmark = pytest.mark.skipif(not MODELS or not LIB_PATH, reason="DS_TEST_MODE
 WRITER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "concurrent_save_writer.py")
 ROUNDS = int(os.environ.get("DS_CONCURRENT_SAVE_ROUNDS", "5"))
 DOORS = ("python", "python", "python", "python", "c")  # writer i goes through DOORS[i]; its keys are (i + 1) * 1000 + round
-
-
-def make_config():
-    config = ds.PipelineConfig()
-    config.backbone_manifest = os.path.join(MODELS, "backbone.json")
-    config.segmenter_manifest = os.path.join(MODELS, "segmenter.json")
-    config.localize = False
-    config.threads = 1
-    config.category_mode = "off"
-    return config
-
-
-def picture(i):
-    rgb = np.full((48, 64, 3), 255, np.uint8)
-    rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
-    return rgb
 
 
 def start_files(folder):
