@@ -26,10 +26,30 @@ import os
 import sys
 import time
 
-import cv2
-import numpy as np
-import torch
-from torch.ao.quantization import get_default_qconfig, quantize_jit
+
+def cap_onednn_isa():
+    """The library's rule (src/runtime/onednn_isa.hpp), applied before torch is imported: on CPUs with
+    AMX-TILE or AVX512-FP16, oneDNN (in LibTorch 1.13) corrupts the heap with int8 models, so it is capped
+    at AVX512_CORE_VNNI unless DNNL_MAX_CPU_ISA/ONEDNN_MAX_CPU_ISA are set or DS_ONEDNN_ISA=native."""
+    if "DNNL_MAX_CPU_ISA" in os.environ or "ONEDNN_MAX_CPU_ISA" in os.environ:
+        return
+    if os.environ.get("DS_ONEDNN_ISA", "").lower() == "native":
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return
+    if "amx_tile" in flags or "avx512_fp16" in flags:
+        os.environ["DNNL_MAX_CPU_ISA"] = os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE_VNNI"
+
+
+cap_onednn_isa()
+
+import cv2  # noqa: E402 (after the cap: oneDNN reads it when torch first runs a kernel)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.ao.quantization import get_default_qconfig, quantize_jit  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 

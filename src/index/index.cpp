@@ -31,7 +31,7 @@ void check_finite(const float* v, std::size_t n, const std::string& what) {
 // fine-tuned model's description, a catalogue's) and callers that read them as text (Python): one
 // that is not UTF-8 (a Latin-1 name) is refused here, where it enters, with its bad bytes shown as \xNN.
 void check_label(std::uint64_t key, const std::string& label) {
-  if (!detail::is_valid_utf8(label)) detail::require_utf8(label, "label of key " + std::to_string(key));
+  if (!detail::is_valid_utf8(label)) detail::require_utf8(label, "label of key " + std::to_string(key));  // the message only when needed
 }
 
 void check_labels(const ItemBatch& batch) {
@@ -229,7 +229,6 @@ void Index::add_batch(const ItemBatch& batch) {
   std::optional<MaskGeometry> geometry = m.mask_geometry;
   for (std::size_t i = 0; i < batch.count; ++i) {
     const std::uint64_t key = batch.keys[i];
-    detail::check_item_key(key);
     if (m.locations.count(key) != 0 || !seen.insert(key).second)
       throw Error(Status::AlreadyExists, "key " + std::to_string(key) + " is already in the index (use upsert to replace it)");
     const ContourMask* mask = batch.masks ? &batch.masks[i] : nullptr;

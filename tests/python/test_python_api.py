@@ -267,7 +267,8 @@ def test_closing_while_another_thread_queries_is_safe(pipeline):
     thread = threading.Thread(target=query_until_closed)
     thread.start()
     started.wait()
-    time.sleep(0.2)
+    while not keys and thread.is_alive():  # close while queries run: after the first has answered
+        time.sleep(0.01)
     pipeline.close()  # the running query keeps the models until it ends
     thread.join(timeout=120)
     assert not thread.is_alive() and len(errors) == 1 and "closed" in errors[0]

@@ -88,8 +88,15 @@ ISA_SETTINGS = {"capped by the user": {"DNNL_MAX_CPU_ISA": "AVX512_CORE_VNNI", "
                 "the library's choice": {}}
 
 
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+
+
 @pytest.mark.parametrize("setting", list(ISA_SETTINGS))
 def test_int8_models_run_under_each_onednn_isa_setting(int8_models, setting):
+    if setting.startswith("uncapped") and {"amx_tile", "avx512_fp16"} & set(cpu_flags()):
+        pytest.skip("uncapped oneDNN corrupts the heap with int8 models on this CPU (AMX/AVX512-FP16): the reason for the cap")
     folder, _ = int8_models
     script = ("import sys; sys.path.insert(0, sys.argv[1]); import test_quantize_model as t; "
               "p = t.ds.Pipeline(t.config(sys.argv[2] + '/backbone_int8.json', sys.argv[2] + '/segmenter_int8.json'))\n"

@@ -502,10 +502,9 @@ TEST_CASE("a wait for the writer lock can be given up", "[file-safety]") {
   int ready[2];
   REQUIRE(::pipe(ready) == 0);
   const pid_t holder = fork_lock_holder(path, ready, std::chrono::milliseconds(2000));
-  int polls = 0;
-  const auto start = std::chrono::steady_clock::now();
+  int polls = 0;  // had the wait ignored the answer, it would have got the lock when the holder let go (no Cancelled)
   CHECK(dstest::status_of([&] { WriterLock lock(path, std::nullopt, [&] { return ++polls < 3; }); }) == Status::Cancelled);
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
+  CHECK(polls == 3);
   ::kill(holder, SIGKILL);
   ::waitpid(holder, nullptr, 0);
   ::close(ready[0]);
