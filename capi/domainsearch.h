@@ -53,7 +53,10 @@ extern "C" {
 #endif
 
 /* 2: ds_progress_fn returns nonzero to continue (in version 1, nonzero cancelled), as every other
- * progress callback of the library, C++ and Python do. */
+ * progress callback of the library, C++ and Python do. Later in version 2 (added, no call changed):
+ * a query answers with items by default (one result per label: the configuration's
+ * "one_result_per_label" now defaults to true), ds_query_options.answer (DS_ANSWER_PHOTOS lists photos
+ * as before), ds_results_photos and ds_results_confidence. */
 #define DS_ABI_VERSION 2
 #define DS_KEY_NONE UINT64_MAX
 
@@ -244,13 +247,23 @@ DS_C_API DS_NODISCARD ds_status ds_pipeline_fine_tune(ds_pipeline* pipeline, con
 /** *out = 1 when the catalogue's embeddings come from a fine-tuned backbone, else 0. */
 DS_C_API DS_NODISCARD ds_status ds_pipeline_is_fine_tuned(const ds_pipeline* pipeline, int* out);
 
-/* Versioned input struct (see struct_size above); every field of ABI version 1 is optional. */
+/* What a query's results are (ds_query_options.answer). */
+typedef enum ds_answer {
+  DS_ANSWER_CONFIGURED = 0, /* the configuration's: items, unless it says "one_result_per_label": false */
+  DS_ANSWER_ITEMS = 1,      /* one result per label (k distinct items), each shown by its nearest photo; its other
+                               photos the search reached: ds_results_photos */
+  DS_ANSWER_PHOTOS = 2      /* one result per photo: an item with many photos may fill the list */
+} ds_answer;
+
+/* Versioned input struct (see struct_size above); every field is optional. */
 typedef struct ds_query_options {
   uint32_t struct_size;    /* bytes of the caller's struct, at least 4 */
   size_t k;                /* results; 0 (default): the pipeline's */
   const char* category;    /* restrict to one category by name; NULL (default): the pipeline's category mode */
   ds_key_filter_fn filter; /* NULL (default): every key may appear */
   void* filter_user;       /* passed to filter (default NULL) */
+  int answer;              /* a ds_answer; DS_ANSWER_CONFIGURED (0, the default, and what a shorter struct gets):
+                              items unless the configuration says otherwise; another value is DS_ERR_INVALID_ARGUMENT */
 } ds_query_options;
 /** Sets struct_size to sizeof(ds_query_options) and every field to its default. */
 DS_C_API void ds_query_options_init(ds_query_options* options);
@@ -289,9 +302,13 @@ DS_C_API DS_NODISCARD ds_status ds_pipeline_embed_bytes(const ds_pipeline* pipel
 DS_C_API DS_NODISCARD ds_status ds_pipeline_embed_pixels(const ds_pipeline* pipeline, const ds_image* image, float* embedding,
                                                          size_t capacity, size_t* dimension);
 
-/* ---- results */
+/* ---- results
+ * A result is an item by default (ds_query_options.answer): one per label, shown by its nearest photo,
+ * whose key, distance, iou and source it carries; ds_results_photos lists the item's photos the search
+ * reached. With DS_ANSWER_PHOTOS (or "one_result_per_label": false) a result is one photo and a label may
+ * appear several times. */
 typedef struct ds_result {
-  uint64_t key;
+  uint64_t key;   /* the photo (an item's nearest photo) */
   float distance; /* squared Euclidean */
   float iou;      /* mask IoU with the query (1 without masks) */
   float score;    /* final ranking score, lower is better */
@@ -315,10 +332,25 @@ DS_C_API DS_NODISCARD ds_status ds_results_timings(const ds_results* results, ds
  *  label the fine-tuned classifier does not know, e.g. added after training; -1 otherwise);
  *  DS_ERR_NOT_FOUND past the end. */
 DS_C_API DS_NODISCARD ds_status ds_results_match_probability(const ds_results* results, size_t i, float* out);
+/** The i-th result's photos when the results are items: the item's photos the search reached, nearest
+ *  first (the first is the result's own key; distances squared Euclidean, as ds_result.distance). Copies
+ *  the first `capacity` of them into `keys` and `distances`, caller buffers of `capacity` entries each
+ *  (entries past the item's photos padded with DS_KEY_NONE/+inf), and sets *count to how many photos the
+ *  item has in the results, which may exceed capacity (capacity 0 with NULL buffers asks for the count
+ *  only); *count = 0 when the results are photos (DS_ANSWER_PHOTOS). DS_ERR_INVALID_ARGUMENT for a NULL
+ *  results or count, or a NULL buffer with capacity above 0; DS_ERR_NOT_FOUND past the end. Nothing is
+ *  written on failure. The handle is immutable: any thread may read it. */
+DS_C_API DS_NODISCARD ds_status ds_results_photos(const ds_results* results, size_t i, uint64_t* keys, float* distances, size_t capacity,
+                                                  size_t* count);
 /** *out = 1 when the query is "not in the catalogue" (its nearest result is farther than the configured
- *  match_distance, or its first result less likely than match_threshold, or a rule is on and nothing
- *  was found), else 0. The results are listed either way. */
+ *  match_distance, or its first result less likely than match_threshold, or its confidence below
+ *  min_confidence, or a rule is on and nothing was found), else 0. The results are listed either way. */
 DS_C_API DS_NODISCARD ds_status ds_results_no_match(const ds_results* results, int* out);
+/** *out = the probability that the first result's item is right (the configuration's "confidence"
+ *  model, fitted by `domainsearch eval --holdout-items`), 0..1; 0 when nothing was found; -1 without a
+ *  confidence model, when the model weighs the match probability and the catalogue is not fine-tuned,
+ *  or for a photo answer (DS_ANSWER_PHOTOS). */
+DS_C_API DS_NODISCARD ds_status ds_results_confidence(const ds_results* results, float* out);
 DS_C_API void ds_results_free(ds_results* results);
 
 /* ---- index: raw embeddings, no models */

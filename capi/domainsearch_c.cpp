@@ -125,7 +125,8 @@ struct Layout<ds_query_options> {
   static constexpr const char* name = "ds_query_options";
   static constexpr auto init = ds_query_options_init;
   static constexpr Field fields[] = {DS_FIELD(ds_query_options, k), DS_FIELD(ds_query_options, category),
-                                     DS_FIELD(ds_query_options, filter), DS_FIELD(ds_query_options, filter_user)};
+                                     DS_FIELD(ds_query_options, filter), DS_FIELD(ds_query_options, filter_user),
+                                     DS_FIELD(ds_query_options, answer)};
 };
 template <>
 struct Layout<ds_indexing_report> {
@@ -236,6 +237,14 @@ QueryOptions make_query(const ds_query_options* options) {
   if (o.k > 0) q.k = o.k;
   q.category = text(o.category);
   if (o.filter) q.filter = [f = o.filter, u = o.filter_user](std::uint64_t key) { return f(key, u) != 0; };
+  switch (o.answer) {
+    case DS_ANSWER_CONFIGURED: break;
+    case DS_ANSWER_ITEMS: q.one_result_per_label = true; break;
+    case DS_ANSWER_PHOTOS: q.one_result_per_label = false; break;
+    default:
+      throw Error(Status::InvalidArgument, "ds_query_options.answer is " + std::to_string(o.answer) +
+                                               "; it must be a ds_answer: DS_ANSWER_CONFIGURED (0), DS_ANSWER_ITEMS (1) or DS_ANSWER_PHOTOS (2)");
+  }
   return q;
 }
 
@@ -271,6 +280,13 @@ void finish_indexing(ds_indexing_report* report, IndexingReport r, ds_indexing_f
 
 void output(ds_results** out, QueryResponse response) {
   *out = new ds_results{std::move(response)};
+}
+
+// The i-th result; NotFound past the end.
+const QueryResult& result_at(const ds_results& r, std::size_t i) {
+  if (i >= r.response.results.size())
+    throw Error(Status::NotFound, "result " + std::to_string(i) + " of " + std::to_string(r.response.results.size()));
+  return r.response.results[i];
 }
 
 // The embedding dimension, checked against the caller's buffer before any work: too small is
@@ -592,9 +608,7 @@ size_t ds_results_count(const ds_results* r) { return r ? r->response.results.si
 ds_status ds_results_get(const ds_results* r, size_t i, ds_result* out) {
   return ds_guard([&] {
     require(r != nullptr && out != nullptr, "results or out is NULL");
-    if (i >= r->response.results.size())
-      throw Error(Status::NotFound, "result " + std::to_string(i) + " of " + std::to_string(r->response.results.size()));
-    const QueryResult& q = r->response.results[i];
+    const QueryResult& q = result_at(*r, i);
     *out = ds_result{q.key, q.distance, q.iou, q.score, q.label.c_str(), q.category.c_str(), q.source.c_str()};
   });
 }
@@ -630,9 +644,27 @@ ds_status ds_results_timings(const ds_results* r, ds_timings* out) {
 ds_status ds_results_match_probability(const ds_results* r, size_t i, float* out) {
   return ds_guard([&] {
     require(r != nullptr && out != nullptr, "results or out is NULL");
-    if (i >= r->response.results.size())
-      throw Error(Status::NotFound, "result " + std::to_string(i) + " of " + std::to_string(r->response.results.size()));
-    *out = r->response.results[i].match_probability;
+    *out = result_at(*r, i).match_probability;
+  });
+}
+
+ds_status ds_results_photos(const ds_results* r, size_t i, uint64_t* keys, float* distances, size_t capacity, size_t* count) {
+  return ds_guard([&] {
+    require(r != nullptr && count != nullptr && (capacity == 0 || (keys != nullptr && distances != nullptr)),
+            "results, count or buffers are NULL");
+    const std::vector<ItemPhoto>& photos = result_at(*r, i).photos;
+    for (size_t j = 0; j < capacity; ++j) {
+      keys[j] = j < photos.size() ? photos[j].key : DS_KEY_NONE;
+      distances[j] = j < photos.size() ? photos[j].distance : std::numeric_limits<float>::infinity();
+    }
+    *count = photos.size();
+  });
+}
+
+ds_status ds_results_confidence(const ds_results* r, float* out) {
+  return ds_guard([&] {
+    require(r != nullptr && out != nullptr, "results or out is NULL");
+    *out = r->response.confidence;
   });
 }
 

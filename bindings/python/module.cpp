@@ -203,13 +203,28 @@ ImageAnalysis analysis_from_state(const py::tuple& t) {
   return a;
 }
 
-py::tuple result_state(const QueryResult& r) {
-  return py::make_tuple(r.key, r.label, r.category, r.source, r.distance, r.iou, r.score, r.match_probability);
+// An item's photos as [(key, distance)], nearest first; [] for a photo.
+py::list photo_list(const QueryResult& r) {
+  py::list out;
+  for (const ItemPhoto& p : r.photos) out.append(py::make_tuple(p.key, p.distance));
+  return out;
 }
 
+py::tuple result_state(const QueryResult& r) {
+  return py::make_tuple(r.key, r.label, r.category, r.source, r.distance, r.iou, r.score, r.match_probability, photo_list(r));
+}
+
+// Nine fields; eight (pickled before results had photos) give no photos.
 QueryResult result_from_state(const py::tuple& t) {
-  return QueryResult{t[0].cast<std::uint64_t>(), t[1].cast<std::string>(), t[2].cast<std::string>(), t[3].cast<std::string>(),
-                     t[4].cast<float>(),         t[5].cast<float>(),       t[6].cast<float>(),       t[7].cast<float>()};
+  if (t.size() != 8 && t.size() != 9) throw Error(Status::InvalidArgument, "QueryResult: malformed pickled state");
+  QueryResult r{t[0].cast<std::uint64_t>(), t[1].cast<std::string>(), t[2].cast<std::string>(), t[3].cast<std::string>(),
+                t[4].cast<float>(),         t[5].cast<float>(),       t[6].cast<float>(),       t[7].cast<float>(), {}};
+  if (t.size() == 9)
+    for (const py::handle& p : t[8].cast<py::list>()) {
+      const py::tuple photo = py::reinterpret_borrow<py::tuple>(p);
+      r.photos.push_back({photo[0].cast<std::uint64_t>(), photo[1].cast<float>()});
+    }
+  return r;
 }
 
 // A response's fields without the localisation (the pixels stay where the query was embedded).
@@ -219,11 +234,15 @@ py::tuple response_state(const QueryResponse& r) {
   for (const NamedCategoryScore& p : r.predicted) predicted.append(py::make_tuple(p.category, p.probability));
   const StageTimings& t = r.timings;
   return py::make_tuple(results, predicted, r.searched, r.no_match,
-                        py::make_tuple(t.decode_ms, t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms, t.total_ms));
+                        py::make_tuple(t.decode_ms, t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms, t.total_ms),
+                        r.confidence);
 }
 
+// Six fields; five (pickled before responses had a confidence) give confidence -1.
 QueryResponse response_from_state(const py::tuple& t) {
+  if (t.size() != 5 && t.size() != 6) throw Error(Status::InvalidArgument, "QueryResponse: malformed pickled state");
   QueryResponse r;
+  if (t.size() == 6) r.confidence = t[5].cast<float>();
   for (const py::handle& x : t[0].cast<py::list>()) r.results.push_back(result_from_state(py::reinterpret_borrow<py::tuple>(x)));
   for (const py::handle& p : t[1].cast<py::list>()) {
     const py::tuple pair = py::reinterpret_borrow<py::tuple>(p);
@@ -237,10 +256,12 @@ QueryResponse response_from_state(const py::tuple& t) {
   return r;
 }
 
-QueryOptions query_options(std::optional<std::size_t> k, const std::string& category) {
+// items: None = the configuration's one_result_per_label (items unless it is False), True = items, False = photos.
+QueryOptions query_options(std::optional<std::size_t> k, const std::string& category, std::optional<bool> items) {
   QueryOptions o;
   o.k = k;
   o.category = category;
+  o.one_result_per_label = items;
   return o;
 }
 
@@ -296,6 +317,9 @@ void visit_fields(C& o, const std::string& at, V& v, FineTuningOptions*) {
   v(at + "weight_decay", o.weight_decay);
   v(at + "label_smoothing", o.label_smoothing);
   v(at + "classifier_scale", o.classifier_scale);
+  v(at + "metric_loss_weight", o.metric_loss_weight);
+  v(at + "metric_temperature", o.metric_temperature);
+  v(at + "rows_per_item", o.rows_per_item);
   v(at + "calibration_fraction", o.calibration_fraction);
   v(at + "cache_memory_bytes", o.cache_memory_bytes);
   v(at + "seed", o.seed);
@@ -365,6 +389,11 @@ void visit_fields(C& c, const std::string& at, V& v, PipelineConfig*) {
   visit_fields(c.adaptation_training, at + "adaptation_training.", v, static_cast<CategoryTrainingOptions*>(nullptr));
   v(at + "match_threshold", c.match_threshold);
   v(at + "match_distance", c.match_distance);
+  v(at + "confidence.bias", c.confidence.bias);
+  v(at + "confidence.probability", c.confidence.probability);
+  v(at + "confidence.distance", c.confidence.distance);
+  v(at + "confidence.margin", c.confidence.margin);
+  v(at + "min_confidence", c.min_confidence);
   visit_fields(c.fine_tuning, at + "fine_tuning.", v, static_cast<FineTuningOptions*>(nullptr));
 }
 
@@ -419,6 +448,7 @@ std::string result_repr(const QueryResult& r) {
                     ", distance=" + number(r.distance) + ", score=" + number(r.score) + ", iou=" + number(r.iou);
   if (r.match_probability >= 0) out += ", match_probability=" + number(r.match_probability);
   if (!r.source.empty()) out += ", source=" + quoted(r.source);
+  if (!r.photos.empty()) out += ", photos=" + std::to_string(r.photos.size());
   return out + ")";
 }
 
@@ -512,11 +542,33 @@ void bind_config(py::module_& m) {
       .def_readwrite("backbone_learning_rate", &FineTuningOptions::backbone_learning_rate)
       .def_readwrite("classifier_learning_rate", &FineTuningOptions::classifier_learning_rate)
       .def_readwrite("label_smoothing", &FineTuningOptions::label_smoothing)
+      .def_readwrite("metric_loss_weight", &FineTuningOptions::metric_loss_weight)
+      .def_readwrite("metric_temperature", &FineTuningOptions::metric_temperature)
+      .def_readwrite("rows_per_item", &FineTuningOptions::rows_per_item)
       .def_readwrite("calibration_fraction", &FineTuningOptions::calibration_fraction)
       .def_readwrite("seed", &FineTuningOptions::seed)
       .def("__repr__", &fine_tuning_repr)
       .def(py::pickle(&state_of<FineTuningOptions>,
                       [](const py::dict& state) { return from_state<FineTuningOptions>(state, "FineTuningOptions"); }));
+
+  py::class_<ConfidenceModel>(m, "ConfidenceModel", "The calibrated confidence of an answer: sigmoid(bias + probability * logit(p) + distance * d + margin * m)\n"
+                                               "(include/domainsearch/pipeline_config.hpp); fitted by `domainsearch eval --holdout-items`.")
+      .def(py::init([](float bias, float probability, float distance, float margin) { return ConfidenceModel{bias, probability, distance, margin}; }),
+           py::arg("bias") = 0.0f, py::arg("probability") = 0.0f, py::arg("distance") = 0.0f, py::arg("margin") = 0.0f)
+      .def_readwrite("bias", &ConfidenceModel::bias)
+      .def_readwrite("probability", &ConfidenceModel::probability)
+      .def_readwrite("distance", &ConfidenceModel::distance)
+      .def_readwrite("margin", &ConfidenceModel::margin)
+      .def_property_readonly("empty", &ConfidenceModel::empty)
+      .def("__repr__", [](const ConfidenceModel& c) {
+        return "ConfidenceModel(bias=" + number(c.bias) + ", probability=" + number(c.probability) + ", distance=" + number(c.distance) +
+               ", margin=" + number(c.margin) + ")";
+      })
+      .def(py::pickle([](const ConfidenceModel& c) { return py::make_tuple(c.bias, c.probability, c.distance, c.margin); },
+                      [](const py::tuple& t) {
+                        if (t.size() != 4) throw Error(Status::InvalidArgument, "ConfidenceModel: malformed pickled state");
+                        return ConfidenceModel{t[0].cast<float>(), t[1].cast<float>(), t[2].cast<float>(), t[3].cast<float>()};
+                      }));
 
   py::class_<PipelineConfig>(m, "PipelineConfig",
                              "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp. Picklable (every field, those without\n"
@@ -537,6 +589,8 @@ void bind_config(py::module_& m) {
       .def_readwrite("rerank_depth", &PipelineConfig::rerank_depth)
       .def_readwrite("match_threshold", &PipelineConfig::match_threshold, "no match when the first result's match probability is below (0: off)")
       .def_readwrite("match_distance", &PipelineConfig::match_distance, "no match when the nearest result's distance is above (0: off)")
+      .def_readwrite("confidence", &PipelineConfig::confidence, "the ConfidenceModel of QueryResponse.confidence (all zero: none)")
+      .def_readwrite("min_confidence", &PipelineConfig::min_confidence, "no match when the confidence is below (0: off; needs a confidence model)")
       .def_property("device", [](const PipelineConfig& c) { return c.runtime.device; },
                     [](PipelineConfig& c, const std::string& d) { c.runtime.device = d; })
       .def_property("threads", [](const PipelineConfig& c) { return c.runtime.threads; },
@@ -565,7 +619,9 @@ void bind_results(py::module_& m) {
       })
       .def(py::pickle(&analysis_state, &analysis_from_state));
 
-  py::class_<QueryResult>(m, "QueryResult", "One catalogue item a query found; picklable.")
+  py::class_<QueryResult>(m, "QueryResult",
+                          "One answer of a query: an item (the default) shown by its nearest photo (key, distance, iou and source\n"
+                          "are that photo's), or one photo (items=False); picklable.")
       .def_readonly("key", &QueryResult::key)
       .def_readonly("label", &QueryResult::label)
       .def_readonly("category", &QueryResult::category)
@@ -574,6 +630,8 @@ void bind_results(py::module_& m) {
       .def_readonly("iou", &QueryResult::iou)
       .def_readonly("score", &QueryResult::score)
       .def_readonly("match_probability", &QueryResult::match_probability, "calibrated (fine-tuned catalogues), else -1")
+      .def_property_readonly("photos", &photo_list,
+                             "an item's photos the search reached, [(key, distance)] nearest first (the first is key); [] for a photo")
       .def(py::pickle(&result_state, &result_from_state))
       .def("__repr__", &result_repr);
 
@@ -601,7 +659,10 @@ void bind_results(py::module_& m) {
         return out;
       }, "[(category, probability)], most probable first")
       .def_readonly("searched", &QueryResponse::searched)
-      .def_readonly("no_match", &QueryResponse::no_match, "the nearest result is farther than config match_distance, or the first one's match probability is below match_threshold")
+      .def_readonly("no_match", &QueryResponse::no_match, "the nearest result is farther than config match_distance, or the first one's match "
+                                                          "probability is below match_threshold, or the confidence below min_confidence")
+      .def_readonly("confidence", &QueryResponse::confidence, "probability that the first result's item is right (config confidence model), "
+                                                              "0 when nothing was found, -1 without a model")
       .def_readonly("localization", &QueryResponse::localization)
       .def_property_readonly("timings", [](const QueryResponse& r) {
         const StageTimings& t = r.timings;
@@ -771,22 +832,29 @@ void bind_pipeline_training(py::class_<PyPipeline>& cls) {
 
 // Pipeline: queries and what an item holds.
 void bind_pipeline_queries(py::class_<PyPipeline>& cls) {
-  cls.def("query", on_pipeline([](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category) {
+  cls.def("query", on_pipeline([](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category,
+                                   std::optional<bool> items) {
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
-        return p.query(im, query_options(k, category));
-      }), py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "",
-         "Catalogue items most like `image` (path, bytes or numpy RGB array).")
-      .def("query_key", on_pipeline([](const Pipeline& p, std::uint64_t key, std::optional<std::size_t> k, const std::string& category) {
+        return p.query(im, query_options(k, category, items));
+      }), py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(),
+         "Catalogue items most like `image` (path, bytes or numpy RGB array): k distinct labels, each shown by its nearest\n"
+         "photo with the photos the search reached in QueryResult.photos. items=False lists photos instead (a label may\n"
+         "repeat); None: the configuration's one_result_per_label (True unless set otherwise).")
+      .def("query_key", on_pipeline([](const Pipeline& p, std::uint64_t key, std::optional<std::size_t> k, const std::string& category,
+                                       std::optional<bool> items) {
         py::gil_scoped_release release;
-        return p.query_key(key, query_options(k, category));
-      }), py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", "More like this indexed item (itself excluded).")
-      .def("query_batch", on_pipeline([](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category) {
+        return p.query_key(key, query_options(k, category, items));
+      }), py::arg("key"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(),
+         "More like this indexed item (itself excluded); items as for query().")
+      .def("query_batch", on_pipeline([](const Pipeline& p, const py::list& images, std::optional<std::size_t> k, const std::string& category,
+                                         std::optional<bool> items) {
         std::vector<Image> ims;
         for (const auto& im : images) ims.push_back(to_image(py::reinterpret_borrow<py::object>(im), p));
         py::gil_scoped_release release;
-        return p.query_batch(ims, query_options(k, category));
-      }), py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "", "query() for each image, one QueryResponse each.")
+        return p.query_batch(ims, query_options(k, category, items));
+      }), py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(),
+         "query() for each image, one QueryResponse each.")
       .def("embedding", on_pipeline([](const Pipeline& p, std::uint64_t key) {
         const IndexItem item = p.index().get(key);
         return py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data());
@@ -827,13 +895,13 @@ void bind_pipeline_parts(py::class_<PyPipeline>& cls) {
            }), py::arg("key"), py::arg("analysis"), py::arg("category"), py::arg("label") = "", py::arg("source") = "",
            py::call_guard<py::gil_scoped_release>(), "Stores an analysis as a new item, as add() stores an image; returns add()'s flag.")
       .def("query_analyzed", on_pipeline([](const Pipeline& p, const ImageAnalysis& a, std::optional<std::size_t> k, const std::string& category,
-                                            bool as_shard) {
-        const QueryOptions o = query_options(k, category);
+                                            bool as_shard, std::optional<bool> items) {
+        const QueryOptions o = query_options(k, category, items);
         return p.query_analyzed(a, as_shard ? shard_query_options(o, p.config()) : o);
       }), py::arg("analysis"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("as_shard") = false,
-         py::call_guard<py::gil_scoped_release>(),
-         "Searches for an analysis. as_shard=True answers as one shard of a sharded catalogue (shard_query_options), for\n"
-         "merge_shard_responses.")
+         py::arg("items") = py::none(), py::call_guard<py::gil_scoped_release>(),
+         "Searches for an analysis; items as for query(). as_shard=True answers as one shard of a sharded catalogue\n"
+         "(shard_query_options), for merge_shard_responses with the same k, category and items.")
       .def("add_categories", on_pipeline([](Pipeline& p, const std::vector<std::string>& names) { p.add_categories(names); }), py::arg("names"),
            py::call_guard<py::gil_scoped_release>(), "Registers categories in this order without items, so catalogues built in parts number them alike.")
       .def("install_category_model", on_pipeline([](Pipeline& p, const PyPipeline& trained) {
@@ -871,9 +939,12 @@ void bind_shards(py::module_& m) {
         "domainsearch` calls it unless DOMAINSEARCH_NO_PROCESS_TUNING is set (domainsearch.process_tuned).");
   m.def("shard_of_key", &shard_of_key, py::arg("key"), py::arg("shards"), "The shard that owns key (key mod shards).");
   m.def("merge_shard_responses", [](const std::vector<QueryResponse>& responses, const PipelineConfig& config, std::optional<std::size_t> k,
-                                    const std::string& category) { return merge_shard_responses(responses, query_options(k, category), config); },
-        py::arg("responses"), py::arg("config"), py::arg("k") = py::none(), py::arg("category") = "",
-        "One catalogue's answer from its shards' answers to query_analyzed(..., as_shard=True), one per non-empty shard.");
+                                    const std::string& category, std::optional<bool> items) {
+          return merge_shard_responses(responses, query_options(k, category, items), config);
+        },
+        py::arg("responses"), py::arg("config"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(),
+        "One catalogue's answer from its shards' answers to query_analyzed(..., as_shard=True), one per non-empty shard,\n"
+        "asked with the same k, category and items (items: an item's photos from every shard, nearest first).");
   m.def("train_category_model_on_shards", [](const PyPipeline& trained, const std::vector<std::string>& shard_paths) {
     const std::shared_ptr<Pipeline> p = trained.get();
     TrainingReport t;

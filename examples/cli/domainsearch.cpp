@@ -130,12 +130,14 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
                "  catalogue's), e.g. shop photos for a catalogue of one studio image per item.",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
-    {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]\n"
-               "  Finds the catalogue items most like each IMAGE (N: 1..100000 results each). Prints a table (or JSON with\n"
+    {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--photos] [--json] [--html FILE]\n"
+               "  Finds the catalogue items most like each IMAGE (N: 1..100000 items each, each shown by its nearest photo with the\n"
+               "  number of its photos found; --photos lists photos instead, as \"one_result_per_label\": false). Prints a table (or JSON with\n"
                "  --json, keys as strings); --html writes a self-contained visual report. NO MATCH says which rule of the\n"
-               "  configuration fired (match_distance, match_threshold). Several --catalogue files, or a shard set folder\n"
+               "  configuration fired (match_distance, match_threshold, min_confidence); with a \"confidence\" model each answer\n"
+               "  says how likely its first item is right. Several --catalogue files, or a shard set folder\n"
                "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json"}, true, {}, {"catalogue"}}},
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json", "photos"}, true, {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
                  {{"catalogue", "CAT"}}, {"json"}}},
     {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
@@ -577,13 +579,16 @@ void print_table(const std::string& path, const QueryResponse& r, const Pipeline
   std::printf("\n%s\n", path.c_str());
   if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
   if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
+  if (r.confidence >= 0) std::printf("  confidence %.3f (that the first item is right)\n", static_cast<double>(r.confidence));
   if (r.no_match) std::printf("  NO MATCH: %s\n", no_match_reason(r, config).c_str());
-  std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match");
+  std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match", "photos");
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];
-    char match[16] = "-";
+    char match[16] = "-", photos[24] = "-";
     if (h.match_probability >= 0) std::snprintf(match, sizeof match, "%.3f", static_cast<double>(h.match_probability));
-    std::printf("  %-4zu %-28.28s %-16.16s %10.4f %6.3f %8.4f %6s\n", i + 1, h.label.c_str(), h.category.c_str(), h.distance, h.iou, h.score, match);
+    if (!h.photos.empty()) std::snprintf(photos, sizeof photos, "%zu", h.photos.size());
+    std::printf("  %-4zu %-28.28s %-16.16s %10.4f %6.3f %8.4f %6s %6s\n", i + 1, h.label.c_str(), h.category.c_str(), h.distance, h.iou, h.score,
+                match, photos);
   }
   const StageTimings& t = r.timings;
   std::printf("  %.1f ms (decode %.1f, localise %.1f, embed %.1f, categorise %.2f, search %.2f, rerank %.2f)\n", t.total_ms, t.decode_ms,
@@ -594,13 +599,17 @@ void print_table(const std::string& path, const QueryResponse& r, const Pipeline
 Json response_json(const std::string& path, const QueryResponse& r, const PipelineConfig& config) {
   Json predicted = Json::array(), results = Json::array();
   for (const NamedCategoryScore& p : r.predicted) predicted.push_back(Json{{"category", p.category}, {"probability", decimal(p.probability)}});
-  for (const QueryResult& h : r.results)
+  for (const QueryResult& h : r.results) {
+    Json photos = Json::array();  // empty when the answer lists photos
+    for (const ItemPhoto& photo : h.photos) photos.push_back(Json{{"key", std::to_string(photo.key)}, {"distance", decimal(photo.distance)}});
     results.push_back(Json{{"key", std::to_string(h.key)}, {"label", h.label}, {"category", h.category}, {"source", h.source},
                            {"distance", decimal(h.distance)}, {"iou", decimal(h.iou)}, {"score", decimal(h.score)},
-                           {"match_probability", decimal(h.match_probability)}});
+                           {"match_probability", decimal(h.match_probability)}, {"photos", photos}});
+  }
   const StageTimings& t = r.timings;
   const std::string reason = no_match_reason(r, config);
-  return Json{{"query", path}, {"no_match", r.no_match}, {"no_match_reason", reason.empty() ? Json() : Json(reason)}, {"predicted", predicted},
+  return Json{{"query", path}, {"no_match", r.no_match}, {"no_match_reason", reason.empty() ? Json() : Json(reason)},
+              {"confidence", r.confidence >= 0 ? Json(decimal(r.confidence)) : Json()}, {"predicted", predicted},
               {"results", results},
               {"timings_ms", Json{{"decode", ms(t.decode_ms)}, {"localize", ms(t.localize_ms)}, {"embed", ms(t.embed_ms)}, {"categorize", ms(t.categorize_ms)},
                                   {"search", ms(t.search_ms)}, {"rerank", ms(t.rerank_ms)}, {"total", ms(t.total_ms)}}}};
@@ -636,6 +645,7 @@ int cmd_query(const Args& a) {
   QueryOptions o;
   if (a.options.count("k")) o.k = integer_option(a, "k");
   o.category = a.get("category");
+  if (a.has("photos")) o.one_result_per_label = false;
   std::vector<ReportQuery> report;
   int failures = 0;
   bool first = true;  // of the JSON array's elements
@@ -710,7 +720,7 @@ int cmd_eval(const Args& a) {
   const std::vector<EvaluationVariant> variants = a.has("ablate") ? ablation_variants(config) : std::vector<EvaluationVariant>{configured_variant(config)};
   const EvaluationReport report = evaluate(config, read_catalogue_csv(a.need("catalogue-csv"), label, category),
                                            read_catalogue_csv(a.need("queries-csv"), label, category), variants, options);
-  print_evaluation(stdout, report);
+  print_evaluation(stdout, report, config);
   if (a.options.count("json-file")) {
     std::ofstream f(a.need("json-file"));
     f << evaluation_json(report) << "\n";

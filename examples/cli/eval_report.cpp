@@ -30,7 +30,9 @@ void print_details(std::FILE* out, const EvaluationReport& report, const Variant
   const RetrievalMetrics& m = v.retrieval;
   std::fprintf(out, "\n%s (%s): %zu queries", v.variant.name.c_str(), describe(v.variant).c_str(), m.queries);
   if (m.queries_without_relevant) std::fprintf(out, ", %zu more with nothing relevant in the catalogue (left out)", m.queries_without_relevant);
-  std::fprintf(out, "\n  mAP %.4f  R-precision %.4f\n  %-6s %-10s %-10s %-16s\n", m.map, m.r_precision, "K", "precision", "recall", "identical-recall");
+  std::fprintf(out, "\n  items: MRR %.4f, recall@K", v.items.map);
+  for (std::size_t i = 0; i < v.items.ks.size(); ++i) std::fprintf(out, "%s %zu: %.4f", i ? "," : "", v.items.ks[i], v.items.identical_recall_at[i]);
+  std::fprintf(out, "\n  photos: mAP %.4f  R-precision %.4f\n  %-6s %-10s %-10s %-16s\n", m.map, m.r_precision, "K", "precision", "recall", "identical-recall");
   for (std::size_t i = 0; i < m.ks.size(); ++i)
     std::fprintf(out, "  %-6zu %-10.4f %-10.4f %-16.4f\n", m.ks[i], m.precision_at[i], m.recall_at[i], m.identical_recall_at[i]);
   if (!v.categories) return;
@@ -76,37 +78,67 @@ void write_file(const std::string& path, const std::string& text) {
   if (!f) throw Error(Status::Io, path + ": cannot write");
 }
 
-// Precision@K for K = 1..max K, one polyline per variant, with a legend.
-std::string precision_svg(const EvaluationReport& report) {
+// One named polyline of a chart, in data coordinates.
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;
+};
+
+// A line chart of y in 0..1 over x in x_min..x_max, x ticks at `x_ticks`, one polyline per series with a legend.
+std::string line_chart_svg(const std::string& title, const std::string& x_label, double x_min, double x_max, const std::vector<double>& x_ticks,
+                           const std::vector<Series>& series) {
   static const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   const double left = 60, top = 30, width = 520, height = 320;
-  const std::size_t n = report.variants.front().retrieval.precision_curve.size();
-  const double legend_h = 18.0 * static_cast<double>(report.variants.size());
+  const double legend_h = 18.0 * static_cast<double>(series.size());
   std::ostringstream o;
   o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << left + width + 20 << "' height='" << top + height + 60 + legend_h
     << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
-    << "<text x='" << left << "' y='18' font-size='14'>precision@K</text>\n";
-  const auto x = [&](double k) { return left + (n > 1 ? (k - 1) / static_cast<double>(n - 1) : 0.5) * width; };
-  const auto y = [&](double p) { return top + (1 - p) * height; };
+    << "<text x='" << left << "' y='18' font-size='14'>" << svg_text(title) << "</text>\n";
+  const auto x = [&](double v) { return left + (x_max > x_min ? (v - x_min) / (x_max - x_min) : 0.5) * width; };
+  const auto y = [&](double v) { return top + (1 - v) * height; };
   for (int t = 0; t <= 10; ++t) {
     o << "<line x1='" << left << "' x2='" << left + width << "' y1='" << y(t / 10.0) << "' y2='" << y(t / 10.0) << "' stroke='#ddd'/>"
       << "<text x='" << left - 8 << "' y='" << y(t / 10.0) + 4 << "' text-anchor='end'>" << t / 10.0 << "</text>\n";
   }
-  for (std::size_t k = 1; k <= n; ++k)
-    if (k == 1 || k % 5 == 0) o << "<text x='" << x(static_cast<double>(k)) << "' y='" << top + height + 16 << "' text-anchor='middle'>" << k << "</text>\n";
-  o << "<text x='" << left + width / 2 << "' y='" << top + height + 34 << "' text-anchor='middle'>K</text>\n";
-  for (std::size_t v = 0; v < report.variants.size(); ++v) {
+  for (double tick : x_ticks) o << "<text x='" << x(tick) << "' y='" << top + height + 16 << "' text-anchor='middle'>" << tick << "</text>\n";
+  o << "<text x='" << left + width / 2 << "' y='" << top + height + 34 << "' text-anchor='middle'>" << svg_text(x_label) << "</text>\n";
+  for (std::size_t v = 0; v < series.size(); ++v) {
     const char* colour = kColours[v % 10];
-    const char* dash = v < 10 ? "none" : "6,3";  // the palette repeats after ten variants
+    const char* dash = v < 10 ? "none" : "6,3";  // the palette repeats after ten series
     o << "<polyline fill='none' stroke-width='2' stroke-dasharray='" << dash << "' stroke='" << colour << "' points='";
-    const std::vector<double>& curve = report.variants[v].retrieval.precision_curve;
-    for (std::size_t k = 1; k <= curve.size(); ++k) o << x(static_cast<double>(k)) << "," << y(curve[k - 1]) << " ";
+    for (const auto& [px, py] : series[v].points) o << x(px) << "," << y(py) << " ";
     const double ly = top + height + 52 + 18.0 * static_cast<double>(v);
     o << "'/>\n<rect x='" << left << "' y='" << ly - 9 << "' width='14' height='10' fill='" << colour << "'/><text x='" << left + 20 << "' y='" << ly
-      << "'>" << svg_text(report.variants[v].variant.name) << "</text>\n";
+      << "'>" << svg_text(series[v].name) << "</text>\n";
   }
   o << "</svg>\n";
   return o.str();
+}
+
+// Precision@K for K = 1..max K, one polyline per variant (photo answers).
+std::string precision_svg(const EvaluationReport& report) {
+  std::vector<Series> series;
+  for (const VariantEvaluation& v : report.variants) {
+    Series s{v.variant.name, {}};
+    for (std::size_t k = 1; k <= v.retrieval.precision_curve.size(); ++k) s.points.emplace_back(static_cast<double>(k), v.retrieval.precision_curve[k - 1]);
+    series.push_back(std::move(s));
+  }
+  const std::size_t n = report.variants.front().retrieval.precision_curve.size();
+  std::vector<double> ticks = {1};
+  for (std::size_t k = 5; k <= n; k += 5) ticks.push_back(static_cast<double>(k));
+  return line_chart_svg("precision@K (photos)", "K", 1, static_cast<double>(std::max<std::size_t>(n, 2)), ticks, series);
+}
+
+// Risk (wrong first answers among those answered) over coverage (answered, surest first), one
+// polyline per confidence candidate of the first variant.
+std::string risk_coverage_svg(const VariantEvaluation& v) {
+  std::vector<Series> series;
+  for (const ConfidenceEvaluation& c : v.confidence) {
+    Series s{c.name, {}};
+    for (const RiskCoveragePoint& p : c.risk_coverage) s.points.emplace_back(p.coverage, p.risk);
+    series.push_back(std::move(s));
+  }
+  return line_chart_svg("risk-coverage of the first answer: " + v.variant.name, "coverage", 0, 1, {0, 0.2, 0.4, 0.6, 0.8, 1}, series);
 }
 
 // Row-normalised confusion matrix as a heat map with category names on both axes.
@@ -137,21 +169,33 @@ std::string confusion_svg(const EvaluationReport& report, const ClassificationMe
   return o.str();
 }
 
+json confidence_model_json(const ConfidenceModel& m) {
+  return {{"bias", m.bias}, {"probability", m.probability}, {"distance", m.distance}, {"margin", m.margin}};
+}
+
 // One "not in the catalogue" curve; `rule` says when a query answers "no match".
-void print_no_match_curve(std::FILE* out, const std::vector<NoMatchPoint>& curve, std::size_t held_out, const char* rule) {
+void print_no_match_curve(std::FILE* out, const std::vector<NoMatchPoint>& curve, const EvaluationReport& report, const char* rule) {
   if (curve.empty()) return;
-  std::fprintf(out, "\nnot in the catalogue: %zu items held out of catalogue and training; a query answers \"no match\" %s\n", held_out, rule);
+  std::fprintf(out, "\nnot in the catalogue: %zu items held out of catalogue and training (%zu queries of them); a query answers \"no match\" %s\n",
+               report.held_out_items.size(), report.held_out_queries, rule);
   std::fprintf(out, "%10s %18s %14s %16s\n", "threshold", "false match (held)", "recall cost", "no match (others)");
   for (const NoMatchPoint& p : curve)
     std::fprintf(out, "%10.3f %18.3f %14.3f %16.3f\n", static_cast<double>(p.threshold), p.false_match_rate, p.recall_cost, p.no_match_rate);
 }
 
 // The configured variant's "not in the catalogue" curves, when items were held out.
-void print_no_match(std::FILE* out, const EvaluationReport& report) {
+void print_no_match(std::FILE* out, const EvaluationReport& report, const PipelineConfig& config) {
   const VariantEvaluation& v = report.variants.front();
-  print_no_match_curve(out, v.no_match, report.held_out_items.size(), "when the best match probability is below the threshold (match_threshold)");
-  print_no_match_curve(out, v.no_match_by_distance, report.held_out_items.size(),
-                       "when the nearest result's distance is above the threshold (match_distance)");
+  print_no_match_curve(out, v.no_match, report, "when the best match probability is below the threshold (match_threshold)");
+  print_no_match_curve(out, v.no_match_by_distance, report, "when the nearest result's distance is above the threshold (match_distance)");
+  print_no_match_curve(out, v.no_match_by_confidence, report,
+                       "when the fitted confidence (out of fold) is below the threshold (min_confidence with the fitted model)");
+  if (v.configured_no_match)
+    std::fprintf(out, "\nthe configured rules (match_distance %g, match_threshold %g, min_confidence %g): false match %.3f, recall cost %.3f, no match %.3f\n",
+                 static_cast<double>(config.match_distance), static_cast<double>(config.match_threshold), static_cast<double>(config.min_confidence),
+                 v.configured_no_match->false_match_rate, v.configured_no_match->recall_cost, v.configured_no_match->no_match_rate);
+  if (v.fitted_confidence)
+    std::fprintf(out, "fitted confidence model, for the configuration: \"confidence\": %s\n", confidence_model_json(*v.fitted_confidence).dump().c_str());
 }
 
 // "0.851" or "-" when a measure could not be taken.
@@ -201,23 +245,25 @@ json no_match_json(const std::vector<NoMatchPoint>& curve) {
 
 }  // namespace
 
-void print_evaluation(std::FILE* out, const EvaluationReport& report) {
+void print_evaluation(std::FILE* out, const EvaluationReport& report, const PipelineConfig& config) {
   std::fprintf(out, "catalogue %zu images, queries %zu, left out %zu; inference %.1f s, category heads %.1f s\n\n", report.catalogue_images,
                report.query_images, report.failures.size(), report.inference_seconds, report.training_seconds);
-  std::fprintf(out, "%-40s %6s %6s %6s %6s %6s %6s %6s %6s %6s %6s %7s\n", "variant", "mAP", "R-prec", "P@1", "P@5", "IR@1", "IR@5", "IR@10", "IR@20",
+  std::fprintf(out, "%-40s %6s %6s %6s %6s | %6s %6s %6s | %6s %6s %7s\n", "variant", "R@1", "R@5", "R@10", "MRR", "mAP", "P@1", "IR@5",
                "cat@1", "catF1", "ms/q");
   for (const VariantEvaluation& v : report.variants) {
-    const RetrievalMetrics& m = v.retrieval;
+    const RetrievalMetrics &items = v.items, &photos = v.retrieval;
     char cat[16] = "-", f1[16] = "-";
     if (v.categories) std::snprintf(cat, sizeof cat, "%.3f", v.categories->accuracy), std::snprintf(f1, sizeof f1, "%.3f", v.categories->macro_f1);
-    std::fprintf(out, "%-40.40s %6.3f %6.3f %6s %6s %6s %6s %6s %6s %6s %6s %7.2f\n", v.variant.name.c_str(), m.map, m.r_precision,
-                 at_k(m.precision_at, m, 1).c_str(), at_k(m.precision_at, m, 5).c_str(), at_k(m.identical_recall_at, m, 1).c_str(),
-                 at_k(m.identical_recall_at, m, 5).c_str(), at_k(m.identical_recall_at, m, 10).c_str(), at_k(m.identical_recall_at, m, 20).c_str(),
-                 cat, f1, v.query_ms);
+    std::fprintf(out, "%-40.40s %6s %6s %6s %6.3f | %6.3f %6s %6s | %6s %6s %7.2f\n", v.variant.name.c_str(),
+                 at_k(items.identical_recall_at, items, 1).c_str(), at_k(items.identical_recall_at, items, 5).c_str(),
+                 at_k(items.identical_recall_at, items, 10).c_str(), items.map, photos.map, at_k(photos.precision_at, photos, 1).c_str(),
+                 at_k(photos.identical_recall_at, photos, 5).c_str(), cat, f1, v.query_ms);
   }
-  std::fprintf(out, "(IR@K: identical-recall, a query's item among the top K; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank, ranking the whole catalogue)\n");
+  std::fprintf(out, "(items: R@K = the query's item among the first K items, MRR = mean reciprocal rank of the item; photos: mAP, P@1 and\n"
+                    " IR@5 = an item's photo among the first 5 photos; cat@1: category top-1 accuracy; ms/q: categorise+search+rerank of\n"
+                    " the item answer, ranking the whole catalogue)\n");
   print_details(out, report, report.variants.front());
-  print_no_match(out, report);
+  print_no_match(out, report, config);
   print_confidence(out, report.variants.front());
   for (const IndexingFailure& f : report.failures) std::fprintf(out, "left out %s: %s\n", f.path.c_str(), f.reason.c_str());
 }
@@ -225,18 +271,23 @@ void print_evaluation(std::FILE* out, const EvaluationReport& report) {
 std::string evaluation_json(const EvaluationReport& report) {
   json variants = json::array();
   for (const VariantEvaluation& v : report.variants) {
-    json j = {{"name", v.variant.name}, {"settings", describe(v.variant)}, {"retrieval", retrieval_json(v.retrieval)}, {"query_ms", v.query_ms}};
+    json j = {{"name", v.variant.name}, {"settings", describe(v.variant)}, {"items", retrieval_json(v.items)}, {"retrieval", retrieval_json(v.retrieval)},
+             {"query_ms", v.query_ms}};
     j["categories"] = v.categories ? classification_json(*v.categories) : json(nullptr);
     if (!v.no_match.empty()) j["no_match"] = no_match_json(v.no_match);
     if (!v.no_match_by_distance.empty()) j["no_match_by_distance"] = no_match_json(v.no_match_by_distance);
     if (!v.confidence.empty()) j["confidence"] = confidence_json(v.confidence);
+    if (!v.no_match_by_confidence.empty()) j["no_match_by_confidence"] = no_match_json(v.no_match_by_confidence);
+    if (v.configured_no_match) j["configured_no_match"] = no_match_json({*v.configured_no_match}).front();
+    if (v.fitted_confidence) j["fitted_confidence"] = confidence_model_json(*v.fitted_confidence);
     variants.push_back(std::move(j));
   }
   json failures = json::array();
   for (const IndexingFailure& f : report.failures) failures.push_back({{"path", f.path}, {"reason", f.reason}});
   return json{{"catalogue_images", report.catalogue_images}, {"query_images", report.query_images}, {"failures", failures},
               {"category_names", report.category_names}, {"inference_seconds", report.inference_seconds},
-              {"training_seconds", report.training_seconds}, {"held_out_items", report.held_out_items}, {"variants", variants}}
+              {"training_seconds", report.training_seconds}, {"held_out_items", report.held_out_items},
+              {"held_out_queries", report.held_out_queries}, {"variants", variants}}
       .dump(1);
 }
 
@@ -246,6 +297,10 @@ std::vector<std::string> write_evaluation_plots(const std::string& prefix, const
   if (report.variants.front().categories) {
     written.push_back(prefix + "_confusion.svg");
     write_file(written.back(), confusion_svg(report, *report.variants.front().categories));
+  }
+  if (!report.variants.front().confidence.empty()) {
+    written.push_back(prefix + "_risk_coverage.svg");
+    write_file(written.back(), risk_coverage_svg(report.variants.front()));
   }
   return written;
 }

@@ -1,5 +1,6 @@
 #include "html_report.hpp"
 
+#include <cstdio>
 #include <domainsearch/error.hpp>
 #include <fstream>
 #include <iomanip>
@@ -62,11 +63,18 @@ std::string thumbnail_of(const QueryResult& r) {
   }
 }
 
-// "NO MATCH: why" when the query is not in the catalogue; "MATCH" when a rule is on and passed; else nothing.
+// "NO MATCH: why" when the query is not in the catalogue; "MATCH" when a rule is on and passed; else
+// nothing; then the confidence, when the configuration has a model.
 std::string verdict(const QueryResponse& r, const PipelineConfig& config) {
-  if (r.no_match) return "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + escape(no_match_reason(r, config)) + "</div>";
-  if (config.match_distance > 0 || config.match_threshold > 0) return "<div class=\"verdict match\"><b>MATCH</b></div>";
-  return "";
+  std::string out;
+  if (r.no_match) out = "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + escape(no_match_reason(r, config)) + "</div>";
+  else if (config.match_distance > 0 || config.match_threshold > 0 || config.min_confidence > 0) out = "<div class=\"verdict match\"><b>MATCH</b></div>";
+  if (r.confidence >= 0) {
+    char text[96];
+    std::snprintf(text, sizeof text, "<div class=confidence>confidence %.3f that the first item is right</div>", static_cast<double>(r.confidence));
+    out += text;
+  }
+  return out;
 }
 
 // One result's card: IoU only when the query was localised (else every IoU is 1), the score only when

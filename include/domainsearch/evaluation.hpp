@@ -33,9 +33,9 @@ struct EvaluationVariant {
   CategoryMode category_mode = CategoryMode::PredictedSoft;
   float soft_threshold = 0.9f;
   RerankMode rerank = RerankMode::Off;
-  /// Rank items, not photos (PipelineConfig::one_result_per_label): each label has one relevant entry,
-  /// so mAP and R-precision become the mean reciprocal rank of the query's item.
-  bool one_result_per_label = false;
+  /// How the item answer (VariantEvaluation::items) scores an item: by the mean distance of its
+  /// `item_photos` nearest photos; 1 (the pipeline's item answer): its nearest photo. Above 1 needs rerank off.
+  std::size_t item_photos = 1;
 };
 
 /// "Not in the catalogue" at one threshold, measured with held-out items
@@ -54,7 +54,11 @@ struct NoMatchPoint {
 /// when it is wrong").
 struct ConfidenceEvaluation {
   /// "match probability" (fine-tuned catalogues), "nearest distance" (its negation: closer is surer),
-  /// "item margin" (distance to the nearest result of another item minus the nearest distance).
+  /// "item margin" (distance to the nearest result of another item minus the nearest distance),
+  /// "configured confidence" (QueryResponse::confidence, when the configuration has a model) and,
+  /// with held-out items, "fitted confidence": a ConfidenceModel fitted on these answers, each
+  /// answer scored by the model fitted without its item (5 folds by item), so the figures are not
+  /// measured on the model's own data.
   std::string name;
   std::optional<double> auroc_right_vs_wrong;     ///< first answers on known items (both kinds must occur)
   std::optional<double> auroc_known_vs_held_out;  ///< with holdout_items: known items' queries vs held-out items'
@@ -64,7 +68,10 @@ struct ConfidenceEvaluation {
 
 struct VariantEvaluation {
   EvaluationVariant variant;
-  RetrievalMetrics retrieval;
+  /// The item answer (one result per item, PipelineConfig::one_result_per_label): each query has one
+  /// relevant entry, so identical_recall_at is item recall@K and map the item's mean reciprocal rank.
+  RetrievalMetrics items;
+  RetrievalMetrics retrieval;  ///< the photo answer: every photo of the query's item is relevant
   std::optional<ClassificationMetrics> categories;  ///< top-1 of the head, when the variant's catalogue has one
   double query_ms = 0;                              ///< mean per query: categorise + search + rerank (no inference)
   std::size_t timed_queries = 0;                    ///< the queries query_ms is the mean of: every decodable one, held-out items' included
@@ -73,6 +80,16 @@ struct VariantEvaluation {
   /// (50% .. 99%) of the other queries' nearest distances, increasing.
   std::vector<NoMatchPoint> no_match_by_distance;
   std::vector<ConfidenceEvaluation> confidence;  ///< one per candidate score, when some first answer exists
+  /// With holdout_items: by the fitted confidence (out of fold, as ConfidenceEvaluation), thresholds
+  /// as PipelineConfig::min_confidence.
+  std::vector<NoMatchPoint> no_match_by_confidence;
+  /// With holdout_items: the configured rules as they are (match_distance, match_threshold,
+  /// min_confidence); its threshold is unused.
+  std::optional<NoMatchPoint> configured_no_match;
+  /// With holdout_items: the ConfidenceModel fitted on every answer (known items' first answers,
+  /// right or wrong, and the held-out items' as wrong, weighted as one query in five), for
+  /// PipelineConfig::confidence. Absent when the answers are all right or all wrong.
+  std::optional<ConfidenceModel> fitted_confidence;
 };
 
 struct EvaluationReport {
@@ -81,6 +98,7 @@ struct EvaluationReport {
   std::vector<IndexingFailure> failures;   ///< images left out (unreadable, or failed in a model)
   std::vector<std::string> category_names; ///< class ids of the confusion matrices
   std::vector<std::string> held_out_items; ///< labels left out (EvaluationOptions::holdout_items)
+  std::size_t held_out_queries = 0;        ///< queries of the held-out items
   std::vector<VariantEvaluation> variants; ///< in the order given
   double inference_seconds = 0;            ///< decoding + models, all embedding settings together
   double training_seconds = 0;             ///< category heads
@@ -95,9 +113,10 @@ struct EvaluationOptions {
   /// catalogue holds one iconic image per item); their categories must occur in the catalogue.
   std::vector<CatalogueEntry> head_training;
   /// Items (labels) left out of the catalogue and the training photos, evenly spread over the sorted
-  /// labels: their queries measure "not in the catalogue" (VariantEvaluation::no_match and
-  /// no_match_by_distance) and are left
-  /// out of the retrieval and category metrics.
+  /// labels: their queries measure "not in the catalogue" (VariantEvaluation::no_match..., the
+  /// confidences) and are left out of the retrieval and category metrics. Their catalogue photos are
+  /// not queried: photos of the catalogue's own photo series sit nearer the catalogue than new photos
+  /// do (README "Answers: items, a confidence, and no match").
   std::size_t holdout_items = 0;
   EvaluationProgressFn progress;
 };
@@ -113,14 +132,14 @@ DS_API EvaluationVariant configured_variant(const PipelineConfig& base);
 
 /// The ablation set: the configured variant; whole image with category off / hard / soft (0.5, 0.7,
 /// 0.9, 0.99); grayscale input; raw (not L2-normalised) embeddings; the catalogue-adapted embedding with
-/// category off and soft; one result per item; and, when base names a segmenter,
+/// category off and soft; items by their 3 nearest photos; and, when base names a segmenter,
 /// localisation with category off, soft, soft + IoU rerank (the paper) and soft + fused rerank.
 /// With base.fine_tuning.enabled the network is trained once (on EvaluationOptions::head_training, else
 /// on the catalogue) and the variants only change what is done with its outputs: category off / hard /
-/// soft 0.5, 0.9, 0.99, and one result per item.
+/// soft 0.5, 0.9, 0.99, and items by their 2, 3 and 5 nearest photos. Every variant is measured on both answers (items and photos).
 DS_API std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base);
 
-/// "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou per-item=off": a variant's settings in one line.
+/// "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou item-photos=1": a variant's settings in one line.
 DS_API std::string describe(const EvaluationVariant& variant);
 
 }  // namespace domainsearch

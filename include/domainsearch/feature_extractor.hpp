@@ -37,6 +37,7 @@ class DS_API FeatureExtractor {
   int dimension() const noexcept;
   const FeatureExtractorOptions& options() const noexcept;
   const std::string& fingerprint() const noexcept;  ///< SHA-256 of the model file (or of it and the fine-tuned weights)
+  const ModelManifest& manifest() const noexcept;  ///< the backbone's, as loaded (input size and normalisation included)
   std::string device() const;
 
   /// The embedding of one image: dimension() floats.

@@ -31,9 +31,11 @@ namespace domainsearch {
 
 struct FineTuningOptions {
   bool enabled = false;             ///< train_categories() fine-tunes the backbone instead of training a head on frozen embeddings
-  int first_stage = 14;             ///< first trained stage; earlier stages stay frozen (their output is cached)
-  int epochs = 6;
-  int views = 2;                    ///< augmented views (rotation, zoom, mirror) per photo, besides the photo itself
+  // The defaults are the recipe measured on the grocery photos (README "Fine-tuning"), the same as
+  // examples/configs/grocery.json: a fine-tuning enabled in code trains as the shipped configuration does.
+  int first_stage = 11;             ///< first trained stage; earlier stages stay frozen (their output is cached)
+  int epochs = 4;
+  int views = 3;                    ///< augmented views (rotation, zoom, mirror) per photo, besides the photo itself
   /// When fine-tuning on other photos than the catalogue's (e.g. shop photos for a catalogue of one
   /// studio image per item), the catalogue's own images are trained on too, each with `views` views
   /// and this many composites: its product (non-white pixels) pasted onto one of the training photos,
@@ -45,7 +47,20 @@ struct FineTuningOptions {
   float weight_decay = 1e-4f;
   float label_smoothing = 0.1f;
   float classifier_scale = 16.0f;          ///< logits = scale * cos(feature, class weight) + bias
-  float calibration_fraction = 0.1f;       ///< photos held out (per item) to fit the temperature
+  /// Weight of a supervised contrastive loss (Khosla et al. 2020) on the L2-normalised features beside
+  /// the classifier's cross-entropy: rows of one item pulled together, of others pushed apart (0: off).
+  /// Measured on the grocery photos (README "Fine-tuning"): weight 1 on 16 x 4 batches raised photo mAP
+  /// by 0.075 and item recall@1 by 0.035 on one held-out split, at the same training time.
+  float metric_loss_weight = 1.0f;
+  float metric_temperature = 0.1f;         ///< of the contrastive loss's similarities
+  /// Batches of P x K rows: runs of K rows of one item (photos and their views), so each batch holds
+  /// about batch_size / K items with K rows each (the contrastive loss needs positives); 0 or 1: rows in
+  /// random order.
+  int rows_per_item = 4;
+  /// Photos held out (per item, rounded) to fit the temperature; an item of a single photo (one studio
+  /// image, say) lends one augmented view of it instead (with views >= 1: an optimistic stand-in, a
+  /// view of a photo it trains on). 0: no calibration (temperature 1).
+  float calibration_fraction = 0.1f;
   std::size_t cache_memory_bytes = std::size_t(8) << 30;  ///< trunk cache beyond this spills to a temporary file
   std::uint64_t seed = 42;
 };
@@ -72,7 +87,7 @@ struct FineTuningReport {
   int epochs = 0;                ///< epochs run
   float final_loss = 0.0f;       ///< mean training loss of the last epoch
   float temperature = 1.0f;      ///< fitted softmax temperature
-  float calibration_accuracy = 0.0f;  ///< item top-1 on the held-out photos
+  float calibration_accuracy = 0.0f;  ///< item top-1 on the held-out photos and views
   double cache_seconds = 0, training_seconds = 0, reembedding_seconds = 0;
   std::size_t cache_bytes = 0;
   bool cache_spilled = false;    ///< the trunk cache lived in a temporary file

@@ -40,6 +40,21 @@ DS_API const char* to_string(RerankMode mode) noexcept;
 DS_API CategoryMode category_mode_from_string(const std::string& text);
 DS_API RerankMode rerank_mode_from_string(const std::string& text);
 
+/// The calibrated confidence of an answer (QueryResponse::confidence), the probability that its first
+/// item is right: sigmoid(bias + probability * logit(p) + distance * d + margin * m), where p is the
+/// first item's match probability (fine-tuned catalogues), d the nearest result's squared distance and
+/// m the item margin (the nearest photo of another item's distance minus d, at most kMaxItemMargin),
+/// all taken before reranking. Fitted by `domainsearch eval --holdout-items` (EvaluationReport::
+/// fitted_confidence) on queries of known and of held-out items. All zero: no confidence model.
+struct ConfidenceModel {
+  float bias = 0.0f, probability = 0.0f, distance = 0.0f, margin = 0.0f;
+  bool empty() const noexcept { return bias == 0 && probability == 0 && distance == 0 && margin == 0; }
+};
+
+/// The item margin's cap: the squared distance between opposite L2-normalised embeddings (an answer
+/// with no second item has this margin).
+inline constexpr float kMaxItemMargin = 4.0f;
+
 struct DS_API PipelineConfig {
   std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
   std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
@@ -55,8 +70,11 @@ struct DS_API PipelineConfig {
   RerankMode rerank = RerankMode::Off;
   float iou_weight = 0.3f;         ///< w of RerankMode::Fused
   std::size_t rerank_depth = 20;   ///< how many top results are reranked
-  bool one_result_per_label = false;  ///< results are items, not photos: only the best-ranked photo of each
-                                      ///< label (k distinct labels; an item with many photos cannot fill the list)
+  /// Results are items (k distinct labels, each shown by its nearest photo, with its other photos the
+  /// search reached in QueryResult::photos), so one item with many photos cannot fill the list; false:
+  /// results are photos. An item is scored by its nearest photo: measured against the mean of its 2, 3
+  /// or 5 nearest photos on the grocery photos (README "Answers: items, a confidence, and no match").
+  bool one_result_per_label = true;
   int batch_size = 1;              ///< images per forward pass when indexing (1 is fastest on CPU: measured
                                    ///< 47 img/s at 1 vs 30 img/s at 8 with MobileNetV2 on 2 cores; raise it on GPU)
   CategoryTrainingOptions training;
@@ -80,6 +98,10 @@ struct DS_API PipelineConfig {
   /// catalogue. On the fine-tuned grocery catalogue the stronger of the two open-set signals (README
   /// "Not in the catalogue"); measure it on your catalogue (`domainsearch eval --holdout-items`).
   float match_distance = 0.0f;
+  ConfidenceModel confidence;  ///< see ConfidenceModel; empty: QueryResponse::confidence is -1
+  /// An item answer is no_match when its confidence is below this (0: never; needs a confidence model;
+  /// never fires where the confidence is -1: see QueryResponse::confidence).
+  float min_confidence = 0.0f;
   /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
   /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
   FineTuningOptions fine_tuning;

@@ -42,8 +42,16 @@ struct EntryAnalysis {
   std::string error;  ///< the decoder's or the model's message, naming the file; empty with an analysis
 };
 
-struct QueryResult {
+/// One photo of an item in an item answer.
+struct ItemPhoto {
   std::uint64_t key = 0;
+  float distance = 0.0f;  ///< to the query, as QueryResult::distance
+};
+
+/// One answer: an item (PipelineConfig::one_result_per_label, the default) shown by its nearest photo,
+/// or one photo.
+struct QueryResult {
+  std::uint64_t key = 0;  ///< the photo (for an item: its nearest photo)
   std::string label;
   std::string category;
   std::string source;     ///< the indexed image's path, when it was indexed from a file
@@ -57,6 +65,9 @@ struct QueryResult {
   /// (temperature-scaled) probability of the result's label; 0 for a label it was not trained on; -1
   /// when the catalogue is not fine-tuned.
   float match_probability = -1.0f;
+  /// An item's photos that the search reached, nearest first (the first is `key`); empty when the
+  /// answer lists photos. Pipeline::index().get_metadata(key) describes any of them.
+  std::vector<ItemPhoto> photos;
 };
 
 struct StageTimings {
@@ -75,9 +86,13 @@ struct QueryResponse {
   std::optional<Localization> localization;   ///< when localisation ran
   /// "Not in the catalogue": the nearest result's distance is above PipelineConfig::match_distance (any
   /// catalogue), or the first result's match_probability is below PipelineConfig::match_threshold
-  /// (fine-tuned catalogues), or a rule is on and nothing was found; the results are still listed, for
-  /// the caller to show or not.
+  /// (fine-tuned catalogues), or the confidence is below PipelineConfig::min_confidence, or a rule is
+  /// on and nothing was found; the results are still listed, for the caller to show or not.
   bool no_match = false;
+  /// The probability that the first result's item is right (PipelineConfig::confidence), 0..1; 0 when
+  /// nothing was found; -1 without a confidence model, when the model weighs the match probability and
+  /// the catalogue is not fine-tuned, or for a photo answer (the model is of item answers).
+  float confidence = -1.0f;
   StageTimings timings;
 };
 

@@ -32,7 +32,8 @@ DS_API std::size_t shard_of_key(std::uint64_t key, std::size_t shards);
 
 /// What each shard is asked so that merge_shard_responses() is exact: no rerank (it needs the merged
 /// list) and k = the number of nearest results the reranker reads (max(k, rerank_depth) with rerank,
-/// else k); everything else (category, filter, modes, one result per label) as given.
+/// else k; for item answers at least 2, for the confidence's item margin); everything else
+/// (category, filter, modes, one result per label) as given.
 DS_API QueryOptions shard_query_options(const QueryOptions& options, const PipelineConfig& config);
 
 /// Merges the shards' answers to shard_query_options(options, config), one per non-empty shard, into

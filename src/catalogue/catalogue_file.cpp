@@ -18,6 +18,13 @@ using nlohmann::json;
 const FileKind kCatalogueKind{{'D', 'S', 'C', 'A', 'T', 'L', 'G', '\0'}, 1, 0, "catalogue"};
 constexpr std::uint64_t kMaxJsonSection = 256ull << 20;
 
+// What the backbone is fed, as CONF records it: the embeddings of one network at another input size or
+// normalisation are not comparable.
+json backbone_input(const ModelManifest& m) {
+  return {{"width", m.input_width}, {"height", m.input_height}, {"bgr", m.input_bgr}, {"normalization", static_cast<int>(m.normalization)},
+          {"scale", m.scale}, {"mean", m.mean}, {"std", m.std}};
+}
+
 // Not JSON, nested deeper than kMaxJsonDepth or with a key twice: Corrupt naming the file and section.
 json read_json_section(const SectionReader& r, SectionTag tag) {
   const std::vector<std::uint8_t> bytes = r.read(tag, kMaxJsonSection);
@@ -68,6 +75,7 @@ void Catalogue::save(const std::string& path) {
   Catalogue& m = *this;
   json conf = {{"embedding", embedding_settings(m.config_)},
                {"backbone_sha256", m.file_extractor_->fingerprint()},
+               {"backbone_input", backbone_input(m.file_extractor_->manifest())},
                {"segmenter_sha256", m.localizer_ ? m.localizer_->fingerprint() : ""},
                {"dimension", m.extractor_->dimension()}};
   if (m.fine_tuned_) conf["fine_tuned_sha256"] = sha256_bytes(m.fine_tuned_bytes_.data(), m.fine_tuned_bytes_.size());
@@ -106,6 +114,13 @@ std::unique_ptr<Catalogue> Catalogue::open(const std::string& catalogue_path, Pi
                                                "..., but the configured one is " + actual.substr(0, 16) + "...; its embeddings would not be comparable");
     };
     check("backbone", conf.value("backbone_sha256", ""), impl->file_extractor_->fingerprint());
+    // The same network fed another input size or normalisation embeds differently (catalogues written
+    // before this key was recorded are not checked).
+    const json input = backbone_input(impl->file_extractor_->manifest());
+    if (conf.contains("backbone_input") && conf.at("backbone_input") != input)
+      throw Error(Status::ModelMismatch, catalogue_path + ": embedded with the backbone's input " + conf.at("backbone_input").dump() +
+                                             ", but the configured manifest feeds " + input.dump() +
+                                             "; its embeddings would not be comparable: index the catalogue again with this manifest");
     if (reader.has(tag("FTUN"))) {
       std::vector<std::uint8_t> bytes = reader.read(tag("FTUN"), reader.length(tag("FTUN")));
       if (sha256_bytes(bytes.data(), bytes.size()) != conf.value("fine_tuned_sha256", ""))

@@ -67,26 +67,33 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   KeyFilter filter = options.filter;
   if (exclude) filter = [user = options.filter, skip = *exclude](std::uint64_t key) { return key != skip && (!user || user(key)); };
   const RerankMode rerank_mode = options.rerank.value_or(config_.rerank);
-  const std::size_t depth = search_depth(k, rerank_mode, config_.rerank_depth);
   const bool one_per_label = options.one_result_per_label.value_or(config_.one_result_per_label);
+  const std::size_t depth = search_depth(k, rerank_mode, config_.rerank_depth, one_per_label);
   std::vector<float> adapted_query;
   if (adapted_) adapted_query = searchable(*adaptation_, embedding);
   const float* query = adapted_ ? adapted_query.data() : embedding;
-  // One result per label needs `depth` distinct labels: search deeper until found or the catalogue is exhausted.
+  // Items need `depth` distinct labels: search deeper until found or the catalogue is exhausted.
   for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
     const std::vector<SearchHit> hits = searched_index().search(query, want, categories, filter);
     response.results = results_of(hits, contour);
-    if (one_per_label) keep_first_per_label(response.results);
-    if (!one_per_label || response.results.size() >= depth || hits.size() < want) break;
+    if (!one_per_label) {
+      score_photos(response.results);
+      break;
+    }
+    const bool exhausted = hits.size() < want;
+    response.results = rank_items(response.results, 1, exhausted || hits.empty() ? 0.0f : hits.back().distance);
+    if (response.results.size() >= depth || exhausted) break;
   }
   response.timings.search_ms = ms_since(t);
 
   t = Clock::now();
-  const float nearest = nearest_distance(response.results);
+  score_matches(embedding, response);
+  const AnswerEvidence evidence = answer_evidence(response.results);  // in distance order, before the cut to k
   rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
   if (response.results.size() > k) response.results.resize(k);
-  score_matches(embedding, response);
-  response.no_match = is_no_match(response.results, nearest, config_.match_threshold, config_.match_distance, fine_tuned_.has_value());
+  if (one_per_label) response.confidence = confidence_of(config_.confidence, evidence);
+  response.no_match = is_no_match(response.results, evidence.distance, config_.match_threshold, config_.match_distance, fine_tuned_.has_value()) ||
+                      is_unconfident(response.confidence, config_.min_confidence);
   response.timings.rerank_ms = ms_since(t);
 }
 

@@ -117,6 +117,11 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("training_views", c.training_views, ints(0, 100), 1);
   visit("match_threshold", c.match_threshold, closed(0, 1), 1);
   visit("match_distance", c.match_distance, closed(0, kUnbounded), 1);
+  visit("min_confidence", c.min_confidence, closed(0, 1), 1);
+  visit("confidence.bias", c.confidence.bias, closed(-1e4, 1e4), 1);
+  visit("confidence.probability", c.confidence.probability, closed(-1e4, 1e4), 1);
+  visit("confidence.distance", c.confidence.distance, closed(-1e4, 1e4), 1);
+  visit("confidence.margin", c.confidence.margin, closed(-1e4, 1e4), 1);
   visit("max_pixels", c.decode.max_pixels, ints(1, 1e9), 1);
   visit("min_side", c.decode.min_side, ints(1, 4096), 1);
   visit("max_decode_mb", c.decode.max_decode_bytes, ints(1, 1 << 20), std::uint64_t(1) << 20);  // up to 1 TiB
@@ -146,6 +151,9 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("fine_tuning.weight_decay", f.weight_decay, closed(0, 1), 1);
   visit("fine_tuning.label_smoothing", f.label_smoothing, closed(0, 0.99), 1);
   visit("fine_tuning.classifier_scale", f.classifier_scale, closed(1e-3, 1e3), 1);
+  visit("fine_tuning.metric_loss_weight", f.metric_loss_weight, closed(0, 100), 1);
+  visit("fine_tuning.metric_temperature", f.metric_temperature, closed(1e-3, 10), 1);
+  visit("fine_tuning.rows_per_item", f.rows_per_item, ints(0, 4096), 1);
   visit("fine_tuning.calibration_fraction", f.calibration_fraction, closed(0, 0.5), 1);
   visit("fine_tuning.cache_memory_mb", f.cache_memory_bytes, ints(0, 1 << 20), std::size_t(1) << 20);  // up to 1 TiB
   visit("fine_tuning.seed", f.seed, ints(0, kUnbounded), 1);
@@ -285,6 +293,8 @@ void validate(const PipelineConfig& c) {
   };
   layers(c.training, "training.hidden1", "training.hidden2");
   layers(c.adaptation_training, "adaptation_training.hidden1", "adapted_dimension");
+  if (c.min_confidence > 0 && c.confidence.empty())
+    refuse("\"min_confidence\" (" + number_text(c.min_confidence) + ") needs a \"confidence\" model (fitted by domainsearch eval --holdout-items)");
 }
 
 json embedding_settings(const PipelineConfig& c) {
@@ -310,7 +320,8 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                       "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
                                       "max_pixels", "min_side", "max_decode_mb", "max_jpeg_scans", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
-                                      "match_threshold", "match_distance", "fine_tuning"});
+                                      "match_threshold", "match_distance", "confidence", "min_confidence", "fine_tuning"});
+  if (j.contains("confidence")) check_keys(j["confidence"], "confidence", {"bias", "probability", "distance", "margin"});
   c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
   c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
   c.runtime.device = read_text(j, "device", c.runtime.device);
@@ -328,7 +339,8 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   if (j.contains("fine_tuning")) {
     const json& f = j["fine_tuning"];
     check_keys(f, "fine_tuning", {"enabled", "first_stage", "epochs", "views", "composites", "batch_size", "backbone_learning_rate", "classifier_learning_rate",
-                                  "weight_decay", "label_smoothing", "classifier_scale", "calibration_fraction", "cache_memory_mb", "seed"});
+                                  "weight_decay", "label_smoothing", "classifier_scale", "metric_loss_weight", "metric_temperature", "rows_per_item",
+                                  "calibration_fraction", "cache_memory_mb", "seed"});
     read_flag(f, "enabled", "fine_tuning.", c.fine_tuning.enabled);
   }
   read_numbers(j, "", c);

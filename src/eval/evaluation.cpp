@@ -15,6 +15,7 @@
 #include "domainsearch/error.hpp"
 #include "search/ranking.hpp"
 #include "config/config_json.hpp"
+#include "eval/confidence_model.hpp"
 
 namespace domainsearch {
 namespace {
@@ -34,94 +35,165 @@ struct Instance {
   std::unordered_map<std::string, std::size_t> relevant_total;  // label -> catalogue items
 };
 
-// Each query's answer as the no-match rules read it: the first result's match probability (and
-// whether its label is right), the nearest result's distance (+infinity without results).
-struct BestResult {
-  float probability = 0.0f;
-  float distance = std::numeric_limits<float>::infinity();
-  float margin = 0.0f;  // to the nearest result of another item (item_margin)
-  bool right = false;
+// One query's answer as the confidence candidates and the no-match rules read it.
+struct Answer {
+  detail::AnswerEvidence evidence;  // of the item answer (the whole ranking)
+  float configured = -1.0f;         // QueryResponse::confidence (the configured model)
+  bool no_match = false;            // the configured rules' verdict
+  bool right = false;               // the first item is the query's
+  std::string label;                // the query's item
 };
 
-// How much nearer the nearest result is than the nearest result of any other item (by label): large
-// when one item stands out, 0 when two items tie; +infinity when every result is of one item.
-float item_margin(const std::vector<QueryResult>& results) {
-  const auto nearest = std::min_element(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) { return a.distance < b.distance; });
-  if (nearest == results.end()) return 0.0f;
-  float other = std::numeric_limits<float>::infinity();
-  for (const QueryResult& r : results)
-    if (r.label != nearest->label) other = std::min(other, r.distance);
-  return other - nearest->distance;
-}
+struct MatchScores {
+  std::vector<Answer> held_out, present;
+};
 
-// The candidate confidences of a first answer, higher = surer; the probability only when calibrated.
-std::vector<std::pair<std::string, float>> confidences(const BestResult& b, bool calibrated) {
-  std::vector<std::pair<std::string, float>> out;
-  if (calibrated) out.emplace_back("match probability", b.probability);
-  out.emplace_back("nearest distance", -b.distance);
-  out.emplace_back("item margin", b.margin);
+// One candidate confidence, higher = surer, for the known items' and the held-out items' queries.
+struct Candidate {
+  std::string name;
+  std::vector<float> present, held_out;
+};
+
+// The fitted confidence is fitted as if this share of all queries showed items not in the catalogue
+// (the held-out items' queries are weighted so): it sets the level of the probability, not its order.
+constexpr double kUnknownShare = 0.2;
+constexpr std::size_t kConfidenceFolds = 5;
+
+// The answers as samples of the fitted confidence: the present ones, then the held-out ones; folds
+// by item (every kConfidenceFolds-th of the sorted labels), so no item is in its own model's data.
+std::vector<detail::ConfidenceSample> confidence_samples(const MatchScores& s) {
+  std::set<std::string> labels;
+  for (const std::vector<Answer>* list : {&s.present, &s.held_out})
+    for (const Answer& a : *list) labels.insert(a.label);
+  std::map<std::string, std::size_t> fold;
+  for (const std::string& label : labels) fold.emplace(label, fold.size() % kConfidenceFolds);
+  const double held_out_weight = kUnknownShare / (1 - kUnknownShare) * static_cast<double>(s.present.size()) /
+                                 static_cast<double>(std::max<std::size_t>(s.held_out.size(), 1));
+  std::vector<detail::ConfidenceSample> out;
+  for (const Answer& a : s.present) out.push_back({a.evidence, a.right, 1.0, fold.at(a.label)});
+  for (const Answer& a : s.held_out) out.push_back({a.evidence, false, held_out_weight, fold.at(a.label)});
   return out;
 }
-struct MatchScores {
-  std::vector<BestResult> held_out, present;
-};
 
-// The no-match rates at each threshold t, a query answering "no match" when flagged(best, t).
-template <typename Flagged>
-std::vector<NoMatchPoint> no_match_curve(const MatchScores& s, const std::vector<float>& thresholds, Flagged flagged) {
-  std::vector<NoMatchPoint> out;
-  const auto share = [](std::size_t n, std::size_t of) { return static_cast<double>(n) / static_cast<double>(std::max<std::size_t>(of, 1)); };
-  for (float t : thresholds) {
-    std::size_t matched = 0, lost = 0, flagged_present = 0;
-    for (const BestResult& b : s.held_out) matched += !flagged(b, t);
-    for (const BestResult& b : s.present) lost += b.right && flagged(b, t), flagged_present += flagged(b, t);
-    out.push_back({t, share(matched, s.held_out.size()), share(lost, s.present.size()), share(flagged_present, s.present.size())});
+// The candidates measured: the match probability (calibrated catalogues), the nearest distance
+// (negated), the item margin, the configured confidence (when the configuration has a model) and,
+// with held-out items, a confidence fitted on the answers (`fitted`), measured out of fold.
+std::vector<Candidate> confidence_candidates(const MatchScores& s, bool calibrated, std::optional<ConfidenceModel>& fitted) {
+  std::vector<Candidate> out;
+  const auto add = [&](std::string name, const auto& value) {
+    Candidate c{std::move(name), {}, {}};
+    for (const Answer& a : s.present) c.present.push_back(value(a));
+    for (const Answer& a : s.held_out) c.held_out.push_back(value(a));
+    out.push_back(std::move(c));
+  };
+  if (calibrated) add("match probability", [](const Answer& a) { return a.evidence.probability; });
+  add("nearest distance", [](const Answer& a) { return -a.evidence.distance; });
+  add("item margin", [](const Answer& a) { return a.evidence.margin; });
+  if (!s.present.empty() && s.present.front().configured >= 0) add("configured confidence", [](const Answer& a) { return a.configured; });
+  if (s.held_out.empty()) return out;
+  const std::vector<detail::ConfidenceSample> samples = confidence_samples(s);
+  try {
+    fitted = detail::fit_confidence_model(samples, calibrated);
+    const std::vector<float> values = detail::out_of_fold_confidences(samples, calibrated);
+    out.push_back({"fitted confidence", {values.begin(), values.begin() + static_cast<std::ptrdiff_t>(s.present.size())},
+                   {values.begin() + static_cast<std::ptrdiff_t>(s.present.size()), values.end()}});
+  } catch (const Error& e) {
+    if (e.status() != Status::InvalidArgument) throw;  // (answers without results, or one kind of answer only: nothing to fit)
   }
   return out;
 }
 
-std::vector<NoMatchPoint> no_match_by_probability(const MatchScores& s) {
-  return no_match_curve(s, {0.05f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f},
-                        [](const BestResult& b, float t) { return b.probability < t; });
+// The no-match rates at each threshold t, a query answering "no match" when its value v of the
+// candidate is flagged(v, t).
+template <typename Flagged>
+std::vector<NoMatchPoint> no_match_curve(const Candidate& c, const MatchScores& s, const std::vector<float>& thresholds, Flagged flagged) {
+  std::vector<NoMatchPoint> out;
+  const auto share = [](std::size_t n, std::size_t of) { return static_cast<double>(n) / static_cast<double>(std::max<std::size_t>(of, 1)); };
+  for (float t : thresholds) {
+    std::size_t matched = 0, lost = 0, flagged_present = 0;
+    for (float v : c.held_out) matched += !flagged(v, t);
+    for (std::size_t i = 0; i < c.present.size(); ++i) lost += s.present[i].right && flagged(c.present[i], t), flagged_present += flagged(c.present[i], t);
+    out.push_back({t, share(matched, c.held_out.size()), share(lost, c.present.size()), share(flagged_present, c.present.size())});
+  }
+  return out;
 }
 
+const Candidate* candidate(const std::vector<Candidate>& candidates, const std::string& name) {
+  for (const Candidate& c : candidates)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const std::vector<float> kProbabilityThresholds = {0.05f, 0.1f, 0.15f, 0.2f, 0.25f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f};
+
 // Thresholds at quantiles of the other queries' nearest distances, so any embedding's scale is covered.
-std::vector<NoMatchPoint> no_match_by_distance(const MatchScores& s) {
+std::vector<NoMatchPoint> no_match_by_distance(const Candidate& negated_distance, const MatchScores& s) {
   std::vector<float> distances;
-  for (const BestResult& b : s.present)
-    if (std::isfinite(b.distance)) distances.push_back(b.distance);
+  for (float v : negated_distance.present)
+    if (std::isfinite(v)) distances.push_back(-v);
   if (distances.empty()) return {};
   std::sort(distances.begin(), distances.end());
   std::vector<float> thresholds;
   for (double q : {0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99})
     thresholds.push_back(distances[static_cast<std::size_t>(q * static_cast<double>(distances.size() - 1))]);
   thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
-  return no_match_curve(s, thresholds, [](const BestResult& b, float t) { return b.distance > t; });
+  return no_match_curve(negated_distance, s, thresholds, [](float v, float t) { return -v > t; });
 }
 
-// Each candidate confidence measured on the queries' first answers (see ConfidenceEvaluation).
-std::vector<ConfidenceEvaluation> evaluate_confidences(const MatchScores& s, bool calibrated) {
+// The configured rules' verdicts (match_distance, match_threshold, min_confidence) as one point.
+NoMatchPoint configured_no_match(const MatchScores& s) {
+  Candidate verdicts{"configured rules", {}, {}};
+  for (const Answer& a : s.present) verdicts.present.push_back(a.no_match ? 0.0f : 1.0f);
+  for (const Answer& a : s.held_out) verdicts.held_out.push_back(a.no_match ? 0.0f : 1.0f);
+  return no_match_curve(verdicts, s, {0.5f}, [](float v, float t) { return v < t; }).front();
+}
+
+// Each candidate measured on the queries' first answers (see ConfidenceEvaluation).
+std::vector<ConfidenceEvaluation> evaluate_confidences(const std::vector<Candidate>& candidates, const MatchScores& s) {
   std::vector<ConfidenceEvaluation> out;
   if (s.present.empty()) return out;
-  for (std::size_t c = 0; c < confidences(s.present.front(), calibrated).size(); ++c) {
+  std::vector<std::uint8_t> is_right;
+  for (const Answer& a : s.present) is_right.push_back(a.right);
+  for (const Candidate& c : candidates) {
     ConfidenceEvaluation e;
-    std::vector<float> all, right, wrong, held_out;
-    std::vector<std::uint8_t> is_right;
-    for (const BestResult& b : s.present) {
-      const auto [name, value] = confidences(b, calibrated)[c];
-      e.name = name;
-      all.push_back(value);
-      is_right.push_back(b.right);
-      (b.right ? right : wrong).push_back(value);
-    }
-    for (const BestResult& b : s.held_out) held_out.push_back(confidences(b, calibrated)[c].second);
+    e.name = c.name;
+    std::vector<float> right, wrong;
+    for (std::size_t i = 0; i < c.present.size(); ++i) (is_right[i] ? right : wrong).push_back(c.present[i]);
     if (!right.empty() && !wrong.empty()) e.auroc_right_vs_wrong = auroc(right, wrong);
-    if (!held_out.empty()) e.auroc_known_vs_held_out = auroc(all, held_out);
-    e.risk_coverage = risk_coverage(all, is_right);
+    if (!c.held_out.empty()) e.auroc_known_vs_held_out = auroc(c.present, c.held_out);
+    e.risk_coverage = risk_coverage(c.present, is_right);
     e.area_under_risk_coverage = area_under_risk_coverage(e.risk_coverage);
     out.push_back(std::move(e));
   }
   return out;
+}
+
+// Results in (distance, key) order: an item answer as it was before reranking or scoring items by
+// several photos, for answer_evidence() (the whole ranking: nothing was cut).
+std::vector<QueryResult> by_distance(std::vector<QueryResult> results) {
+  std::stable_sort(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
+  });
+  return results;
+}
+
+// Which of `results` show `label`, of `relevant` in the catalogue.
+RankedRelevance relevance(const std::vector<QueryResult>& results, const std::string& label, std::size_t relevant) {
+  RankedRelevance out;
+  out.relevant_total = relevant;
+  for (const QueryResult& r : results) out.relevant.push_back(r.label == label);
+  return out;
+}
+
+// The pipeline's item answer (averaged = 1), or items scored by the mean distance of their `averaged`
+// nearest photos, ranked from the whole photo ranking (an aggregation the evaluation measures).
+QueryResponse answer_with_items(const Pipeline& pipeline, const ImageAnalysis& query, const QueryOptions& asked, std::size_t averaged) {
+  if (averaged <= 1) return pipeline.query_analyzed(query, asked);
+  QueryOptions photos = asked;
+  photos.one_result_per_label = false;
+  QueryResponse r = pipeline.query_analyzed(query, photos);
+  r.results = detail::rank_items(r.results, averaged, 0.0f);
+  return r;
 }
 
 // Every n/count-th of the sorted distinct labels.
@@ -157,49 +229,58 @@ class Evaluation {
   VariantEvaluation run(const EvaluationVariant& v) {
     if (base_.fine_tuning.enabled && !same_embedding(v, configured_variant(base_)))
       throw Error(Status::InvalidArgument, "evaluate: with fine_tuning enabled the network is trained once, so variant \"" + v.name +
-                                               "\" may change only the category mode, soft threshold, reranking and one result per item");
+                                               "\" may change only the category mode, soft threshold, reranking and how items are scored");
+    if (v.item_photos > 1 && v.rerank != RerankMode::Off)
+      throw Error(Status::InvalidArgument, "evaluate: variant \"" + v.name + "\" ranks items by several photos, which needs rerank off");
     const AnalysisSet& set = analyses(v.localize, v.grayscale);
     Instance& inst = instance(v, set);
-    QueryOptions q;
-    q.k = inst.pipeline->index().size();
-    q.category_mode = v.category_mode;
-    q.rerank = v.rerank;
-    q.soft_threshold = v.soft_threshold;
-    q.one_result_per_label = v.one_result_per_label;
+    QueryOptions photos_asked;
+    photos_asked.k = inst.pipeline->index().size();  // the whole ranking
+    photos_asked.category_mode = v.category_mode;
+    photos_asked.rerank = v.rerank;
+    photos_asked.soft_threshold = v.soft_threshold;
+    photos_asked.one_result_per_label = false;
+    QueryOptions items_asked = photos_asked;
+    items_asked.one_result_per_label = true;
     VariantEvaluation out;
     out.variant = v;
-    std::vector<RankedRelevance> ranked;
+    std::vector<RankedRelevance> photo_ranks, item_ranks;
     std::vector<int> truth, predicted;
     MatchScores scores;
     for (std::size_t i = 0; i < queries_.size(); ++i) {
       if (!set.queries[i]) continue;
-      const QueryResponse r = inst.pipeline->query_analyzed(prepared(*set.queries[i], v.l2_normalize), q);
-      out.query_ms += r.timings.total_ms;
+      const ImageAnalysis query = prepared(*set.queries[i], v.l2_normalize);
+      const QueryResponse items = answer_with_items(*inst.pipeline, query, items_asked, v.item_photos);
+      out.query_ms += items.timings.total_ms;
       ++out.timed_queries;
-      BestResult best;
-      if (!r.results.empty())
-        best = {r.results.front().match_probability, detail::nearest_distance(r.results), item_margin(r.results),
-                r.results.front().label == queries_[i].label};
+      const QueryResponse photos = inst.pipeline->query_analyzed(query, photos_asked);
+      Answer answer{detail::answer_evidence(by_distance(items.results)), items.confidence, items.no_match, false, queries_[i].label};
+      answer.right = !items.results.empty() && items.results.front().label == queries_[i].label;
       if (held_out_.count(queries_[i].label)) {
-        scores.held_out.push_back(best);
+        scores.held_out.push_back(std::move(answer));
         continue;
       }
-      scores.present.push_back(best);
-      RankedRelevance rel;
+      scores.present.push_back(std::move(answer));
       const auto total = inst.relevant_total.find(queries_[i].label);
-      rel.relevant_total = total == inst.relevant_total.end() ? 0 : v.one_result_per_label ? 1 : total->second;
-      for (const QueryResult& hit : r.results) rel.relevant.push_back(hit.label == queries_[i].label);
-      ranked.push_back(std::move(rel));
+      const std::size_t relevant = total == inst.relevant_total.end() ? 0 : total->second;
+      photo_ranks.push_back(relevance(photos.results, queries_[i].label, relevant));
+      item_ranks.push_back(relevance(items.results, queries_[i].label, std::min<std::size_t>(relevant, 1)));
       truth.push_back(class_id(queries_[i].category));
-      predicted.push_back(r.predicted.empty() ? -1 : class_id(r.predicted.front().category));
+      predicted.push_back(items.predicted.empty() ? -1 : class_id(items.predicted.front().category));
     }
     if (out.timed_queries > 0) out.query_ms /= static_cast<double>(out.timed_queries);  // every query timed, held-out items' too
-    out.retrieval = retrieval_metrics(ranked, options_.ks);
+    out.retrieval = retrieval_metrics(photo_ranks, options_.ks);
+    out.items = retrieval_metrics(item_ranks, options_.ks);
     if (inst.pipeline->has_category_head())
       out.categories = classification_metrics(truth, predicted, static_cast<int>(report_.category_names.size()));
-    if (!scores.held_out.empty() && inst.pipeline->is_fine_tuned()) out.no_match = no_match_by_probability(scores);
-    if (!scores.held_out.empty()) out.no_match_by_distance = no_match_by_distance(scores);
-    out.confidence = evaluate_confidences(scores, inst.pipeline->is_fine_tuned());
+    const std::vector<Candidate> candidates = confidence_candidates(scores, inst.pipeline->is_fine_tuned(), out.fitted_confidence);
+    out.confidence = evaluate_confidences(candidates, scores);
+    if (scores.held_out.empty()) return out;
+    const auto flagged_below = [](float v, float t) { return v < t; };
+    if (const Candidate* p = candidate(candidates, "match probability")) out.no_match = no_match_curve(*p, scores, kProbabilityThresholds, flagged_below);
+    out.no_match_by_distance = no_match_by_distance(*candidate(candidates, "nearest distance"), scores);
+    if (const Candidate* f = candidate(candidates, "fitted confidence")) out.no_match_by_confidence = no_match_curve(*f, scores, kProbabilityThresholds, flagged_below);
+    out.configured_no_match = configured_no_match(scores);
     return out;
   }
 
@@ -359,6 +440,7 @@ EvaluationReport evaluate(const PipelineConfig& base, const std::vector<Catalogu
   trimmed.head_training = without(options.head_training, held_out);
   report.catalogue_images = kept.size();
   report.query_images = queries.size();
+  for (const CatalogueEntry& q : queries) report.held_out_queries += held_out.count(q.label);
   Evaluation evaluation(base, kept, queries, trimmed, held_out, report);
   for (const EvaluationVariant& v : variants) report.variants.push_back(evaluation.run(v));
   return report;
@@ -370,7 +452,7 @@ namespace {
 std::vector<EvaluationVariant> fine_tuned_variants(const EvaluationVariant& configured) {
   std::vector<EvaluationVariant> out = {configured};
   EvaluationVariant v = configured;
-  v.rerank = RerankMode::Off, v.one_result_per_label = false;
+  v.rerank = RerankMode::Off, v.item_photos = 1;
   const auto add = [&](std::string name) {
     v.name = std::move(name);
     out.push_back(v);
@@ -384,8 +466,11 @@ std::vector<EvaluationVariant> fine_tuned_variants(const EvaluationVariant& conf
     std::snprintf(name, sizeof name, "fine-tuned, category soft %.2f", static_cast<double>(t));
     add(name);
   }
-  v.category_mode = CategoryMode::Off, v.one_result_per_label = true, add("fine-tuned, category off, one result per item");
-  v.category_mode = CategoryMode::PredictedSoft, v.soft_threshold = 0.99f, add("fine-tuned, soft 0.99, one result per item");
+  v = configured, v.rerank = RerankMode::Off;
+  for (std::size_t m : {2, 3, 5}) {
+    v.item_photos = m;
+    add("fine-tuned, items by their " + std::to_string(m) + " nearest photos");
+  }
   return out;
 }
 
@@ -393,15 +478,15 @@ std::vector<EvaluationVariant> fine_tuned_variants(const EvaluationVariant& conf
 
 EvaluationVariant configured_variant(const PipelineConfig& base) {
   return {"configured", base.localize, base.features.grayscale, base.features.l2_normalize, base.adapt_embedding, base.category_mode, base.soft_threshold,
-          base.rerank, base.one_result_per_label};
+          base.rerank, 1};
 }
 
 std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
-  const EvaluationVariant whole{"", false, false, true, false, CategoryMode::PredictedSoft, base.soft_threshold, RerankMode::Off, false};
+  const EvaluationVariant whole{"", false, false, true, false, CategoryMode::PredictedSoft, base.soft_threshold, RerankMode::Off, 1};
   std::vector<EvaluationVariant> out = {configured_variant(base)};
   const auto same_settings = [](const EvaluationVariant& a, const EvaluationVariant& b) {
     return a.localize == b.localize && a.grayscale == b.grayscale && a.l2_normalize == b.l2_normalize && a.adapt_embedding == b.adapt_embedding &&
-           a.category_mode == b.category_mode && a.one_result_per_label == b.one_result_per_label &&
+           a.category_mode == b.category_mode && a.item_photos == b.item_photos &&
            a.rerank == b.rerank && (a.category_mode != CategoryMode::PredictedSoft || a.soft_threshold == b.soft_threshold);
   };
   const auto add = [&](std::string name, EvaluationVariant v) {
@@ -425,8 +510,7 @@ std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
   v.category_mode = CategoryMode::Off, add("adapted embedding, category off", v);
   v.category_mode = CategoryMode::PredictedSoft, add("adapted embedding, category soft", v);
   v.soft_threshold = 0.99f, add("adapted embedding, category soft 0.99", v);
-  v.one_result_per_label = true, add("adapted, soft 0.99, one result per item", v);
-  v = whole, v.one_result_per_label = true, add("whole image, soft, one result per item", v);
+  v = whole, v.item_photos = 3, add("whole image, soft, items by their 3 nearest photos", v);
   if (!base.segmenter_manifest.empty()) {
     v = whole, v.localize = true;
     v.category_mode = CategoryMode::Off, add("localised, category off", v);
@@ -440,9 +524,9 @@ std::vector<EvaluationVariant> ablation_variants(const PipelineConfig& base) {
 std::string describe(const EvaluationVariant& v) {
   char buf[200];
   const bool soft = v.category_mode == CategoryMode::PredictedSoft;
-  std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s adapt=%s cat=%s%s rerank=%s per-item=%s", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
+  std::snprintf(buf, sizeof buf, "loc=%s gray=%s l2=%s adapt=%s cat=%s%s rerank=%s item-photos=%zu", v.localize ? "on" : "off", v.grayscale ? "on" : "off",
                 v.l2_normalize ? "on" : "off", v.adapt_embedding ? "on" : "off", to_string(v.category_mode),
-                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", to_string(v.rerank), v.one_result_per_label ? "on" : "off");
+                soft ? ("(" + std::to_string(v.soft_threshold).substr(0, 4) + ")").c_str() : "", to_string(v.rerank), v.item_photos);
   return buf;
 }
 

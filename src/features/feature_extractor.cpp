@@ -65,6 +65,7 @@ FeatureExtractor& FeatureExtractor::operator=(FeatureExtractor&&) noexcept = def
 int FeatureExtractor::dimension() const noexcept { return impl_->dimension; }
 const FeatureExtractorOptions& FeatureExtractor::options() const noexcept { return impl_->options; }
 const std::string& FeatureExtractor::fingerprint() const noexcept { return impl_->runner->fingerprint(); }
+const ModelManifest& FeatureExtractor::manifest() const noexcept { return impl_->runner->manifest(); }
 std::string FeatureExtractor::device() const { return impl_->runner->device(); }
 
 std::vector<float> FeatureExtractor::extract(const Image& image) const { return extract_batch({image}); }

@@ -53,7 +53,8 @@ std::size_t shard_of_key(std::uint64_t key, std::size_t shards) {
 QueryOptions shard_query_options(const QueryOptions& options, const PipelineConfig& config) {
   QueryOptions o = options;
   const std::size_t k = requested_k(options, config);
-  if (k > 0) o.k = detail::search_depth(k, options.rerank.value_or(config.rerank), config.rerank_depth);
+  const bool items = options.one_result_per_label.value_or(config.one_result_per_label);
+  if (k > 0) o.k = detail::search_depth(k, options.rerank.value_or(config.rerank), config.rerank_depth, items);
   o.rerank = RerankMode::Off;
   return o;
 }
@@ -73,16 +74,21 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
   std::stable_sort(out.results.begin(), out.results.end(), [](const QueryResult& a, const QueryResult& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
   });
-  if (options.one_result_per_label.value_or(config.one_result_per_label)) detail::keep_first_per_label(out.results);
+  const bool items = options.one_result_per_label.value_or(config.one_result_per_label);
+  if (items) out.results = detail::merge_items(std::move(out.results));
+  else detail::score_photos(out.results);
   const std::size_t k = requested_k(options, config);
   const RerankMode mode = options.rerank.value_or(config.rerank);
-  if (out.results.size() > detail::search_depth(k, mode, config.rerank_depth)) out.results.resize(detail::search_depth(k, mode, config.rerank_depth));
-  const float nearest = detail::nearest_distance(out.results);
+  const std::size_t depth = detail::search_depth(k, mode, config.rerank_depth, items);  // as one catalogue's search
+  if (out.results.size() > depth) out.results.resize(depth);
+  const detail::AnswerEvidence evidence = detail::answer_evidence(out.results);
   detail::rerank(mode, config.rerank_depth, config.iou_weight, out.results);
   if (out.results.size() > k) out.results.resize(k);
   // Without results no shard shows whether it is calibrated; a calibrated one said so by its verdict.
   const bool calibrated_shards = out.results.empty() ? any_no_match : any_calibrated;
-  out.no_match = detail::is_no_match(out.results, nearest, config.match_threshold, config.match_distance, calibrated_shards);
+  if (items) out.confidence = detail::confidence_of(config.confidence, evidence);
+  out.no_match = detail::is_no_match(out.results, evidence.distance, config.match_threshold, config.match_distance, calibrated_shards) ||
+                 detail::is_unconfident(out.confidence, config.min_confidence);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Fine-tuning with LibTorch (with the TorchScript runner and the category-head trainer, one of the
 // library translation units that include it).
 #include "training/backbone_trainer.hpp"
+#include "training/metric_loss.hpp"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -129,6 +130,7 @@ struct Classes {
   std::vector<std::string> labels, categories;  // per class
   std::vector<std::int64_t> of_photo;           // per photo
   std::vector<bool> calibration;                // per photo
+  std::vector<bool> single_photo;               // per class: no photo to spare for calibration (one view is held out instead)
 };
 
 // Classes of photos[0..), calibration photos drawn from photos[0..held_out_from) only.
@@ -149,6 +151,9 @@ Classes classes_of(const std::vector<CatalogueEntry>& photos, std::size_t held_o
     const std::size_t held = std::min(rows.size() - 1, static_cast<std::size_t>(std::lround(fraction * static_cast<float>(rows.size()))));
     for (std::size_t j = 0; j < held && rows.size() > 1; ++j) c.calibration[rows[j]] = true;
   }
+  // An item with at most one photo that may be held out (one studio image, say) cannot spare it.
+  c.single_photo.assign(c.labels.size(), fraction > 0);
+  for (const auto& [label, rows] : members) c.single_photo[static_cast<std::size_t>(label)] = fraction > 0 && rows.size() <= 1;
   return c;
 }
 
@@ -222,7 +227,8 @@ class BackboneTrainer {
   std::size_t trunk_batch() const { return device_.is_cpu() ? 3 : 64; }
 
   // Runs the frozen stages once per readable photo and view (calibration photos get no augmented
-  // views), streaming: only one batch of decoded images is held at a time.
+  // views; an item of a single photo lends one augmented view to calibration instead), streaming:
+  // only one batch of decoded images is held at a time.
   void cache_trunks() {
     const auto start = Clock::now();
     torch::NoGradGuard no_grad;
@@ -235,18 +241,23 @@ class BackboneTrainer {
     progress_.start("caching", sources_.size());
     std::vector<Image> views, backgrounds;
     std::vector<std::size_t> photo_of_view;
-    std::set<std::int64_t> classes_seen;
+    std::vector<bool> held_out_view;  // per view: calibration material of an item with no held-out photo
+    std::set<std::int64_t> classes_seen, lent_a_view;
     for (std::size_t i = 0; i < sources_.size(); ++i) {
       if (std::optional<Image> image = decode_small(sources_[i])) {
         ++report_.photos;
-        classes_seen.insert(classes_.of_photo[i]);
-        for (std::size_t v = 0; v < augmented_count(i); ++v) views.push_back(augmented_view(*image, rng_)), photo_of_view.push_back(i);
+        const std::int64_t c = classes_.of_photo[i];
+        classes_seen.insert(c);
+        // An item of a single photo lends its first augmented view to calibration.
+        const bool lend = classes_.single_photo[static_cast<std::size_t>(c)] && augmented_count(i) > 0 && lent_a_view.insert(c).second;
+        for (std::size_t v = 0; v < augmented_count(i); ++v)
+          views.push_back(augmented_view(*image, rng_)), photo_of_view.push_back(i), held_out_view.push_back(lend && v == 0);
         for (std::size_t v = 0; v < composite_count(i) && !backgrounds.empty(); ++v)
-          views.push_back(composite_view(*image, backgrounds[rng_() % backgrounds.size()], rng_).image), photo_of_view.push_back(i);
+          views.push_back(composite_view(*image, backgrounds[rng_() % backgrounds.size()], rng_).image), photo_of_view.push_back(i), held_out_view.push_back(false);
         if (i < job_.photos.size()) keep_background(*image, i, backgrounds);
-        views.push_back(std::move(*image)), photo_of_view.push_back(i);
+        views.push_back(std::move(*image)), photo_of_view.push_back(i), held_out_view.push_back(false);
       }
-      if (views.size() >= trunk_batch() || (i + 1 == sources_.size() && !views.empty())) store_views(views, photo_of_view);
+      if (views.size() >= trunk_batch() || (i + 1 == sources_.size() && !views.empty())) store_views(views, photo_of_view, held_out_view);
       progress_.advance(i + 1);
     }
     if (classes_seen.size() < 2)
@@ -268,17 +279,17 @@ class BackboneTrainer {
     if (slot < kPool) backgrounds[slot] = photo;
   }
 
-  void store_views(std::vector<Image>& views, std::vector<std::size_t>& photo_of_view) {
+  void store_views(std::vector<Image>& views, std::vector<std::size_t>& photo_of_view, std::vector<bool>& held_out_view) {
     std::vector<cv::Mat> batch;
     for (const Image& v : views) batch.push_back(as_mat(v));
     const torch::Tensor halves = trunk_of(batch).to(torch::kCPU, torch::kHalf).contiguous();
     for (std::size_t j = 0; j < views.size(); ++j) {
       const std::size_t row = row_class_.size();
       cache_->store(row, halves[static_cast<std::int64_t>(j)]);
-      (classes_.calibration[photo_of_view[j]] ? calibration_rows_ : training_rows_).push_back(row);
+      (classes_.calibration[photo_of_view[j]] || held_out_view[j] ? calibration_rows_ : training_rows_).push_back(row);
       row_class_.push_back(classes_.of_photo[photo_of_view[j]]);
     }
-    views.clear(), photo_of_view.clear();
+    views.clear(), photo_of_view.clear(), held_out_view.clear();
   }
 
   // L2-normalised features of cached trunk rows through the trained stages.
@@ -299,6 +310,14 @@ class BackboneTrainer {
     std::vector<std::int64_t> y;
     for (std::size_t r : rows) y.push_back(row_class_[r]);
     return torch::tensor(y, torch::kLong).to(device_);
+  }
+
+  // The classifier's cross-entropy, plus the weighted contrastive loss of the features when asked.
+  torch::Tensor loss_of(const std::vector<std::size_t>& rows, const torch::nn::functional::CrossEntropyFuncOptions& options) {
+    const torch::Tensor f = features(rows), y = targets(rows);
+    const torch::Tensor loss = torch::nn::functional::cross_entropy(logits(f), y, options);
+    if (o_.metric_loss_weight <= 0) return loss;
+    return loss + o_.metric_loss_weight * supervised_contrastive(f, y, o_.metric_temperature);
   }
 
   // One-cycle schedule (as PyTorch's OneCycleLR: 30% warm-up from peak/25, cosine down to peak/25e4).
@@ -330,15 +349,17 @@ class BackboneTrainer {
     std::vector<std::size_t> order = training_rows_;
     for (int epoch = 1; epoch <= o_.epochs; ++epoch, ++report_.epochs) {
       std::shuffle(order.begin(), order.end(), rng_);
+      const std::vector<std::size_t> epoch_rows =
+          o_.rows_per_item > 1 ? in_class_runs(order, row_class_, static_cast<std::size_t>(o_.rows_per_item), rng_) : order;
       progress_.start("training", per_epoch, epoch, o_.epochs);
       double loss_sum = 0;
       for (std::size_t b = 0; b < per_epoch; ++b, ++step) {
         for (std::size_t g = 0; g < 2; ++g)
           static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(one_cycle(peaks[g], step, steps));
-        const std::vector<std::size_t> rows(order.begin() + static_cast<std::ptrdiff_t>(b * batch),
-                                            order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), (b + 1) * batch)));
+        const std::vector<std::size_t> rows(epoch_rows.begin() + static_cast<std::ptrdiff_t>(b * batch),
+                                            epoch_rows.begin() + static_cast<std::ptrdiff_t>(std::min(epoch_rows.size(), (b + 1) * batch)));
         optimizer.zero_grad();
-        const torch::Tensor loss = torch::nn::functional::cross_entropy(logits(features(rows)), targets(rows), loss_options);
+        const torch::Tensor loss = loss_of(rows, loss_options);
         loss.backward();
         optimizer.step();
         loss_sum += loss.item<double>();

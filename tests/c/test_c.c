@@ -206,6 +206,9 @@ static void test_pixel_and_key_queries(ds_pipeline* p, uint8_t* rgb, const ds_im
   EXPECT(ds_results_no_match(results, &i), DS_OK);
   CHECK(i == 0); /* no match rule configured */
   EXPECT(ds_results_no_match(NULL, &i), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_results_confidence(results, &probability), DS_OK);
+  CHECK(probability == -1.0f); /* no confidence model configured */
+  EXPECT(ds_results_confidence(results, NULL), DS_ERR_INVALID_ARGUMENT);
   EXPECT(ds_results_timings(results, &timings), DS_OK);
   CHECK(timings.total_ms > 0);
   ds_results_free(results);
@@ -223,6 +226,83 @@ static void test_pixel_and_key_queries(ds_pipeline* p, uint8_t* rgb, const ds_im
   q.category = NULL;
   q.filter = NULL;
   EXPECT(ds_pipeline_query_key(p, 12345, &q, &results), DS_ERR_NOT_FOUND);
+}
+
+/* Results are items by default: one per label, shown by its nearest photo, with the photos the search
+ * reached (ds_results_photos); DS_ANSWER_PHOTOS lists photos. Items 1, 3 and 5 are the three photos of
+ * "odd item" (add_drawn_items). */
+static void test_item_answer(const ds_pipeline* p, uint8_t* rgb, const ds_image* image) {
+  ds_results* results = NULL;
+  ds_results* const untouched = (ds_results*)&results; /* a sentinel, never dereferenced */
+  ds_query_options q;
+  ds_result r, earlier;
+  uint64_t keys[4];
+  float distances[4];
+  size_t count = 0, i, j;
+  draw(rgb, 3);
+  ds_query_options_init(&q);
+  CHECK(q.answer == DS_ANSWER_CONFIGURED);
+  q.k = 20;
+  EXPECT(ds_pipeline_query_pixels(p, image, &q, &results), DS_OK);
+  if (!results) return;
+  for (i = 0; i < ds_results_count(results); ++i) { /* no label twice */
+    EXPECT(ds_results_get(results, i, &r), DS_OK);
+    for (j = 0; j < i; ++j) {
+      EXPECT(ds_results_get(results, j, &earlier), DS_OK);
+      CHECK(strcmp(r.label, earlier.label) != 0);
+    }
+  }
+  EXPECT(ds_results_get(results, 0, &r), DS_OK);
+  CHECK(r.key == 3 && strcmp(r.label, "odd item") == 0);
+  EXPECT(ds_results_photos(results, 0, keys, distances, 4, &count), DS_OK);
+  CHECK(count == 3 && keys[0] == r.key && distances[0] == r.distance);
+  CHECK(distances[0] <= distances[1] && distances[1] <= distances[2]);
+  CHECK((keys[1] == 1 && keys[2] == 5) || (keys[1] == 5 && keys[2] == 1));
+  CHECK(keys[3] == DS_KEY_NONE && isinf(distances[3])); /* padding */
+  /* A smaller buffer gets the nearest; the count is the item's; capacity 0 asks for the count only. */
+  keys[1] = 42, count = 0;
+  EXPECT(ds_results_photos(results, 0, keys, distances, 1, &count), DS_OK);
+  CHECK(count == 3 && keys[0] == 3 && keys[1] == 42);
+  count = 0;
+  EXPECT(ds_results_photos(results, 0, NULL, NULL, 0, &count), DS_OK);
+  CHECK(count == 3);
+  count = 99;
+  EXPECT(ds_results_photos(results, ds_results_count(results), keys, distances, 4, &count), DS_ERR_NOT_FOUND);
+  CHECK(count == 99 && strstr(ds_last_error(), "result") != NULL);
+  EXPECT(ds_results_photos(results, 0, keys, distances, 4, NULL), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_results_photos(results, 0, NULL, distances, 4, &count), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_results_photos(results, 0, keys, NULL, 4, &count), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_results_photos(NULL, 0, keys, distances, 4, &count), DS_ERR_INVALID_ARGUMENT);
+  CHECK(count == 99);
+  ds_results_free(results);
+  results = NULL;
+
+  /* Photos: the three photos of "odd item", each a result without photos of its own; asking for items
+   * gives the one item. */
+  q.category = "odd";
+  q.answer = DS_ANSWER_PHOTOS;
+  EXPECT(ds_pipeline_query_pixels(p, image, &q, &results), DS_OK);
+  if (!results) return;
+  CHECK(ds_results_count(results) == 3);
+  for (i = 0; i < ds_results_count(results); ++i) {
+    EXPECT(ds_results_get(results, i, &r), DS_OK);
+    CHECK(strcmp(r.label, "odd item") == 0);
+    count = 99;
+    EXPECT(ds_results_photos(results, i, keys, distances, 4, &count), DS_OK);
+    CHECK(count == 0 && keys[0] == DS_KEY_NONE);
+  }
+  ds_results_free(results);
+  results = NULL;
+  q.answer = DS_ANSWER_ITEMS;
+  EXPECT(ds_pipeline_query_pixels(p, image, &q, &results), DS_OK);
+  CHECK(ds_results_count(results) == 1);
+  ds_results_free(results);
+
+  /* Not a ds_answer: refused, nothing written. */
+  results = untouched;
+  q.answer = 7;
+  EXPECT(ds_pipeline_query_pixels(p, image, &q, &results), DS_ERR_INVALID_ARGUMENT);
+  CHECK(results == untouched && strstr(ds_last_error(), "ds_query_options.answer is 7") != NULL);
 }
 
 /* Queries and adds from files and bytes; writes the query image to `ppm`. */
@@ -571,6 +651,7 @@ static void test_pipeline(const char* models, const char* dir) {
   if (p == NULL) return;
   add_drawn_items(p, rgb, &image);
   test_pixel_and_key_queries(p, rgb, &image);
+  test_item_answer(p, rgb, &image);
   test_file_queries(p, dir, ppm, sizeof ppm);
   test_add_bytes(p);
   test_embeddings(p, rgb, &image, dir);
@@ -597,13 +678,14 @@ static int watch_training(const ds_training_progress* t, void* user) {
 
 static int any_key_but(uint64_t key, void* excluded) { return key != *(const uint64_t*)excluded; }
 
-/* A fine-tuned catalogue scores its results; with match_distance 1e-9 another image is "no match". */
+/* A fine-tuned catalogue scores its results and its configured confidence model its answers; with
+ * match_distance 1e-9 another image is "no match". */
 static void test_match_answer(const ds_pipeline* p, const char* folder) {
   char path[600];
   ds_results* results = NULL;
   ds_result best;
   ds_query_options q;
-  float match = -2;
+  float match = -2, confidence = -2;
   int no_match = -1;
   snprintf(path, sizeof path, "%s/round/round0.png", folder);
   EXPECT(ds_pipeline_query_file(p, path, NULL, &results), DS_OK);
@@ -611,6 +693,8 @@ static void test_match_answer(const ds_pipeline* p, const char* folder) {
   EXPECT(ds_results_get(results, 0, &best), DS_OK);
   EXPECT(ds_results_match_probability(results, 0, &match), DS_OK);
   CHECK(match >= 0.0f && match <= 1.0f);
+  EXPECT(ds_results_confidence(results, &confidence), DS_OK); /* the configured model over a calibrated answer */
+  CHECK(confidence > 0.0f && confidence < 1.0f);
   ds_results_free(results);
   results = NULL;
   ds_query_options_init(&q);
@@ -637,6 +721,7 @@ static void test_fine_tuning(const char* models, const char* dir) {
   CHECK(f != NULL);
   if (!f) return;
   fprintf(f, "{\"backbone\": \"%s/trainable.json\", \"threads\": 1, \"category_mode\": \"off\", \"match_distance\": 1e-9, "
+             "\"confidence\": {\"bias\": 0.5, \"probability\": 1, \"distance\": -2, \"margin\": 1}, "
              "\"fine_tuning\": {\"enabled\": true, \"first_stage\": 2, \"epochs\": 2, \"batch_size\": 4}}", models);
   fclose(f);
   ds_pipeline_options_init(&options);
@@ -654,7 +739,7 @@ static void test_fine_tuning(const char* models, const char* dir) {
   watch.caching = watch.training = watch.reembedding = 0;
   EXPECT(ds_pipeline_fine_tune(p, NULL, watch_training, &watch, &report), DS_OK);
   CHECK(watch.caching == 8 && watch.reembedding == 8 && watch.training > 0 && watch.last_epoch == 2);
-  CHECK(report.epochs == 2 && report.samples == 24); /* 8 photos x (1 + 2 default views) */
+  CHECK(report.epochs == 2 && report.samples == 24); /* 8 photos x (1 + 3 default views), less each one-photo item's view held out for calibration */
   EXPECT(ds_pipeline_is_fine_tuned(p, &tuned), DS_OK);
   CHECK(tuned == 1);
   test_match_answer(p, folder);

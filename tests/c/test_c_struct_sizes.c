@@ -1,7 +1,7 @@
 /* The versioned structs of the C ABI at every size a caller may pass: a program built against an
- * older header passes a shorter struct (ABI version 1 is the only version so far, so every field
- * boundary stands for an older struct that ends before that field), one built against a newer header
- * a longer one. Each struct lies at the start of a buffer filled with canary bytes, and the checks are:
+ * older header passes a shorter struct (every field boundary stands for an older struct that ends
+ * before that field, e.g. a ds_query_options without `answer`), one built against a newer header a
+ * longer one. Each struct lies at the start of a buffer filled with canary bytes, and the checks are:
  * bytes past struct_size are never written; an output field is written exactly when it lies entirely
  * inside struct_size; an absent input field behaves as its documented default (the canary bytes behind
  * it are never read as a value: a canary pointer would crash, a canary k or int would show); a
@@ -43,7 +43,8 @@ static const field pipeline_fields[] = {
     FIELD(ds_pipeline_options, segmenter_manifest), FIELD(ds_pipeline_options, device),
     FIELD(ds_pipeline_options, threads), FIELD(ds_pipeline_options, localize), FIELD(ds_pipeline_options, k)};
 static const field query_fields[] = {FIELD(ds_query_options, k), FIELD(ds_query_options, category),
-                                     FIELD(ds_query_options, filter), FIELD(ds_query_options, filter_user)};
+                                     FIELD(ds_query_options, filter), FIELD(ds_query_options, filter_user),
+                                     FIELD(ds_query_options, answer)};
 static const field indexing_fields[] = {FIELD(ds_indexing_report, added), FIELD(ds_indexing_report, skipped_existing),
                                         FIELD(ds_indexing_report, failed), FIELD(ds_indexing_report, cancelled),
                                         FIELD(ds_indexing_report, seconds)};
@@ -127,7 +128,8 @@ static void check_output(const unsigned char* bytes, size_t full, const field* f
 /* ---- fixtures */
 
 
-/* Items 0..ITEMS-1 in categories "even" and "odd". */
+/* Items 0..ITEMS-1 in categories "even" and "odd", all photos of one label: an item answer has one result,
+ * a photo answer k. */
 static int fill(ds_pipeline* p) {
   uint8_t rgb[W * H * 3];
   ds_image image;
@@ -155,10 +157,14 @@ static ds_pipeline_options full_pipeline_options(const char* config, const char*
   return o;
 }
 
-static size_t query_count(ds_pipeline* p, const ds_query_options* options) {
+/* Results of a photo answer with the pipeline's k. */
+static size_t query_count(ds_pipeline* p) {
   ds_results* results = NULL;
+  ds_query_options photos;
   size_t count;
-  if (ds_pipeline_query_key(p, 1, options, &results) != DS_OK) return (size_t)-1;
+  ds_query_options_init(&photos);
+  photos.answer = DS_ANSWER_PHOTOS;
+  if (ds_pipeline_query_key(p, 1, &photos, &results) != DS_OK) return (size_t)-1;
   count = ds_results_count(results);
   ds_results_free(results);
   return count;
@@ -191,7 +197,7 @@ static void test_pipeline_options(const char* config, const char* backbone) {
       if (status == DS_OK) {
         CHECK(fill(p));
         /* k absent: the configuration's, not the canary bytes behind it. */
-        CHECK(query_count(p, NULL) == (inside(&pipeline_fields[6], size) ? OPTIONS_K : CONFIG_K));
+        CHECK(query_count(p) == (inside(&pipeline_fields[6], size) ? OPTIONS_K : CONFIG_K));
         ds_pipeline_free(p);
       }
     }
@@ -228,6 +234,7 @@ static void test_query_options(ds_pipeline* p) {
   full.category = "even";
   full.filter = not_zero;
   full.filter_user = &marker;
+  full.answer = DS_ANSWER_PHOTOS;
   n = sizes_of(query_fields, COUNT(query_fields), sizeof full, sizes);
   for (i = 0; i < n; ++i) {
     const size_t size = sizes[i];
@@ -247,8 +254,10 @@ static void test_query_options(ds_pipeline* p) {
       CHECK(status == DS_OK);
       if (status == DS_OK) {
         size_t r;
-        /* k absent: the pipeline's; category absent: any; filter absent: not called, user absent: NULL. */
-        CHECK(ds_results_count(results) == (inside(&query_fields[0], size) ? QUERY_K : CONFIG_K));
+        /* k absent: the pipeline's; category absent: any; filter absent: not called, user absent: NULL;
+         * answer absent: items, and every photo is of one item. */
+        CHECK(ds_results_count(results) ==
+              (!inside(&query_fields[4], size) ? 1 : inside(&query_fields[0], size) ? QUERY_K : CONFIG_K));
         for (r = 0; r < ds_results_count(results); ++r) {
           ds_result hit;
           CHECK(ds_results_get(results, r, &hit) == DS_OK);

@@ -109,10 +109,11 @@ def test_sharded_search_equals_one_catalogue_and_routes_writes(client, tmp_path)
     (tmp_path / "unseen").mkdir()
     queries = [path for path, _, _ in rows[::3]] + [path for path, _, _ in write_images(tmp_path / "unseen", 40)[33:]]
     for path in queries:
-        for k, category in ((None, ""), (1, ""), (12, ""), (4, "square")):
-            expected, got = one.query(path, k=k, category=category), catalogue.query(path, k=k, category=category)
+        for k, category, items in ((None, "", None), (1, "", None), (12, "", None), (4, "square", None), (12, "", False)):
+            expected = one.query(path, k=k, category=category, items=items)
+            got = catalogue.query(path, k=k, category=category, items=items)
             assert [(r.key, r.distance, r.iou, r.score, r.label) for r in got.results] == \
-                   [(r.key, r.distance, r.iou, r.score, r.label) for r in expected.results], (path, k, category)
+                   [(r.key, r.distance, r.iou, r.score, r.label) for r in expected.results], (path, k, category, items)
             assert got.searched == expected.searched and got.predicted == expected.predicted
 
     picture = np.full((48, 64, 3), 255, np.uint8)

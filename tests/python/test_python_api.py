@@ -130,7 +130,7 @@ def test_reprs_of_configurations_and_the_index():
     text = repr(config)
     assert text.startswith("PipelineConfig(backbone_manifest='models/backbone.json', ") and "\n" not in text
     assert "k=7" in text and "category_mode='off'" in text and "rerank='off'" in text and "fine_tuning.enabled=False" in text
-    assert repr(config.fine_tuning).startswith("FineTuningOptions(enabled=False, first_stage=14, epochs=6, ")
+    assert repr(config.fine_tuning).startswith("FineTuningOptions(enabled=False, first_stage=11, epochs=4, ")
     index = ds.Index(4)
     index.add_category("a")
     index.add([1, 2], [0, 0], np.ones((2, 4), np.float32))
@@ -166,19 +166,23 @@ def settings(obj):
 def test_configurations_pickle_with_every_field():
     config = ds.PipelineConfig()
     values = dict(backbone_manifest="/m/b.json", segmenter_manifest="/m/s.json", localize=True, k=7, batch_size=3, training_views=2,
-                  adapt_embedding=True, one_result_per_label=True, soft_threshold=0.75, iou_weight=0.5, rerank_depth=9,
-                  match_threshold=0.25, match_distance=0.5, device="cuda:1", threads=3, grayscale=True, category_mode="predicted_hard",
-                  rerank="fused")
+                  adapt_embedding=True, one_result_per_label=False, soft_threshold=0.75, iou_weight=0.5, rerank_depth=9,
+                  match_threshold=0.25, match_distance=0.5, min_confidence=0.375, device="cuda:1", threads=3, grayscale=True,
+                  category_mode="predicted_hard", rerank="fused")
     for name, value in values.items():
         setattr(config, name, value)
     config.fine_tuning.enabled = True
     config.fine_tuning.epochs = 5
     config.fine_tuning.backbone_learning_rate = 0.125
     config.fine_tuning.seed = 7
+    config.fine_tuning.metric_loss_weight = 0.5
+    config.confidence = ds.ConfidenceModel(bias=1.5, probability=0.25, distance=-2.0, margin=0.75)
     assert settings(config) == values  # every attribute set, none left at its default
     for again in (pickle.loads(pickle.dumps(config)), copy.deepcopy(config)):
         assert settings(again) == settings(config)
         assert settings(again.fine_tuning) == settings(config.fine_tuning)
+        assert settings(again.confidence) == settings(config.confidence) == dict(bias=1.5, probability=0.25, distance=-2.0, margin=0.75,
+                                                                                 empty=False)
     options = pickle.loads(pickle.dumps(config.fine_tuning))
     assert isinstance(options, ds.FineTuningOptions) and settings(options) == settings(config.fine_tuning)
 
@@ -209,7 +213,7 @@ def test_a_pickled_configuration_keeps_the_settings_python_does_not_show(tmp_pat
 
 @needs_models
 def test_results_pickle_field_by_field(pipeline):
-    fields = ("key", "label", "category", "source", "distance", "iou", "score", "match_probability")
+    fields = ("key", "label", "category", "source", "distance", "iou", "score", "match_probability", "photos")
     response = pipeline.query(picture(4), k=3)
     again = pickle.loads(pickle.dumps(response))
     assert [[getattr(r, f) for f in fields] for r in again.results] == [[getattr(r, f) for f in fields] for r in response.results]
@@ -221,6 +225,71 @@ def test_results_pickle_field_by_field(pipeline):
     analysis = pipeline.analyze(picture(2))
     copied = pickle.loads(pickle.dumps(analysis))
     assert np.array_equal(copied.embedding, analysis.embedding) and copied.has_contour == analysis.has_contour
+
+
+# ---- items and their photos
+
+def item_catalogue(config):
+    """Six items of one photo each, then item 4 with two more photos (its picture again, keys 10 and 11)."""
+    p = ds.Pipeline(config)
+    for i in range(6):
+        p.add(i, picture(i), "boxes", f"item {i}")
+    for key in (10, 11):
+        p.add(key, picture(4), "boxes", "item 4")
+    return p
+
+
+def ascending(photos):
+    return all(a[1] <= b[1] for a, b in zip(photos, photos[1:]))
+
+
+@needs_models
+def test_results_are_items_with_their_photos_unless_items_is_false():
+    config = make_config()
+    pipeline = item_catalogue(config)
+    items = pipeline.query(picture(4), k=10)
+    labels = [r.label for r in items.results]
+    assert len(labels) == len(set(labels)) == 6  # every item once, though item 4 has three photos
+    first = items.results[0]
+    assert first.label == "item 4" and len(first.photos) == 3 and {key for key, _ in first.photos} == {4, 10, 11}
+    assert first.photos[0] == (first.key, first.distance) and ascending(first.photos)
+    assert all(len(r.photos) == 1 and r.photos[0][0] == r.key for r in items.results[1:])
+    assert repr(first).endswith(", photos=3)")
+
+    photos = pipeline.query(picture(4), k=10, items=False)
+    assert len(photos.results) == 8 and [r.label for r in photos.results[:3]] == ["item 4"] * 3  # a label repeats
+    assert all(r.photos == [] for r in photos.results) and "photos=" not in repr(photos.results[0])
+    for name, call in (("query_key", lambda **kw: pipeline.query_key(10, k=10, **kw)),  # 10 itself excluded
+                       ("query_batch", lambda **kw: pipeline.query_batch([picture(4)], k=10, **kw)[0]),
+                       ("query_analyzed", lambda **kw: pipeline.query_analyzed(pipeline.analyze(picture(4)), k=10, **kw))):
+        labels, listed = [r.label for r in call().results], call(items=False).results
+        assert len(labels) == len(set(labels)), name
+        assert [r.label for r in listed[:2]] == ["item 4"] * 2 and all(r.photos == [] for r in listed), name
+
+    # Shards: each answers with the same items setting, and the merge keeps the items' photos.
+    analysis = pipeline.analyze(picture(4))
+    for answer in (None, False):
+        shard = pipeline.query_analyzed(analysis, k=10, as_shard=True, items=answer)
+        merged = ds.merge_shard_responses([shard], config, k=10, items=answer)
+        direct = pipeline.query(picture(4), k=10, items=answer)
+        assert [(r.key, r.label, r.photos) for r in merged.results] == [(r.key, r.label, r.photos) for r in direct.results], answer
+
+    # The configuration's setting is the default; items=True overrides it.
+    config.one_result_per_label = False
+    listing = item_catalogue(config)
+    assert len(listing.query(picture(4), k=10).results) == 8
+    assert [r.photos for r in listing.query(picture(4), k=10, items=True).results] == [r.photos for r in items.results]
+
+    # Pickled with their photos; an older pickle (eight fields, no photos) still loads.
+    again = pickle.loads(pickle.dumps(items))
+    assert [r.photos for r in again.results] == [r.photos for r in items.results]
+    state = first.__getstate__()
+    assert len(state) == 9 and pickle.loads(pickle.dumps(first)).photos == first.photos
+    older = ds.QueryResult.__new__(ds.QueryResult)
+    older.__setstate__(state[:8])
+    assert (older.key, older.label, older.distance, older.photos) == (first.key, first.label, first.distance, [])
+    with pytest.raises(ds.InvalidArgumentError, match="QueryResult"):
+        ds.QueryResult.__new__(ds.QueryResult).__setstate__(state[:7])
 
 
 # ---- Pipeline as a context manager

@@ -4,6 +4,7 @@
 
 #include "domainsearch/error.hpp"
 #include "domainsearch/evaluation.hpp"
+#include "eval/confidence_model.hpp"
 #include "test_catalogue.hpp"
 #include "test_util.hpp"
 
@@ -96,7 +97,7 @@ TEST_CASE("evaluate computes each embedding setting once and reports categories"
   };
   // Hard restriction can only lose relevant items that category off (the configured mode here) finds: its recall@20 is not higher.
   CHECK(named("whole image, category hard").retrieval.recall_at.back() <= named("configured").retrieval.recall_at.back() + 1e-12);
-  CHECK(describe(named("localised, soft, IoU rerank (paper)").variant) == "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou per-item=off");
+  CHECK(describe(named("localised, soft, IoU rerank (paper)").variant) == "loc=on gray=off l2=on adapt=off cat=predicted_soft(0.90) rerank=iou item-photos=1");
 }
 
 TEST_CASE("evaluate reports unreadable images, trains on given photos and refuses bad input", "[evaluation]") {
@@ -171,13 +172,25 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
   CHECK(by_distance.front().no_match_rate > 0.3);  // the first threshold is the others' median best distance
   CHECK(by_distance.back().no_match_rate < by_distance.front().no_match_rate);
   CHECK(r.variants.front().categories.has_value());
-  for (const VariantEvaluation& v : r.variants) CHECK(v.timed_queries == queries.size());  // the mean time is over every query, held-out ones too
-  // Each candidate confidence is measured: the probability too, the catalogue being fine-tuned.
-  const std::vector<ConfidenceEvaluation>& confidence = r.variants.front().confidence;
-  REQUIRE(confidence.size() == 3);
+  CHECK(r.held_out_queries == 3);
+  // The mean time is over every query, held-out ones too.
+  for (const VariantEvaluation& v : r.variants) CHECK(v.timed_queries == queries.size());
+  // Each candidate confidence is measured: the probability too, the catalogue being fine-tuned, and a
+  // confidence fitted on the answers (out of fold).
+  const VariantEvaluation& configured = r.variants.front();
+  const std::vector<ConfidenceEvaluation>& confidence = configured.confidence;
+  REQUIRE(confidence.size() == 4);
   CHECK(confidence[0].name == "match probability");
   CHECK(confidence[1].name == "nearest distance");
   CHECK(confidence[2].name == "item margin");
+  CHECK(confidence[3].name == "fitted confidence");
+  REQUIRE(configured.fitted_confidence.has_value());
+  CHECK_FALSE(configured.fitted_confidence->empty());
+  CHECK(configured.no_match_by_confidence.size() >= 5);
+  // No rule configured: every held-out query still gets a match, no known one loses its answer.
+  REQUIRE(configured.configured_no_match.has_value());
+  CHECK(configured.configured_no_match->false_match_rate == 1.0);
+  CHECK(configured.configured_no_match->recall_cost == 0.0);
   for (const ConfidenceEvaluation& c : confidence) {
     REQUIRE(c.auroc_known_vs_held_out.has_value());
     CHECK((*c.auroc_known_vs_held_out >= 0.0 && *c.auroc_known_vs_held_out <= 1.0));
@@ -189,4 +202,52 @@ TEST_CASE("a fine-tuned evaluation trains once, varies query options and measure
   EvaluationVariant gray = configured_variant(config);
   gray.grayscale = true;
   CHECK(status_of([&] { evaluate(config, cat.entries, queries, {gray}, {}); }) == Status::InvalidArgument);
+}
+
+TEST_CASE("a fitted confidence: right answers are near, its mean matches the share right, folds leave items out", "[evaluation][confidence]") {
+  // 200 answers: right when nearer than 0.8, every 10th the other way round; margins unrelated.
+  std::vector<detail::ConfidenceSample> samples;
+  for (int i = 0; i < 200; ++i) {
+    detail::ConfidenceSample s;
+    s.evidence.distance = 2.0f * static_cast<float>(i) / 200;
+    s.evidence.margin = static_cast<float>(i % 7) / 7;
+    s.right = (s.evidence.distance < 0.8f) != (i % 10 == 0);
+    s.weight = s.right ? 1.0 : 2.0;
+    s.fold = static_cast<std::size_t>(i % 5);
+    samples.push_back(s);
+  }
+  const ConfidenceModel m = detail::fit_confidence_model(samples, false);
+  CHECK(m.distance < 0);
+  CHECK(m.probability == 0.0f);
+  const auto at = [&](float distance) {
+    detail::AnswerEvidence e;
+    e.distance = distance, e.margin = 0.5f;
+    return detail::confidence_of(m, e);
+  };
+  CHECK(at(0.1f) > 0.8f);
+  CHECK(at(1.8f) < 0.2f);
+  // The bias is not regularised: at the optimum the weighted mean confidence equals the weighted share right.
+  double predicted = 0, observed = 0, total = 0;
+  for (const detail::ConfidenceSample& s : samples) {
+    predicted += s.weight * detail::confidence_of(m, s.evidence), observed += s.weight * s.right, total += s.weight;
+  }
+  CHECK(predicted / total == Approx(observed / total).margin(1e-3));
+  // Heavier wrong answers lower the confidence at the same evidence.
+  std::vector<detail::ConfidenceSample> heavier = samples;
+  for (detail::ConfidenceSample& s : heavier) s.weight = s.right ? 1.0 : 8.0;
+  detail::AnswerEvidence mid;
+  mid.distance = 0.7f, mid.margin = 0.5f;
+  CHECK(detail::confidence_of(detail::fit_confidence_model(heavier, false), mid) < detail::confidence_of(m, mid));
+
+  const std::vector<float> out_of_fold = detail::out_of_fold_confidences(samples, false);
+  REQUIRE(out_of_fold.size() == samples.size());
+  std::vector<float> right, wrong;
+  for (std::size_t i = 0; i < samples.size(); ++i) (samples[i].right ? right : wrong).push_back(out_of_fold[i]);
+  CHECK(auroc(right, wrong) > 0.8);
+
+  // With the probability: a sample without one is refused; so are answers all of one kind.
+  CHECK(status_of([&] { detail::fit_confidence_model(samples, true); }) == Status::InvalidArgument);
+  std::vector<detail::ConfidenceSample> all_right = samples;
+  for (detail::ConfidenceSample& s : all_right) s.right = true;
+  CHECK(status_of([&] { detail::fit_confidence_model(all_right, false); }) == Status::InvalidArgument);
 }

@@ -115,11 +115,13 @@ TEST_CASE("fine-tuning trains the chosen stages / re-embeds the catalogue / repo
     CHECK(p.has_category_head());
     CHECK(r.photos == 12);
     CHECK(r.items == 12);
-    CHECK(r.views == 24);  // one photo per item: nothing held out for calibration, 1 + 1 view each
+    // One photo per item: none can be held out, so each item's one augmented view is held out for
+    // calibration instead (an item of one image still gets a calibrated probability).
+    CHECK(r.views == 12);
+    CHECK(r.calibration_accuracy > 0.0f);
     CHECK(std::isfinite(r.final_loss));
     CHECK(last_loss == Approx(r.final_loss));
-    // (no "calibrating": with one photo per item none is held out)
-    CHECK(stages == std::set<std::string>{"caching", "training", "re-embedding"});
+    CHECK(stages == std::set<std::string>{"caching", "training", "calibrating", "re-embedding"});
     CHECK(epochs == std::set<int>{1, 2, 3});
     CHECK(embedding_of(p, key) != before);
     CHECK(p.index().size() == 12);
@@ -304,6 +306,26 @@ TEST_CASE("fine-tuning on other photos trains an item classifier that names thei
   CHECK(right >= 10);  // of 12: round vs square from 12 training photos
 }
 
+TEST_CASE("fine-tuning with the contrastive loss on P x K batches trains, and its loss is part of the reported loss", "[fine-tuning][metric]") {
+  Catalogue cat;
+  PipelineConfig plain = fine_tuning_config(cat);  // the same P x K batches, without the contrastive term
+  plain.fine_tuning.metric_loss_weight = 0.0f, plain.fine_tuning.rows_per_item = 2;
+  plain.fine_tuning.calibration_fraction = 0.0f;  // each item keeps its photo and its view: pairs of positives
+  PipelineConfig metric = plain;
+  metric.fine_tuning.metric_loss_weight = 1.0f;
+  const auto trained = [&](const PipelineConfig& config) {
+    Pipeline p(config);
+    p.index_entries(cat.entries);
+    const FineTuningReport report = p.fine_tune();
+    CHECK(p.is_fine_tuned());
+    return report;
+  };
+  const FineTuningReport a = trained(plain), b = trained(metric);
+  CHECK(std::isfinite(b.final_loss));
+  CHECK(b.final_loss != a.final_loss);  // the contrastive term was added to the loss trained on
+  CHECK(trained(metric).final_loss == b.final_loss);  // seeded: the P x K order too
+}
+
 TEST_CASE("fine-tuning and inference on a CUDA device", "[fine-tuning][cuda]") {
   Catalogue cat;
   PipelineConfig config = fine_tuning_config(cat);
@@ -328,7 +350,7 @@ TEST_CASE("fine-tuning on other photos also trains the catalogue's studio images
   p.index_entries(studio);
   const FineTuningReport r = p.fine_tune(cat.entries);
   CHECK(r.photos == 16);              // 12 training photos + the catalogue's 4 images
-  CHECK(r.views == 12 * 2 + 4 * 5);   // photos: itself + 1 view; studio: itself + 1 view + 3 composites
+  CHECK(r.views == 12 + 4 * 5);  // photos: itself (one per item: its view is held out for calibration); studio: itself + 1 view + 3 composites
   CHECK(r.items == 12);
 }
 

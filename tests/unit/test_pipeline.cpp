@@ -1,5 +1,6 @@
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -237,6 +238,7 @@ TEST_CASE("one result per label: k distinct items, each its best photo", "[pipel
   for (std::uint64_t key = 1; key <= 4; ++key) p.add(key, photo, "round", cat.entries[4].label);
   QueryOptions o;
   o.k = 5;
+  o.one_result_per_label = false;
   const QueryResponse photos = p.query(photo, o);
   REQUIRE(photos.results.size() == 5);
   for (const QueryResult& r : photos.results) CHECK(r.label == cat.entries[4].label);  // one item fills the list
@@ -249,6 +251,7 @@ TEST_CASE("one result per label: k distinct items, each its best photo", "[pipel
   CHECK(items.results[0].label == cat.entries[4].label);
   QueryOptions deep;
   deep.k = 20;
+  deep.one_result_per_label = false;
   CHECK(items.results[1].key == p.query(photo, deep).results[5].key);  // the next item after round-2's five photos
   o.k = 100;  // more than the 12 labels: every label once
   CHECK(p.query(photo, o).results.size() == 12);
@@ -286,6 +289,73 @@ TEST_CASE("CSV and folder catalogues / configuration files", "[pipeline]") {
   CHECK(loaded.rerank == RerankMode::Iou);
   CHECK(loaded.backbone_manifest == cat.dir.file("tiny_backbone_16_0.pt.json"));
   std::ofstream(config_file) << R"({"backbone": "x", "rerankk": "iou"})";
+  CHECK(status_of([&] { PipelineConfig::load(config_file); }) == Status::InvalidArgument);
+}
+
+TEST_CASE("a catalogue opened with its backbone fed another input size is refused, never mixed", "[pipeline][model]") {
+  Catalogue cat;
+  Pipeline p(cat.config);
+  p.index_entries(cat.entries);
+  const std::string file = cat.dir.file("at32.dscat");
+  p.save(file);
+  // The same network file, fed 48 x 48 pixels (it is fully convolutional: it loads and embeds).
+  const std::filesystem::path wide = cat.dir.path() / "wide";
+  std::filesystem::create_directories(wide);
+  const std::string model = std::filesystem::path(cat.config.backbone_manifest).stem().string();  // tiny_backbone_16_0.pt
+  std::filesystem::copy_file(cat.dir.path() / model, wide / model);
+  PipelineConfig resized = cat.config;
+  resized.backbone_manifest = dstest::write_manifest(wide.string(), model, R"({"features": 0, "logits": 2})", 48, R"(, "feature_dim": 16)");
+  Pipeline fresh(resized);  // a new catalogue at 48 pixels is fine
+  try {
+    Pipeline::open(file, resized);
+    FAIL("a catalogue embedded at 32 x 32 opened with a 48 x 48 manifest");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::ModelMismatch);
+    CHECK(std::string(e.what()).find("\"width\":48") != std::string::npos);
+  }
+  CHECK(Pipeline::open(file, cat.config).index().size() == cat.entries.size());  // the file is untouched
+}
+
+TEST_CASE("a configured confidence model scores every answer; below min_confidence the answer is no match", "[pipeline][confidence]") {
+  Catalogue cat;
+  const std::string config_file = cat.dir.file("confidence.json");
+  std::ofstream(config_file) << R"({"backbone": "tiny_backbone_16_0.pt.json", "category_mode": "off",
+                                    "confidence": {"bias": 2, "distance": -4, "margin": 1}, "min_confidence": 0.5})";
+  PipelineConfig config = PipelineConfig::load(config_file);
+  CHECK(config.confidence.bias == 2.0f);
+  CHECK(config.confidence.distance == -4.0f);
+  CHECK(config.confidence.margin == 1.0f);
+  CHECK(config.confidence.probability == 0.0f);
+  CHECK(config.min_confidence == 0.5f);
+  Pipeline p(config);
+  p.index_entries(cat.entries);
+  const QueryResponse near = p.query(Image::decode_file(cat.entries[0].path));
+  REQUIRE(near.results.size() >= 2);
+  // Its own photo at distance 0: z = 2 + margin to the next item.
+  const float margin = std::min(near.results[1].distance - near.results[0].distance, kMaxItemMargin);
+  CHECK(near.confidence == Approx(1 / (1 + std::exp(-(2 + margin)))));
+  CHECK_FALSE(near.no_match);
+  // Only photos of other items: farther, less sure; a high enough min_confidence answers no match.
+  QueryOptions others;
+  others.filter = [&](std::uint64_t key) { return key != near.results[0].key; };
+  const QueryResponse far = p.query(Image::decode_file(cat.entries[0].path), others);
+  CHECK(far.confidence < near.confidence);
+  PipelineConfig strict = config;
+  strict.min_confidence = (far.confidence + near.confidence) / 2;
+  Pipeline q(strict);
+  q.index_entries(cat.entries);
+  CHECK(q.query(Image::decode_file(cat.entries[0].path), others).no_match);
+  CHECK_FALSE(q.query(Image::decode_file(cat.entries[0].path)).no_match);
+  // A model that weighs the match probability gives no confidence on a catalogue that is not fine-tuned.
+  PipelineConfig with_probability = cat.config;
+  with_probability.confidence = {1.0f, 1.0f, -1.0f, 0.0f};
+  Pipeline r(with_probability);
+  r.index_entries(cat.entries);
+  CHECK(r.query(Image::decode_file(cat.entries[0].path)).confidence == -1.0f);
+  // min_confidence needs a model; the model's keys are checked.
+  std::ofstream(config_file) << R"({"backbone": "x", "min_confidence": 0.5})";
+  CHECK(status_of([&] { PipelineConfig::load(config_file); }) == Status::InvalidArgument);
+  std::ofstream(config_file) << R"({"backbone": "x", "confidence": {"bias": 1, "slope": 2}})";
   CHECK(status_of([&] { PipelineConfig::load(config_file); }) == Status::InvalidArgument);
 }
 

@@ -78,11 +78,21 @@ void check_same(const QueryResponse& one, const QueryResponse& sharded) {
     CHECK(sharded.results[i].distance == one.results[i].distance);
     CHECK(sharded.results[i].iou == one.results[i].iou);
     CHECK(sharded.results[i].score == one.results[i].score);
+    // An item's photos (the ones each search reached, which differ: a shard lists only its own first
+    // k items) start with the result's photo and run nearest first; photo answers list none.
+    for (const QueryResult* r : {&one.results[i], &sharded.results[i]}) {
+      if (r->photos.empty()) continue;
+      CHECK(r->photos.front().key == r->key);
+      CHECK(r->photos.front().distance == r->distance);
+      for (std::size_t j = 1; j < r->photos.size(); ++j) CHECK(r->photos[j].distance >= r->photos[j - 1].distance);
+    }
+    CHECK(one.results[i].photos.empty() == sharded.results[i].photos.empty());
   }
   CHECK(sharded.searched == one.searched);
   REQUIRE(sharded.predicted.size() == one.predicted.size());
   for (std::size_t i = 0; i < one.predicted.size(); ++i) CHECK(sharded.predicted[i].category == one.predicted[i].category);
   CHECK(sharded.no_match == one.no_match);
+  CHECK(sharded.confidence == one.confidence);  // the same evidence: nearest distance and the second item's
 }
 
 }  // namespace
@@ -102,6 +112,7 @@ TEST_CASE("a sharded catalogue answers exactly as one catalogue holding every it
   for (const ImageAnalysis& q : queries) best.push_back(one.query_analyzed(q).results.front().distance);
   std::nth_element(best.begin(), best.begin() + 3, best.end());
   data.config.match_distance = best[3];
+  data.config.confidence = {1.0f, 0.0f, -2.0f, 3.0f};  // a confidence from the distance and the item margin
   one.save(data.dir.file("one.dscat"));
   one = Pipeline::open(data.dir.file("one.dscat"), data.config);
 
@@ -136,6 +147,7 @@ TEST_CASE("a sharded catalogue answers exactly as one catalogue holding every it
             INFO("query " << q << " mode " << int(mode) << " rerank " << int(rerank) << " per label " << per_label << " k " << k);
             const QueryResponse expected = one.query_analyzed(query, o);
             check_same(expected, sharded.query_analyzed(query, o));
+            CHECK((expected.confidence >= 0) == per_label);  // the confidence is of item answers
             verdicts.insert(expected.no_match);
             ++compared;
           }

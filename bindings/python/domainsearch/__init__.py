@@ -33,14 +33,14 @@ import os as _os
 import torch  # noqa: F401  (loads LibTorch first, so one copy of it lives in the process)
 
 from . import _domainsearch
-from ._domainsearch import (AlreadyExistsError, CancelledError, ConflictError, CorruptError, DeviceUnavailableError, Error,
+from ._domainsearch import (AlreadyExistsError, CancelledError, ConfidenceModel, ConflictError, CorruptError, DeviceUnavailableError, Error,
                             FineTuningOptions, FormatVersionError, ImageAnalysis, ImageDecodeError, ImageTooLargeError,
                             ImageTooSmallError, Index, InternalError, InvalidArgumentError, IoError, Localization,
                             ModelMismatchError, NotFoundError, OutOfMemoryError, Pipeline, PipelineConfig, QueryResponse,
                             QueryResult, ShardSetManifest, __version__, merge_shard_responses, shard_of_key,
                             train_category_model_on_shards)
 
-__all__ = ["AlreadyExistsError", "CancelledError", "ConflictError", "CorruptError", "DeviceUnavailableError", "Error",
+__all__ = ["AlreadyExistsError", "CancelledError", "ConfidenceModel", "ConflictError", "CorruptError", "DeviceUnavailableError", "Error",
            "FineTuningOptions", "FormatVersionError", "ImageAnalysis", "ImageDecodeError", "ImageTooLargeError",
            "ImageTooSmallError", "Index", "InternalError", "InvalidArgumentError", "IoError", "Localization",
            "ModelMismatchError", "NotFoundError", "OutOfMemoryError", "Pipeline", "PipelineConfig", "QueryResponse",

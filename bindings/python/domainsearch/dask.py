@@ -287,8 +287,8 @@ class _ShardServer:
     def analyze(self, image):
         return self.pipeline.analyze(image)
 
-    def search(self, analysis, k, category):
-        return self.pipeline.query_analyzed(analysis, k, category, as_shard=True) if len(self.pipeline) else None
+    def search(self, analysis, k, category, items):
+        return self.pipeline.query_analyzed(analysis, k, category, as_shard=True, items=items) if len(self.pipeline) else None
 
     def add(self, key, image, category, label, replace):
         return (self.pipeline.upsert if replace else self.pipeline.add)(key, image, category, label)
@@ -361,15 +361,16 @@ class ShardedCatalogue:
         """The query's ImageAnalysis, computed once (by the first shard's worker)."""
         return self._servers[0].analyze(image).result()
 
-    def query(self, image, k: Optional[int] = None, category: str = ""):
-        return self.query_analyzed(self.analyze(image), k, category)
+    def query(self, image, k: Optional[int] = None, category: str = "", items: Optional[bool] = None):
+        """As Pipeline.query: items (the default, unless the configuration says otherwise) or, items=False, photos."""
+        return self.query_analyzed(self.analyze(image), k, category, items)
 
-    def query_analyzed(self, analysis, k: Optional[int] = None, category: str = ""):
-        answers = [s.search(analysis, k, category) for s in self._servers]
+    def query_analyzed(self, analysis, k: Optional[int] = None, category: str = "", items: Optional[bool] = None):
+        answers = [s.search(analysis, k, category, items) for s in self._servers]
         responses = [r for r in (a.result() for a in answers) if r is not None]
         if not responses:
             raise _error("NotFound", "the catalogue is empty: every shard is empty")
-        return _ds.merge_shard_responses(responses, self.config, k, category)
+        return _ds.merge_shard_responses(responses, self.config, k, category, items)
 
     def add(self, key: int, image, category: str, label: str = "", replace: bool = False) -> bool:
         """Adds (replace=True: upserts) an item in the shard that owns `key`; a new category is registered in
