@@ -143,15 +143,18 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
     {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
               "                  [--head-csv TRAIN.csv] [--holdout-items N] [--ablate] [--json-file FILE] [--plot PREFIX]\n"
               "  Measures retrieval (a result is relevant when its label equals the query's) and category prediction:\n"
-              "  mAP, R-precision, precision/recall/identical-recall@1,5,10,20, category accuracy, macro P/R/F1, per-class\n"
-              "  accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
+              "  item recall@K and MRR (the item answer), photo mAP, R-precision, precision/recall/identical-recall@1,5,10,20\n"
+              "  (the photo answer), category accuracy, macro P/R/F1, per-class accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
               "  grayscale, raw embeddings, localisation with and without reranking) in one run: model outputs are computed\n"
               "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
               "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
-              "  every number; --plot writes PREFIX_precision.svg and PREFIX_confusion.svg. --holdout-items N leaves N items\n"
-              "  out of the catalogue and the training photos and reports how often their queries still get a match\n"
-              "  (false-match rate) and what each \"no match\" threshold costs the others: by distance (match_distance, any\n"
-              "  configuration) and by match probability (match_threshold, fine-tuned configurations).",
+              "  every number; --plot writes PREFIX_precision.svg, PREFIX_confusion.svg and PREFIX_risk_coverage.svg.\n"
+              "  --holdout-items N leaves N items out of the catalogue and the training photos and reports how often their\n"
+              "  queries still get a match (false-match rate) and what each \"no match\" threshold costs the others: by\n"
+              "  distance (match_distance), by match probability (match_threshold, fine-tuned configurations) and by a\n"
+              "  confidence model fitted on the answers (printed for the configuration's \"confidence\"; min_confidence),\n"
+              "  how well each candidate confidence tells right from wrong answers and known from held-out items, and\n"
+              "  what the configured rules let through.",
               {{"config", "C.json"}, {"catalogue-csv", "CAT.csv"}, {"queries-csv", "Q.csv"}, {"label-column", "L"}, {"category-column", "C"},
                {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}},
               {"ablate"}}},
