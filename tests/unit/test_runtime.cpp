@@ -355,7 +355,7 @@ TEST_CASE("configurations accept the ends of every range / read values exactly",
 
 TEST_CASE("the example configurations load / the fast grocery one differs only in its views", "[config]") {
   const std::string dir = std::string(DS_TEST_DATA_DIR) + "/../../examples/configs/";
-  for (const char* name : {"grocery.json", "grocery_fast.json", "grocery_paper.json", "grocery_paper_int8.json"}) {
+  for (const char* name : {"grocery.json", "grocery_fast.json", "grocery_288.json", "grocery_paper.json", "grocery_paper_int8.json"}) {
     INFO(name);
     CHECK_NOTHROW(PipelineConfig::load(dir + name));
   }
