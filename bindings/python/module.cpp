@@ -662,7 +662,8 @@ void bind_results(py::module_& m) {
       .def_readonly("no_match", &QueryResponse::no_match, "the nearest result is farther than config match_distance, or the first one's match "
                                                           "probability is below match_threshold, or the confidence below min_confidence")
       .def_readonly("confidence", &QueryResponse::confidence, "probability that the first result's item is right (config confidence model), "
-                                                              "0 when nothing was found, -1 without a model")
+                                                              "0 when nothing was found; -1 without a model, for a photo answer, "
+                                                              "or when the model weighs the match probability of a catalogue that is not fine-tuned")
       .def_readonly("localization", &QueryResponse::localization)
       .def_property_readonly("timings", [](const QueryResponse& r) {
         const StageTimings& t = r.timings;

@@ -168,13 +168,11 @@ std::vector<ConfidenceEvaluation> evaluate_confidences(const std::vector<Candida
   return out;
 }
 
-// Results in (distance, key) order: an item answer as it was before reranking or scoring items by
-// several photos, for answer_evidence() (the whole ranking: nothing was cut).
-std::vector<QueryResult> by_distance(std::vector<QueryResult> results) {
-  std::stable_sort(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
-  });
-  return results;
+// The evidence of an item answer as it was before reranking or scoring items by several photos (the
+// whole ranking: nothing was cut).
+detail::AnswerEvidence evidence_of(std::vector<QueryResult> items) {
+  detail::sort_by_distance(items);
+  return detail::answer_evidence(items);
 }
 
 // Which of `results` show `label`, of `relevant` in the catalogue.
@@ -254,7 +252,7 @@ class Evaluation {
       out.query_ms += items.timings.total_ms;
       ++out.timed_queries;
       const QueryResponse photos = inst.pipeline->query_analyzed(query, photos_asked);
-      Answer answer{detail::answer_evidence(by_distance(items.results)), items.confidence, items.no_match, false, queries_[i].label};
+      Answer answer{evidence_of(items.results), items.confidence, items.no_match, false, queries_[i].label};
       answer.right = !items.results.empty() && items.results.front().label == queries_[i].label;
       if (held_out_.count(queries_[i].label)) {
         scores.held_out.push_back(std::move(answer));

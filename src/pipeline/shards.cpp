@@ -71,9 +71,7 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
     keep_slowest(out.timings, r.timings);
     std::move(r.results.begin(), r.results.end(), std::back_inserter(out.results));
   }
-  std::stable_sort(out.results.begin(), out.results.end(), [](const QueryResult& a, const QueryResult& b) {
-    return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
-  });
+  detail::sort_by_distance(out.results);
   const bool items = options.one_result_per_label.value_or(config.one_result_per_label);
   if (items) out.results = detail::merge_items(std::move(out.results));
   else detail::score_photos(out.results);

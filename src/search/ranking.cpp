@@ -32,6 +32,12 @@ std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_dept
   return std::max(mode == RerankMode::Off ? k : std::max(k, rerank_depth), items ? std::size_t{2} : std::size_t{1});
 }
 
+void sort_by_distance(std::vector<QueryResult>& results) {
+  std::stable_sort(results.begin(), results.end(), [](const QueryResult& a, const QueryResult& b) {
+    return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
+  });
+}
+
 void score_photos(std::vector<QueryResult>& results) noexcept {
   for (QueryResult& r : results) r.score = r.distance;
 }
@@ -95,12 +101,6 @@ void rerank(RerankMode mode, std::size_t rerank_depth, float iou_weight, std::ve
   // never decreases (their distances are at least the reranked ones', whose scores are at most 1).
   for (auto r = end; r != results.end(); ++r) r->score = score(r->score, 0.0f);
   std::stable_sort(results.begin(), end, [](const QueryResult& a, const QueryResult& b) { return a.score < b.score; });
-}
-
-float nearest_distance(const std::vector<QueryResult>& results) noexcept {
-  float nearest = std::numeric_limits<float>::infinity();
-  for (const QueryResult& r : results) nearest = std::min(nearest, r.distance);
-  return nearest;
 }
 
 AnswerEvidence answer_evidence(const std::vector<QueryResult>& by_distance) noexcept {

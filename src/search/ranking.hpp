@@ -1,8 +1,8 @@
 #pragma once
 // Internal: the query-time steps around the k-NN search as free functions (paper 4.4): which categories
-// a prediction selects, and, on a list of results sorted by (distance, key), one result per label, the
-// rerank by mask IoU and the no-match verdict; shared by one catalogue (catalogue_search.cpp) and the
-// merge of several (shards.cpp). Reentrant.
+// a prediction selects, and, on a list of results sorted by (distance, key), items from photos, the
+// rerank by mask IoU, the answer's evidence and confidence and the no-match verdict; shared by one
+// catalogue (catalogue_search.cpp), the merge of several (shards.cpp) and the evaluation. Reentrant.
 #include <cstddef>
 #include <limits>
 #include <vector>
@@ -28,6 +28,10 @@ std::vector<std::int32_t> with_untrained_categories(std::vector<std::int32_t> ch
 /// at least 2 (the confidence's item margin needs the second item). One catalogue, its shards and
 /// their merge all use this depth, which keeps the sharded answer exact.
 std::size_t search_depth(std::size_t k, RerankMode mode, std::size_t rerank_depth, bool items) noexcept;
+
+/// Stably sorts results by (distance, key), the order of the index's hits (merged shard answers, and an
+/// answer before reranking).
+void sort_by_distance(std::vector<QueryResult>& results);
 
 /// Photos as the answer: every result's score is its distance (the list stays in its order).
 void score_photos(std::vector<QueryResult>& results) noexcept;
@@ -69,9 +73,6 @@ AnswerEvidence answer_evidence(const std::vector<QueryResult>& by_distance) noex
 /// The model's confidence in an item answer, 0..1: 0 without results; -1 for an empty model, or one
 /// that weighs the match probability of an uncalibrated answer.
 float confidence_of(const ConfidenceModel& model, const AnswerEvidence& evidence) noexcept;
-
-/// The smallest distance among results (+infinity for none).
-float nearest_distance(const std::vector<QueryResult>& results) noexcept;
 
 /// The "not in the catalogue" verdict (PipelineConfig::match_threshold, match_distance): `nearest`
 /// (the nearest distance, taken before reranking and the cut to k) is above max_distance (> 0), or the results are calibrated

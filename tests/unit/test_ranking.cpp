@@ -147,7 +147,7 @@ TEST_CASE("search depth, one result per label, rerank and the no-match verdict",
   CHECK(fused[0].score == Approx(expected));
 
   const auto no_match = [](const std::vector<QueryResult>& results, float threshold, float max_distance, bool calibrated) {
-    return detail::is_no_match(results, detail::nearest_distance(results), threshold, max_distance, calibrated);
+    return detail::is_no_match(results, detail::answer_evidence(results).distance, threshold, max_distance, calibrated);
   };
   CHECK_FALSE(no_match(r, 0.5f, 0, false));                       // uncalibrated results: no probability rule
   CHECK_FALSE(no_match({result(1, "a", 0, 1, 0.7f)}, 0.5f, 0, true));
@@ -162,11 +162,12 @@ TEST_CASE("search depth, one result per label, rerank and the no-match verdict",
   CHECK(no_match({result(1, "a", 0.05f, 1, 0.4f)}, 0.5f, 0.1f, true));   // probability low
   CHECK(no_match({result(1, "a", 0.2f, 1, 0.9f)}, 0.5f, 0.1f, true));    // too far
   CHECK_FALSE(no_match({result(1, "a", 0.05f, 1, 0.9f)}, 0.5f, 0.1f, true));
-  // Reranked: the first result (key 3, at 0.3) is not the nearest (key 1, at 0.1); the rule reads the nearest.
+  // Reranked: the first result (key 3, at 0.3) is not the nearest (key 1, at 0.1); the rule reads the
+  // evidence taken before the rerank, the nearest.
   CHECK(iou.front().distance == 0.3f);
-  CHECK(detail::nearest_distance(iou) == 0.1f);
-  CHECK_FALSE(detail::is_no_match(iou, detail::nearest_distance(iou), 0.0f, 0.2f, false));
-  CHECK(std::isinf(detail::nearest_distance({})));
+  const detail::AnswerEvidence before_rerank = detail::answer_evidence(r);
+  CHECK(before_rerank.distance == 0.1f);
+  CHECK_FALSE(detail::is_no_match(iou, before_rerank.distance, 0.0f, 0.2f, false));
 }
 
 TEST_CASE("mode names: one table for the configuration file, the command and Python", "[ranking][config]") {
