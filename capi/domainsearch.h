@@ -56,7 +56,8 @@ extern "C" {
  * progress callback of the library, C++ and Python do. Later in version 2 (added, no call changed):
  * a query answers with items by default (one result per label: the configuration's
  * "one_result_per_label" now defaults to true), ds_query_options.answer (DS_ANSWER_PHOTOS lists photos
- * as before), ds_results_photos and ds_results_confidence. */
+ * as before), ds_results_photos and ds_results_confidence; several products in one photo:
+ * ds_pipeline_query_objects_file/_pixels and the ds_objects calls. */
 #define DS_ABI_VERSION 2
 #define DS_KEY_NONE UINT64_MAX
 
@@ -352,6 +353,37 @@ DS_C_API DS_NODISCARD ds_status ds_results_no_match(const ds_results* results, i
  *  or for a photo answer (DS_ANSWER_PHOTOS). */
 DS_C_API DS_NODISCARD ds_status ds_results_confidence(const ds_results* results, float* out);
 DS_C_API void ds_results_free(ds_results* results);
+
+/* ---- several products in one photo (a shelf, a tray): each product's box and its own answer, and
+ * the photo's items with their counts (C++: Pipeline::query_objects, include/domainsearch/object_query.hpp).
+ * The configuration needs an object finder ("object_finder") or a segmenter. Thread-safety and errors as
+ * ds_pipeline_query_file, plus DS_ERR_INVALID_ARGUMENT for an unknown crop or a configuration with neither. */
+typedef struct ds_objects ds_objects;
+typedef enum ds_object_crop {
+  DS_CROP_CUTOUT = 0, /* a product's mask on white, like a studio catalogue image (default) */
+  DS_CROP_BOX = 1     /* its box with the background, like a shop photo */
+} ds_object_crop;
+/** `query` (may be NULL) says how each product is searched; `crop` is a ds_object_crop. Release the
+ * handle with ds_objects_free. */
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_objects_file(const ds_pipeline* pipeline, const char* path, const ds_query_options* query,
+                                                               int crop, ds_objects** out);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_query_objects_pixels(const ds_pipeline* pipeline, const ds_image* image,
+                                                                 const ds_query_options* query, int crop, ds_objects** out);
+/** Products found, in reading order (rows top to bottom, each left to right); 0 for NULL. */
+DS_C_API size_t ds_objects_count(const ds_objects* objects);
+/** The i-th product's box in the photo's pixels: x, y, width, height. DS_ERR_NOT_FOUND past the end. */
+DS_C_API DS_NODISCARD ds_status ds_objects_box(const ds_objects* objects, size_t i, int32_t box[4]);
+/** The i-th product's answer, read with the ds_results_* calls (count, get, confidence, no_match, ...).
+ * Borrowed: valid until ds_objects_free; never pass it to ds_results_free. */
+DS_C_API DS_NODISCARD ds_status ds_objects_answer(const ds_objects* objects, size_t i, const ds_results** out);
+/** Distinct items among the products answered with a match, most frequent first; 0 for NULL. */
+DS_C_API size_t ds_objects_item_count(const ds_objects* objects);
+/** The i-th item: its label and category (valid until ds_objects_free) and how many products show it. */
+DS_C_API DS_NODISCARD ds_status ds_objects_item(const ds_objects* objects, size_t i, const char** label, const char** category,
+                                                size_t* count);
+/** Products answered "not in the catalogue"; 0 for NULL. */
+DS_C_API size_t ds_objects_unmatched(const ds_objects* objects);
+DS_C_API void ds_objects_free(ds_objects* objects);
 
 /* ---- index: raw embeddings, no models */
 DS_C_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);

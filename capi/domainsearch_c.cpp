@@ -28,6 +28,10 @@ struct ds_index {
 struct ds_results {
   QueryResponse response;
 };
+struct ds_objects {
+  ObjectsResponse response;          // each object's answer moved out into `answers`
+  std::vector<ds_results> answers;   // one per object, borrowed by ds_objects_answer
+};
 struct ds_indexing_failures {
   std::vector<IndexingFailure> rows;
 };
@@ -676,6 +680,82 @@ ds_status ds_results_no_match(const ds_results* r, int* out) {
 }
 
 void ds_results_free(ds_results* r) { delete r; }
+
+namespace {
+
+ObjectQueryOptions make_object_query(const ds_query_options* query, int crop) {
+  require(crop == DS_CROP_CUTOUT || crop == DS_CROP_BOX, "crop is not a ds_object_crop");
+  ObjectQueryOptions o;
+  o.query = make_query(query);
+  o.crop = crop == DS_CROP_BOX ? ObjectCrop::Box : ObjectCrop::Cutout;
+  return o;
+}
+
+void output(ds_objects** out, ObjectsResponse response) {
+  auto objects = std::make_unique<ds_objects>();
+  for (FoundObject& o : response.objects) objects->answers.push_back(ds_results{std::move(o.answer)});
+  objects->response = std::move(response);
+  *out = objects.release();
+}
+
+const FoundObject& object_at(const ds_objects& o, std::size_t i) {
+  if (i >= o.response.objects.size())
+    throw Error(Status::NotFound, "object " + std::to_string(i) + " of " + std::to_string(o.response.objects.size()));
+  return o.response.objects[i];
+}
+
+}  // namespace
+
+ds_status ds_pipeline_query_objects_file(const ds_pipeline* p, const char* path, const ds_query_options* query, int crop, ds_objects** out) {
+  return ds_guard([&] {
+    require(p != nullptr && path != nullptr && out != nullptr, "pipeline, path or out is NULL");
+    output(out, p->pipeline.query_objects_file(path, make_object_query(query, crop)));
+  });
+}
+
+ds_status ds_pipeline_query_objects_pixels(const ds_pipeline* p, const ds_image* image, const ds_query_options* query, int crop,
+                                           ds_objects** out) {
+  return ds_guard([&] {
+    require(p != nullptr && out != nullptr, "pipeline or out is NULL");
+    const ObjectQueryOptions options = make_object_query(query, crop);
+    output(out, p->pipeline.query_objects(p->pipeline.from_pixels(make_view(image)), options));
+  });
+}
+
+size_t ds_objects_count(const ds_objects* o) { return o ? o->response.objects.size() : 0; }
+
+ds_status ds_objects_box(const ds_objects* o, size_t i, int32_t box[4]) {
+  return ds_guard([&] {
+    require(o != nullptr && box != nullptr, "objects or box is NULL");
+    const BoundingBox& b = object_at(*o, i).box;
+    box[0] = b.x, box[1] = b.y, box[2] = b.width, box[3] = b.height;
+  });
+}
+
+ds_status ds_objects_answer(const ds_objects* o, size_t i, const ds_results** out) {
+  return ds_guard([&] {
+    require(o != nullptr && out != nullptr, "objects or out is NULL");
+    object_at(*o, i);  // NotFound past the end
+    *out = &o->answers[i];
+  });
+}
+
+size_t ds_objects_item_count(const ds_objects* o) { return o ? o->response.items.size() : 0; }
+
+ds_status ds_objects_item(const ds_objects* o, size_t i, const char** label, const char** category, size_t* count) {
+  return ds_guard([&] {
+    require(o != nullptr && label != nullptr, "objects or label is NULL");
+    if (i >= o->response.items.size()) throw Error(Status::NotFound, "item " + std::to_string(i) + " of " + std::to_string(o->response.items.size()));
+    const ItemCount& c = o->response.items[i];
+    *label = c.label.c_str();
+    if (category) *category = c.category.c_str();
+    if (count) *count = c.count;
+  });
+}
+
+size_t ds_objects_unmatched(const ds_objects* o) { return o ? o->response.unmatched : 0; }
+
+void ds_objects_free(ds_objects* o) { delete o; }
 
 ds_status ds_index_create(int dimension, ds_index** out) {
   return ds_guard([&] {

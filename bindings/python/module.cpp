@@ -349,6 +349,7 @@ template <class C, class V>
 void visit_fields(C& c, const std::string& at, V& v, PipelineConfig*) {
   v(at + "backbone_manifest", c.backbone_manifest);
   v(at + "segmenter_manifest", c.segmenter_manifest);
+  v(at + "object_finder_manifest", c.object_finder_manifest);
   v(at + "runtime.device", c.runtime.device);
   v(at + "runtime.threads", c.runtime.threads);
   v(at + "runtime.warmup_runs", c.runtime.warmup_runs);
@@ -577,6 +578,7 @@ void bind_config(py::module_& m) {
       .def_static("load", &PipelineConfig::load, py::arg("path"), "Reads a JSON configuration file.")
       .def_readwrite("backbone_manifest", &PipelineConfig::backbone_manifest)
       .def_readwrite("segmenter_manifest", &PipelineConfig::segmenter_manifest)
+      .def_readwrite("object_finder_manifest", &PipelineConfig::object_finder_manifest)
       .def_readwrite("localize", &PipelineConfig::localize)
       .def_readwrite("k", &PipelineConfig::k)
       .def_readwrite("batch_size", &PipelineConfig::batch_size)
@@ -672,6 +674,36 @@ void bind_results(py::module_& m) {
       }, "milliseconds per stage")
       .def("__repr__", &response_repr)
       .def(py::pickle(&response_state, &response_from_state));
+
+  py::class_<FoundObject>(m, "FoundObject", "One product found in a photo: its box and its own answer.")
+      .def_property_readonly("box", [](const FoundObject& o) { return py::make_tuple(o.box.x, o.box.y, o.box.width, o.box.height); },
+                             "(x, y, width, height) in the photo's pixels")
+      .def_readonly("answer", &FoundObject::answer, "its QueryResponse: items, confidence, no_match")
+      .def("__repr__", [](const FoundObject& o) {
+        const QueryResponse& a = o.answer;
+        return "FoundObject(box=(" + std::to_string(o.box.x) + ", " + std::to_string(o.box.y) + ", " + std::to_string(o.box.width) + ", " +
+               std::to_string(o.box.height) + "), item=" + py::repr(py::str(a.results.empty() ? "" : a.results.front().label)).cast<std::string>() +
+               ", no_match=" + truth(a.no_match) + ", confidence=" + number(a.confidence) + ")";
+      });
+  py::class_<ObjectsResponse>(m, "ObjectsResponse", "Every product found in a photo (Pipeline.query_objects).")
+      .def_readonly("width", &ObjectsResponse::width)
+      .def_readonly("height", &ObjectsResponse::height)
+      .def_readonly("objects", &ObjectsResponse::objects, "FoundObject list in reading order (rows top to bottom, each left to right)")
+      .def_property_readonly("items", [](const ObjectsResponse& r) {
+        py::list out;
+        for (const ItemCount& c : r.items) out.append(py::make_tuple(c.label, c.category, c.count));
+        return out;
+      }, "[(label, category, count)] of the products answered with a match, most frequent first")
+      .def_readonly("unmatched", &ObjectsResponse::unmatched, "products answered \"not in the catalogue\"")
+      .def_property_readonly("timings", [](const ObjectsResponse& r) {
+        const ObjectTimings& t = r.timings;
+        return py::dict("decode"_a = t.decode_ms, "find"_a = t.find_ms, "crop"_a = t.crop_ms, "embed"_a = t.embed_ms,
+                        "search"_a = t.search_ms, "total"_a = t.total_ms);
+      }, "milliseconds per stage")
+      .def("__repr__", [](const ObjectsResponse& r) {
+        return "ObjectsResponse(objects=" + std::to_string(r.objects.size()) + ", items=" + std::to_string(r.items.size()) +
+               ", unmatched=" + std::to_string(r.unmatched) + ")";
+      });
 }
 
 // The Python Pipeline: a C++ Pipeline that close() (or the end of a `with` block) releases. Each call
@@ -856,6 +888,18 @@ void bind_pipeline_queries(py::class_<PyPipeline>& cls) {
         return p.query_batch(ims, query_options(k, category, items));
       }), py::arg("images"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(),
          "query() for each image, one QueryResponse each.")
+      .def("query_objects", on_pipeline([](const Pipeline& p, const py::object& image, std::optional<std::size_t> k, const std::string& category,
+                                           std::optional<bool> items, const std::string& crop) {
+        ObjectQueryOptions o;
+        o.query = query_options(k, category, items);
+        o.crop = object_crop_from_string(crop);
+        const Image im = to_image(image, p);
+        py::gil_scoped_release release;
+        return p.query_objects(im, o);
+      }), py::arg("image"), py::arg("k") = py::none(), py::arg("category") = "", py::arg("items") = py::none(), py::arg("crop") = "cutout",
+         "Every product in `image` (a shelf, a tray): each with its box and its own answer (as query() gives one), and the\n"
+         "photo's items with their counts. Needs an object finder or a segmenter in the configuration. crop: \"cutout\" (a product's mask on\n"
+         "white, like a studio catalogue image) or \"box\" (its box with the background).")
       .def("embedding", on_pipeline([](const Pipeline& p, std::uint64_t key) {
         const IndexItem item = p.index().get(key);
         return py::array_t<float>(static_cast<py::ssize_t>(item.embedding.size()), item.embedding.data());

@@ -48,6 +48,7 @@
 
 #include "eval_report.hpp"
 #include "html_report.hpp"
+#include "object_report.hpp"
 #include "inference_process.hpp"
 #include "query_verdict.hpp"
 
@@ -131,13 +132,20 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  catalogue's), e.g. shop photos for a catalogue of one studio image per item.",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
     {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--photos] [--json] [--html FILE]\n"
+               "                   [--objects [--crop cutout|box] [--min-score P]]\n"
                "  Finds the catalogue items most like each IMAGE (N: 1..100000 items each, each shown by its nearest photo with the\n"
                "  number of its photos found; --photos lists photos instead, as \"one_result_per_label\": false). Prints a table (or JSON with\n"
                "  --json, keys as strings); --html writes a self-contained visual report. NO MATCH says which rule of the\n"
                "  configuration fired (match_distance, match_threshold, min_confidence); with a \"confidence\" model each answer\n"
                "  says how likely its first item is right. Several --catalogue files, or a shard set folder\n"
-               "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}}, {"json", "photos"}, true, {}, {"catalogue"}}},
+               "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.\n"
+               "  --objects answers every product in each photo (a shelf, a tray; one catalogue file, and an \"object_finder\"\n"
+               "  (tools/object_finder.sh) or a \"segmenter\" in the configuration): each product's box, item, confidence and NO MATCH verdict, and the photo's items with their\n"
+               "  counts; --html draws the boxes with their items on each photo. --crop: how a product is shown to the backbone\n"
+               "  (cutout on white, default; box with its background). --min-score: the object finder's centre probability a\n"
+               "  product needs (0..1, default 0.3).",
+               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}, {"crop", "cutout|box"}, {"min-score", "P"}},
+               {"json", "photos", "objects"}, true, {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
                  {{"catalogue", "CAT"}}, {"json"}}},
     {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
@@ -154,9 +162,15 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
               "  distance (match_distance), by match probability (match_threshold, fine-tuned configurations) and by a\n"
               "  confidence model fitted on the answers (printed for the configuration's \"confidence\"; min_confidence),\n"
               "  how well each candidate confidence tells right from wrong answers and known from held-out items, and\n"
-              "  what the configured rules let through.",
+              "  what the configured rules let through.\n"
+              "domainsearch eval --config C.json --catalogue CAT --objects SCENES.json [--crop cutout|box] [--min-score P] [--json-file FILE]\n"
+              "                  [--plot PREFIX]\n"
+              "  Measures query --objects on the scenes of SCENES.json (tools/make_scenes.py; its labels must be CAT's): detection\n"
+              "  recall/precision at IoU >= 0.5, identification of the found products, end-to-end F1, mAP@0.5 over items, per-photo\n"
+              "  items-and-counts F1 and count error, where the time goes; --plot writes PREFIX_worst_objects.html (the worst photos).",
               {{"config", "C.json"}, {"catalogue-csv", "CAT.csv"}, {"queries-csv", "Q.csv"}, {"label-column", "L"}, {"category-column", "C"},
-               {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}},
+               {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}, {"objects", "SCENES.json"},
+               {"catalogue", "CAT"}, {"crop", "cutout|box"}, {"min-score", "P"}},
               {"ablate"}}},
 };
 
@@ -198,6 +212,16 @@ std::uint64_t integer_option(const Args& a, const std::string& name) {
   }
   if (!ok || value < lo || value > hi)
     throw UsageError("--" + name + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + text + "\"");
+  return value;
+}
+
+// The value of --NAME as a probability: a decimal number in (0, 1].
+float probability_option(const Args& a, const std::string& name) {
+  const std::string& text = a.need(name);
+  char* end = nullptr;
+  const float value = std::strtof(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !(value > 0 && value <= 1))
+    throw UsageError("--" + name + " must be a number in (0, 1], got \"" + text + "\"");
   return value;
 }
 
@@ -640,15 +664,88 @@ Searcher searcher(const Args& a, const PipelineConfig& config) {
           [set](const Image& image, const QueryOptions& o) { return set->query(image, o); }};
 }
 
+void print_objects_table(const std::string& path, const ObjectsResponse& r, const PipelineConfig& config) {
+  std::printf("\n%s: %zu products (%zu not in the catalogue)\n", path.c_str(), r.objects.size(), r.unmatched);
+  for (const ItemCount& c : r.items) std::printf("  %3zu x %s (%s)\n", c.count, c.label.c_str(), c.category.c_str());
+  std::printf("  %-4s %-22s %-28s %10s %10s  %s\n", "#", "box (x,y,w,h)", "item", "distance", "confidence", "verdict");
+  for (std::size_t i = 0; i < r.objects.size(); ++i) {
+    const FoundObject& o = r.objects[i];
+    const QueryResponse& a = o.answer;
+    char box[48], confidence[16] = "-";
+    std::snprintf(box, sizeof box, "%d,%d,%d,%d", o.box.x, o.box.y, o.box.width, o.box.height);
+    if (a.confidence >= 0) std::snprintf(confidence, sizeof confidence, "%.3f", static_cast<double>(a.confidence));
+    const std::string item = a.results.empty() ? "-" : a.results.front().label;
+    const std::string verdict = a.no_match ? "NO MATCH: " + no_match_reason(a, config) : "match";
+    std::printf("  %-4zu %-22s %-28.28s %10.4f %10s  %s\n", i + 1, box, item.c_str(), a.results.empty() ? 0.0 : static_cast<double>(a.results.front().distance),
+                confidence, verdict.c_str());
+  }
+  const ObjectTimings& t = r.timings;
+  std::printf("  %.1f ms (decode %.1f, find %.1f, crop %.1f, embed %.1f, search %.1f)\n", t.total_ms, t.decode_ms, t.find_ms, t.crop_ms,
+              t.embed_ms, t.search_ms);
+}
+
+// One photo's products as JSON: each product's box and its answer as `query --json` writes one.
+Json objects_json(const std::string& path, const ObjectsResponse& r, const PipelineConfig& config) {
+  Json objects = Json::array(), items = Json::array();
+  for (const FoundObject& o : r.objects)
+    objects.push_back(Json{{"box", Json::array({o.box.x, o.box.y, o.box.width, o.box.height})}, {"answer", response_json(path, o.answer, config)}});
+  for (const ItemCount& c : r.items) items.push_back(Json{{"label", c.label}, {"category", c.category}, {"count", c.count}});
+  const ObjectTimings& t = r.timings;
+  return Json{{"query", path}, {"width", r.width}, {"height", r.height}, {"objects", objects}, {"items", items}, {"unmatched", r.unmatched},
+              {"timings_ms", Json{{"decode", ms(t.decode_ms)}, {"find", ms(t.find_ms)}, {"crop", ms(t.crop_ms)}, {"embed", ms(t.embed_ms)},
+                                  {"search", ms(t.search_ms)}, {"total", ms(t.total_ms)}}}};
+}
+
+ObjectQueryOptions object_options(const Args& a) {
+  ObjectQueryOptions o;
+  if (a.options.count("crop")) o.crop = object_crop_from_string(a.need("crop"));
+  if (a.options.count("min-score")) o.min_score = probability_option(a, "min-score");
+  return o;
+}
+
+int cmd_query_objects(const Args& a, const PipelineConfig& config, const QueryOptions& query) {
+  const std::vector<std::string>& files = a.all_values.at("catalogue");
+  if (files.size() != 1 || std::filesystem::is_directory(files.front())) throw UsageError("--objects searches one catalogue file");
+  const Pipeline p = Pipeline::open(files.front(), config);
+  ObjectQueryOptions o = object_options(a);
+  o.query = query;
+  int failures = 0;
+  Json all = Json::array();
+  std::vector<ObjectReportPhoto> report;
+  for (const std::string& path : a.positional) {
+    try {
+      const auto start = std::chrono::steady_clock::now();
+      Image image = p.decode_file(path);  // once: the query and the report share it
+      ObjectsResponse r = p.query_objects(image, o);
+      r.timings.decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      r.timings.total_ms += r.timings.decode_ms;
+      if (a.has("json")) all.push_back(objects_json(path, r, config));
+      else print_objects_table(path, r, config);
+      if (a.options.count("html")) report.push_back({path, std::move(image), std::move(r), {}, {}});
+    } catch (const Error& e) {
+      ++failures;
+      std::fprintf(stderr, "%s (%s)\n", about(path, e.what()).c_str(), status_name(e.status()));
+    }
+  }
+  if (a.has("json")) std::printf("%s\n", json_line(all).c_str());
+  if (a.options.count("html")) {
+    write_objects_report(a.need("html"), report, "Products found");
+    std::fprintf(stderr, "wrote the visual report to %s\n", std::filesystem::absolute(a.need("html")).c_str());
+  }
+  return failures ? 1 : 0;
+}
+
 int cmd_query(const Args& a) {
   if (a.positional.empty()) throw UsageError("query needs at least one image");
   a.need("catalogue");
   const PipelineConfig config = config_of(a);
-  const auto search = searcher(a, config);
   QueryOptions o;
   if (a.options.count("k")) o.k = integer_option(a, "k");
   o.category = a.get("category");
   if (a.has("photos")) o.one_result_per_label = false;
+  if (a.options.count("crop") && !a.has("objects")) throw UsageError("--crop goes with --objects");
+  if (a.has("objects")) return cmd_query_objects(a, config, o);
+  const auto search = searcher(a, config);
   std::vector<ReportQuery> report;
   int failures = 0;
   bool first = true;  // of the JSON array's elements
@@ -712,6 +809,10 @@ int cmd_inspect(const Args& a) {
 
 int cmd_eval(const Args& a) {
   const PipelineConfig config = config_of(a);
+  if (a.options.count("objects")) {
+    const Pipeline p = Pipeline::open(a.need("catalogue"), config);
+    return evaluate_objects(p, a.need("objects"), object_options(a), a.get("json-file"), a.options.count("plot") ? a.need("plot") + "_worst_objects.html" : "");
+  }
   const std::string label = a.get("label-column", "label"), category = a.get("category-column", "category");
   EvaluationOptions options;
   if (a.options.count("head-csv")) options.head_training = read_catalogue_csv(a.need("head-csv"), label, category);

@@ -10,8 +10,6 @@
 
 using namespace domainsearch;
 
-namespace {
-
 std::string base64(const std::vector<std::uint8_t>& bytes) {
   static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -25,7 +23,7 @@ std::string base64(const std::vector<std::uint8_t>& bytes) {
   return out;
 }
 
-std::string escape(const std::string& s) {
+std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
@@ -39,8 +37,10 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+namespace {
+
 std::string img_tag(const Image& image, const std::string& title) {
-  return "<img src=\"data:image/jpeg;base64," + base64(image.thumbnail(200).encode_jpeg(85)) + "\" title=\"" + escape(title) + "\">";
+  return "<img src=\"data:image/jpeg;base64," + base64(image.thumbnail(200).encode_jpeg(85)) + "\" title=\"" + html_escape(title) + "\">";
 }
 
 // The image with the mask tinted red and everything outside it dimmed.
@@ -59,7 +59,7 @@ std::string thumbnail_of(const QueryResult& r) {
   try {
     return img_tag(Image::decode_file(r.source), r.source);
   } catch (const Error& e) {
-    return "<div class=noimg>" + escape(e.what()) + "</div>";
+    return "<div class=noimg>" + html_escape(e.what()) + "</div>";
   }
 }
 
@@ -67,7 +67,7 @@ std::string thumbnail_of(const QueryResult& r) {
 // nothing; then the confidence, when the configuration has a model.
 std::string verdict(const QueryResponse& r, const PipelineConfig& config) {
   std::string out;
-  if (r.no_match) out = "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + escape(no_match_reason(r, config)) + "</div>";
+  if (r.no_match) out = "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + html_escape(no_match_reason(r, config)) + "</div>";
   else if (config.match_distance > 0 || config.match_threshold > 0 || config.min_confidence > 0) out = "<div class=\"verdict match\"><b>MATCH</b></div>";
   if (r.confidence >= 0) {
     char text[96];
@@ -80,8 +80,8 @@ std::string verdict(const QueryResponse& r, const PipelineConfig& config) {
 // One result's card: IoU only when the query was localised (else every IoU is 1), the score only when
 // reranked (else it is the distance), the match probability only for a fine-tuned catalogue.
 void result_card(std::ostream& html, std::size_t rank, const QueryResult& h, bool localised, bool reranked) {
-  html << "<div class=\"card result\" data-key=\"" << h.key << "\">#" << rank << " " << thumbnail_of(h) << "<b>" << escape(h.label) << "</b><br>"
-       << escape(h.category) << "<br>distance " << h.distance;
+  html << "<div class=\"card result\" data-key=\"" << h.key << "\">#" << rank << " " << thumbnail_of(h) << "<b>" << html_escape(h.label) << "</b><br>"
+       << html_escape(h.category) << "<br>distance " << h.distance;
   if (localised) html << "<br>IoU " << h.iou;
   if (reranked) html << "<br>score " << h.score;
   if (h.match_probability >= 0) html << "<br>match probability " << h.match_probability;
@@ -104,7 +104,7 @@ void write_html_report(const std::string& path, const std::vector<ReportQuery>& 
        << "<h1>libdomainsearch: " << queries.size() << " queries</h1>\n";
   for (const ReportQuery& q : queries) {
     const QueryResponse& r = q.response;
-    html << "<div class=query><h2>" << escape(q.path) << "</h2>" << verdict(r, config) << "<div class=row>";
+    html << "<div class=query><h2>" << html_escape(q.path) << "</h2>" << verdict(r, config) << "<div class=row>";
     html << "<div class=card>query" << img_tag(q.image, q.path) << "</div>";
     if (r.localization) {
       html << "<div class=card>cut-out (confidence " << r.localization->confidence << (r.localization->fallback ? ", fallback" : "") << ")"
@@ -112,9 +112,9 @@ void write_html_report(const std::string& path, const std::vector<ReportQuery>& 
       html << "<div class=card>mask" << img_tag(mask_overlay(q.image, *r.localization), "mask") << "</div>";
     }
     html << "<div class=card><table>";
-    for (const auto& p : r.predicted) html << "<tr><td>" << escape(p.category) << "</td><td>" << p.probability << "</td></tr>";
+    for (const auto& p : r.predicted) html << "<tr><td>" << html_escape(p.category) << "</td><td>" << p.probability << "</td></tr>";
     html << "</table>searched: ";
-    for (const auto& c : r.searched) html << escape(c) << " ";
+    for (const auto& c : r.searched) html << html_escape(c) << " ";
     if (!r.results.empty() && r.results.front().match_probability >= 0) html << "<br>match probability " << r.results.front().match_probability;
     html << "<br>" << r.timings.total_ms << " ms</div></div><div class=row>";
     for (std::size_t i = 0; i < r.results.size(); ++i) result_card(html, i + 1, r.results[i], r.localization.has_value(), config.rerank != RerankMode::Off);

@@ -4,6 +4,7 @@
 // verdict and match probability, and its top results with distance, category, and IoU (when the query
 // was localised) and score (when reranked), as the paper's Figures 4 and 9.
 #include <domainsearch/pipeline.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,11 @@ struct ReportQuery {
   domainsearch::Image image;
   domainsearch::QueryResponse response;
 };
+
+/// Standard base64 (RFC 4648, with padding), for images embedded in a page.
+std::string base64(const std::vector<std::uint8_t>& bytes);
+/// `s` with < > & " as HTML entities.
+std::string html_escape(const std::string& s);
 
 /// Writes the page for queries answered under `config` (its rerank mode and match rules); throws
 /// domainsearch::Error(Io) when the file cannot be written.

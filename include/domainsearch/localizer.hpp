@@ -63,6 +63,7 @@ struct Localization {
   Image cutout;                     ///< the box's pixels, alpha-composited onto white
   ContourMask contour;              ///< of the mask
   float confidence = 0.0f;          ///< trust in the segmenter's mask, in [0,1]
+  float saliency_peak = 0.0f;       ///< the segmenter's largest raw output, before normalisation (~0: nothing salient)
   bool fallback = false;            ///< true when the mask was not trusted and the fallback was used
 };
 

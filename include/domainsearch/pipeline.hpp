@@ -21,12 +21,14 @@
 #include "domainsearch/fine_tuning.hpp"
 #include "domainsearch/image.hpp"
 #include "domainsearch/index.hpp"
+#include "domainsearch/object_query.hpp"
 #include "domainsearch/pipeline_config.hpp"
 #include "domainsearch/query.hpp"
 
 namespace domainsearch {
 namespace detail {
 class Catalogue;
+class ObjectSearch;
 }
 
 /// A fine-tuning report in TrainingReport's terms: samples = cached views, epochs = best_epoch = the
@@ -139,6 +141,13 @@ class DS_API Pipeline {
   /// "More like this item": the item's stored embedding and mask; the item itself is excluded.
   QueryResponse query_key(std::uint64_t key, const QueryOptions& options = {}) const;
   std::vector<QueryResponse> query_batch(const std::vector<Image>& images, const QueryOptions& options = {}) const;
+  /// Every product in the photo (a shelf, a tray, a basket), each with its box and its own item answer,
+  /// and the photo's items with their counts (object_query.hpp says how products are found). Needs an
+  /// object finder or a segmenter in the configuration (loaded by the first such query; config().localize
+  /// may be off). Throws InvalidArgument for options out of range or neither model, NotFound for an empty
+  /// catalogue, and what decoding and the models throw.
+  ObjectsResponse query_objects(const Image& image, const ObjectQueryOptions& options = {}) const;
+  ObjectsResponse query_objects_file(const std::string& path, const ObjectQueryOptions& options = {}) const;
 
   // ---- persistence
   /// Writes the catalogue atomically (temporary file, fsync, rename).
@@ -156,6 +165,7 @@ class DS_API Pipeline {
  private:
   explicit Pipeline(std::unique_ptr<detail::Catalogue> catalogue);
   std::unique_ptr<detail::Catalogue> catalogue_;  // opaque: src/catalogue/catalogue.hpp
+  std::unique_ptr<detail::ObjectSearch> objects_; // opaque: src/objects/object_search.hpp
 };
 
 }  // namespace domainsearch

@@ -58,6 +58,10 @@ inline constexpr float kMaxItemMargin = 4.0f;
 struct DS_API PipelineConfig {
   std::string backbone_manifest;   ///< path of the backbone's manifest (role "features")
   std::string segmenter_manifest;  ///< path of the segmenter's manifest (role "mask"); empty: no localisation
+  /// Path of the object finder's manifest (output "objects": tools/train_object_finder.py), which finds
+  /// the products of a photo for Pipeline::query_objects; empty: they are found in the segmenter's map.
+  /// Loaded by the first object query.
+  std::string object_finder_manifest;
   RuntimeOptions runtime;          ///< device, threads (0 = every core), warm-up
   bool localize = false;           ///< run the Localizer (needs segmenter_manifest)
   LocalizerOptions localizer;

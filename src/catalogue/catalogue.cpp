@@ -47,6 +47,15 @@ std::shared_ptr<const FeatureExtractor> Catalogue::current_extractor() const {
   return extractor_;
 }
 
+std::vector<std::vector<float>> Catalogue::embed(const std::vector<Image>& images) const {
+  const std::shared_ptr<const FeatureExtractor> embedder = current_extractor();
+  const std::vector<float> rows = embedder->extract_batch(images);
+  const std::size_t d = static_cast<std::size_t>(embedder->dimension());
+  std::vector<std::vector<float>> out;
+  for (std::size_t i = 0; i < images.size(); ++i) out.emplace_back(rows.begin() + static_cast<std::ptrdiff_t>(i * d), rows.begin() + static_cast<std::ptrdiff_t>((i + 1) * d));
+  return out;
+}
+
 std::vector<ImageAnalysis> Catalogue::analyze(const std::vector<Image>& images, StageTimings* timings) const {
   return analyze(*current_extractor(), images, timings);
 }

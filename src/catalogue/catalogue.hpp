@@ -66,6 +66,9 @@ class Catalogue {
   bool is_fine_tuned() const;
   std::vector<std::string> untrained_categories() const;
   std::string model_fingerprint() const;
+  /// The current network's embeddings of images that already show one product each (no localisation),
+  /// config().batch_size at a time: one row of dimension() floats per image.
+  std::vector<std::vector<float>> embed(const std::vector<Image>& images) const;
   /// The analyses of images, config().batch_size at a time.
   std::vector<ImageAnalysis> analyze_in_batches(const std::vector<Image>& images) const;
   std::vector<EntryAnalysis> analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) const;

@@ -317,13 +317,14 @@ void apply_embedding_settings(const json& s, PipelineConfig& c) {
 
 PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   PipelineConfig c;
-  check_keys(j, "the configuration", {"backbone", "segmenter", "device", "threads", "embedding", "category_mode", "soft_threshold",
+  check_keys(j, "the configuration", {"backbone", "segmenter", "object_finder", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                       "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
                                       "max_pixels", "min_side", "max_decode_mb", "max_jpeg_scans", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
                                       "match_threshold", "match_distance", "confidence", "min_confidence", "fine_tuning"});
   if (j.contains("confidence")) check_keys(j["confidence"], "confidence", {"bias", "probability", "distance", "margin"});
   c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
   c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
+  c.object_finder_manifest = resolve(read_text(j, "object_finder", ""), base_dir);
   c.runtime.device = read_text(j, "device", c.runtime.device);
   if (j.contains("embedding")) apply_embedding_choices(j["embedding"], c);
   if (j.contains("category_mode")) c.category_mode = parse_enum(j["category_mode"], "category_mode", kCategory);

@@ -132,6 +132,7 @@ struct Localizer::Impl {
     Localization loc;
     loc.width = image.width(), loc.height = image.height();
     loc.confidence = plausible ? decisive * component_share : 0.0f;
+    loc.saliency_peak = raw_peak;
     loc.fallback = loc.confidence < options.min_confidence;
     if (loc.fallback) {
       const bool use_box = options.fallback == LocalizationFallback::BoundingBox && area > 0;

@@ -7,6 +7,7 @@
 #include "catalogue/catalogue.hpp"
 #include "domainsearch/error.hpp"
 #include "io/csv.hpp"
+#include "objects/object_search.hpp"
 
 // Pipeline is the facade: what it does is done by detail::Catalogue (src/catalogue/); here are only the
 // parts that need no catalogue state (reading entry lists, decoding a query, keys of paths).
@@ -60,8 +61,9 @@ std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, cons
   return entries;
 }
 
-Pipeline::Pipeline(const PipelineConfig& config) : catalogue_(std::make_unique<detail::Catalogue>(config)) {}
-Pipeline::Pipeline(std::unique_ptr<detail::Catalogue> catalogue) : catalogue_(std::move(catalogue)) {}
+Pipeline::Pipeline(const PipelineConfig& config) : Pipeline(std::make_unique<detail::Catalogue>(config)) {}
+Pipeline::Pipeline(std::unique_ptr<detail::Catalogue> catalogue)
+    : catalogue_(std::move(catalogue)), objects_(std::make_unique<detail::ObjectSearch>(catalogue_->config())) {}
 Pipeline::~Pipeline() = default;
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
 Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
@@ -173,6 +175,20 @@ QueryResponse Pipeline::query_key(std::uint64_t key, const QueryOptions& options
 
 std::vector<QueryResponse> Pipeline::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
   return catalogue_->query_batch(images, options);
+}
+
+ObjectsResponse Pipeline::query_objects(const Image& image, const ObjectQueryOptions& options) const {
+  return objects_->query(*catalogue_, image, options);
+}
+
+ObjectsResponse Pipeline::query_objects_file(const std::string& path, const ObjectQueryOptions& options) const {
+  const auto start = Clock::now();
+  const Image image = decode_file(path);
+  const double decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  ObjectsResponse r = query_objects(image, options);
+  r.timings.decode_ms = decode_ms;
+  r.timings.total_ms += decode_ms;
+  return r;
 }
 
 }  // namespace domainsearch

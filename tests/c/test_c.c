@@ -642,6 +642,85 @@ static void test_indexing_failures(ds_pipeline* p, const char* dir) {
   CHECK(failures == untouched);
 }
 
+/* Several products in one photo: two dark packages on white; the answer's contract (boxes inside the
+ * photo, an answer per product, item counts adding up to the matched products), the same answer from a
+ * file, and the errors. */
+enum { SW = 160, SH = 96 };
+static void test_objects(const ds_pipeline* p, const char* dir) {
+  static uint8_t rgb[SW * SH * 3];
+  ds_image scene;
+  ds_objects* objects = NULL;
+  ds_objects* from_file = NULL;
+  ds_objects* const untouched = (ds_objects*)&scene; /* a sentinel, never dereferenced */
+  const ds_results* answer = NULL;
+  const char *label = NULL, *category = NULL;
+  int32_t box[4], file_box[4];
+  size_t i, n = 0, count = 0, counted = 0;
+  int x, y, no_match = -1, unmatched = 0;
+  char path[512];
+  FILE* f;
+  memset(rgb, 255, sizeof rgb);
+  for (y = 13; y < 83; ++y)
+    for (x = 0; x < SW; ++x)
+      if ((x >= 20 && x < 60) || (x >= 95 && x < 135)) {
+        uint8_t* px = rgb + (y * SW + x) * 3;
+        px[0] = 40, px[1] = (uint8_t)(x < 60 ? 40 : 120), px[2] = (uint8_t)(x < 60 ? 120 : 40);
+      }
+  scene.data = rgb, scene.width = SW, scene.height = SH, scene.stride = SW * 3, scene.format = DS_RGB8;
+  EXPECT(ds_pipeline_query_objects_pixels(p, &scene, NULL, DS_CROP_CUTOUT, &objects), DS_OK);
+  n = ds_objects_count(objects);
+  CHECK(n == 2);
+  for (i = 0; i < n; ++i) {
+    EXPECT(ds_objects_box(objects, i, box), DS_OK);
+    CHECK(box[0] >= 0 && box[1] >= 0 && box[2] > 0 && box[3] > 0 && box[0] + box[2] <= SW && box[1] + box[3] <= SH);
+    EXPECT(ds_objects_answer(objects, i, &answer), DS_OK);
+    CHECK(answer != NULL && ds_results_count(answer) > 0);
+    EXPECT(ds_results_no_match(answer, &no_match), DS_OK);
+    unmatched += no_match;
+  }
+  CHECK((size_t)unmatched == ds_objects_unmatched(objects));
+  CHECK(ds_objects_item_count(objects) >= 1);
+  for (i = 0; i < ds_objects_item_count(objects); ++i) {
+    EXPECT(ds_objects_item(objects, i, &label, &category, &count), DS_OK);
+    CHECK(label != NULL && strlen(label) > 0 && category != NULL && count >= 1);
+    counted += count;
+  }
+  CHECK(counted == n - ds_objects_unmatched(objects));
+  EXPECT(ds_objects_item(objects, 0, &label, NULL, NULL), DS_OK); /* category and count may be NULL */
+  EXPECT(ds_objects_box(objects, n, box), DS_ERR_NOT_FOUND);
+  EXPECT(ds_objects_answer(objects, n, &answer), DS_ERR_NOT_FOUND);
+  EXPECT(ds_objects_item(objects, ds_objects_item_count(objects), &label, &category, &count), DS_ERR_NOT_FOUND);
+  EXPECT(ds_objects_box(NULL, 0, box), DS_ERR_INVALID_ARGUMENT);
+
+  /* The same photo from a file: the same products. */
+  snprintf(path, sizeof path, "%s/scene.ppm", dir);
+  f = fopen(path, "wb");
+  CHECK(f != NULL);
+  if (f) {
+    fprintf(f, "P6\n%d %d\n255\n", SW, SH);
+    fwrite(rgb, 1, sizeof rgb, f);
+    fclose(f);
+  }
+  EXPECT(ds_pipeline_query_objects_file(p, path, NULL, DS_CROP_BOX, &from_file), DS_OK);
+  CHECK(ds_objects_count(from_file) == n);
+  for (i = 0; i < n && i < ds_objects_count(from_file); ++i) {
+    EXPECT(ds_objects_box(objects, i, box), DS_OK);
+    EXPECT(ds_objects_box(from_file, i, file_box), DS_OK);
+    CHECK(memcmp(box, file_box, sizeof box) == 0);
+  }
+  ds_objects_free(from_file);
+  ds_objects_free(objects);
+
+  objects = untouched;
+  EXPECT(ds_pipeline_query_objects_pixels(p, &scene, NULL, 7, &objects), DS_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(ds_last_error(), "crop") != NULL);
+  EXPECT(ds_pipeline_query_objects_file(p, path, NULL, -1, &objects), DS_ERR_INVALID_ARGUMENT);
+  EXPECT(ds_pipeline_query_objects_pixels(p, NULL, NULL, DS_CROP_CUTOUT, &objects), DS_ERR_INVALID_ARGUMENT);
+  CHECK(objects == untouched);
+  ds_objects_free(NULL);
+  CHECK(ds_objects_count(NULL) == 0 && ds_objects_item_count(NULL) == 0 && ds_objects_unmatched(NULL) == 0);
+}
+
 static void test_pipeline(const char* models, const char* dir) {
   ds_pipeline_options options;
   char backbone[512], segmenter[512], ppm[512];
@@ -658,6 +737,7 @@ static void test_pipeline(const char* models, const char* dir) {
   test_persistence(p, &options, dir, ppm);
   test_untrained_and_folder(p, dir, ppm);
   test_indexing_failures(p, dir);
+  test_objects(p, dir);
   ds_pipeline_free(p);
 }
 

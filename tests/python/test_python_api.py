@@ -165,7 +165,7 @@ def settings(obj):
 
 def test_configurations_pickle_with_every_field():
     config = ds.PipelineConfig()
-    values = dict(backbone_manifest="/m/b.json", segmenter_manifest="/m/s.json", localize=True, k=7, batch_size=3, training_views=2,
+    values = dict(backbone_manifest="/m/b.json", segmenter_manifest="/m/s.json", object_finder_manifest="/m/f.json", localize=True, k=7, batch_size=3, training_views=2,
                   adapt_embedding=True, one_result_per_label=False, soft_threshold=0.75, iou_weight=0.5, rerank_depth=9,
                   match_threshold=0.25, match_distance=0.5, min_confidence=0.375, device="cuda:1", threads=3, grayscale=True,
                   category_mode="predicted_hard", rerank="fused")

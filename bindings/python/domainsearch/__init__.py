@@ -34,16 +34,16 @@ import torch  # noqa: F401  (loads LibTorch first, so one copy of it lives in th
 
 from . import _domainsearch
 from ._domainsearch import (AlreadyExistsError, CancelledError, ConfidenceModel, ConflictError, CorruptError, DeviceUnavailableError, Error,
-                            FineTuningOptions, FormatVersionError, ImageAnalysis, ImageDecodeError, ImageTooLargeError,
+                            FineTuningOptions, FormatVersionError, FoundObject, ImageAnalysis, ImageDecodeError, ImageTooLargeError,
                             ImageTooSmallError, Index, InternalError, InvalidArgumentError, IoError, Localization,
-                            ModelMismatchError, NotFoundError, OutOfMemoryError, Pipeline, PipelineConfig, QueryResponse,
+                            ModelMismatchError, NotFoundError, ObjectsResponse, OutOfMemoryError, Pipeline, PipelineConfig, QueryResponse,
                             QueryResult, ShardSetManifest, __version__, merge_shard_responses, shard_of_key,
                             train_category_model_on_shards)
 
 __all__ = ["AlreadyExistsError", "CancelledError", "ConfidenceModel", "ConflictError", "CorruptError", "DeviceUnavailableError", "Error",
-           "FineTuningOptions", "FormatVersionError", "ImageAnalysis", "ImageDecodeError", "ImageTooLargeError",
+           "FineTuningOptions", "FormatVersionError", "FoundObject", "ImageAnalysis", "ImageDecodeError", "ImageTooLargeError",
            "ImageTooSmallError", "Index", "InternalError", "InvalidArgumentError", "IoError", "Localization",
-           "ModelMismatchError", "NotFoundError", "OutOfMemoryError", "Pipeline", "PipelineConfig", "QueryResponse",
+           "ModelMismatchError", "NotFoundError", "ObjectsResponse", "OutOfMemoryError", "Pipeline", "PipelineConfig", "QueryResponse",
            "QueryResult", "ShardSetManifest", "__version__", "merge_shard_responses", "process_tuned", "shard_of_key",
            "train_category_model_on_shards", "tune_process_for_inference"]
 

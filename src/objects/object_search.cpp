@@ -1,0 +1,277 @@
+#include "objects/object_search.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <opencv2/imgproc.hpp>
+#include <utility>
+
+#include "catalogue/catalogue.hpp"
+#include "domainsearch/error.hpp"
+#include "image/opencv_bridge.hpp"
+#include "objects/object_proposals.hpp"
+#include "runtime/model_runner.hpp"
+#include "runtime/preprocess.hpp"
+
+namespace domainsearch {
+
+const char* to_string(ObjectCrop crop) noexcept { return crop == ObjectCrop::Box ? "box" : "cutout"; }
+
+ObjectCrop object_crop_from_string(const std::string& text) {
+  if (text == "cutout") return ObjectCrop::Cutout;
+  if (text == "box") return ObjectCrop::Box;
+  throw Error(Status::InvalidArgument, "unknown object crop \"" + text + "\" (expected \"cutout\" or \"box\")");
+}
+
+}  // namespace domainsearch
+
+namespace domainsearch::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A segmenter whose raw map peaks below this found nothing (the Localizer's own rule for "no object").
+constexpr float kNothingSalient = 0.05f;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// A product as the backbone is shown it, and its mask over the same pixels.
+struct ObjectCropImage {
+  Image pixels;
+  cv::Mat mask;  // CV_8U
+};
+
+ObjectCropImage crop_object(const cv::Mat& rgb, const cv::Mat& mask, const ObjectProposal& p, const ObjectQueryOptions& o) {
+  const int mx = static_cast<int>(std::lround(o.crop_margin * static_cast<float>(p.box.width)));
+  const int my = static_cast<int>(std::lround(o.crop_margin * static_cast<float>(p.box.height)));
+  const cv::Rect frame = cv::Rect(p.box.x - mx, p.box.y - my, p.box.width + 2 * mx, p.box.height + 2 * my) & cv::Rect(0, 0, rgb.cols, rgb.rows);
+  cv::Mat own = cv::Mat::zeros(frame.size(), CV_8U);
+  const cv::Rect cell = p.cell & frame;
+  mask(cell).copyTo(own(cell - frame.tl()));  // its region's pixels inside its own cell
+  ObjectCropImage out{Image(frame.width, frame.height), own};
+  cv::Mat pixels = as_mat(out.pixels);
+  if (o.crop == ObjectCrop::Box) {
+    rgb(frame).copyTo(pixels);
+  } else {
+    pixels.setTo(cv::Scalar(255, 255, 255));
+    rgb(frame).copyTo(pixels, own);
+  }
+  return out;
+}
+
+Image crop_image(const cv::Mat& rgb, const cv::Rect& r) {
+  Image out(r.width, r.height);
+  rgb(r).copyTo(as_mat(out));
+  return out;
+}
+
+// CV_8U 0/255: where the normalised map of `where` reaches `threshold`.
+cv::Mat threshold_map(const Localization& where, float threshold) {
+  const cv::Mat alpha(where.height, where.width, CV_32F, const_cast<float*>(where.alpha.data()));
+  return alpha >= threshold;
+}
+
+QueryResponse answer(const Catalogue& catalogue, std::vector<float> embedding, const cv::Mat& own, const ObjectQueryOptions& o) {
+  ImageAnalysis a;
+  a.embedding = std::move(embedding);
+  const LocalizerOptions& geometry = catalogue.config().localizer;
+  a.contour = ContourMask::from_binary(own.data, own.cols, own.rows, own.step, geometry.mask_side, geometry.mask_frame);
+  return catalogue.query_analyzed(a, o.query);
+}
+
+struct Part {
+  ObjectProposal proposal;
+  QueryResponse answer;
+  bool joined_away = false;
+};
+
+// The largest max_objects proposals, in their order.
+std::vector<ObjectProposal> largest(std::vector<ObjectProposal> proposals, std::size_t max_objects) {
+  if (proposals.size() <= max_objects) return proposals;
+  std::vector<int> areas;
+  for (const ObjectProposal& p : proposals) areas.push_back(p.box.area());
+  std::nth_element(areas.begin(), areas.begin() + static_cast<std::ptrdiff_t>(max_objects - 1), areas.end(), std::greater<>());
+  const int smallest_kept = areas[max_objects - 1];
+  std::vector<ObjectProposal> kept;
+  for (const ObjectProposal& p : proposals)
+    if (p.box.area() > smallest_kept && kept.size() < max_objects) kept.push_back(p);
+  for (const ObjectProposal& p : proposals)
+    if (p.box.area() == smallest_kept && kept.size() < max_objects) kept.push_back(p);
+  return kept;
+}
+
+// Joins neighbouring parts that are both unsure (confidence below join_below) when the catalogue is
+// surer of the two as one product.
+void join_unsure_neighbours(const Catalogue& catalogue, const cv::Mat& rgb, const cv::Mat& mask, const ObjectQueryOptions& o,
+                            std::vector<Part>& parts) {
+  const auto unsure = [&](const Part& p) { return !p.joined_away && p.answer.confidence >= 0 && p.answer.confidence < o.join_below; };
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    for (std::size_t j = i + 1; j < parts.size() && unsure(parts[i]); ++j) {
+      if (!unsure(parts[j]) || !are_neighbours(parts[i].proposal, parts[j].proposal)) continue;
+      const ObjectProposal whole{parts[i].proposal.cell | parts[j].proposal.cell, parts[i].proposal.box | parts[j].proposal.box,
+                                 parts[i].proposal.region};
+      const float aspect = static_cast<float>(whole.box.width) / static_cast<float>(whole.box.height);
+      if (aspect < o.min_aspect || aspect > o.max_aspect) continue;
+      ObjectCropImage crop = crop_object(rgb, mask, whole, o);
+      QueryResponse joined = answer(catalogue, std::move(catalogue.embed({crop.pixels}).front()), crop.mask, o);
+      if (joined.confidence > std::max(parts[i].answer.confidence, parts[j].answer.confidence)) {
+        parts[i] = {whole, std::move(joined), false};
+        parts[j].joined_away = true;
+      }
+    }
+  }
+}
+
+ObjectsResponse collect(std::vector<Part>& parts, int width, int height) {
+  std::vector<std::size_t> alive;
+  std::vector<cv::Rect> boxes;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (!parts[i].joined_away) alive.push_back(i), boxes.push_back(parts[i].proposal.box);
+  ObjectsResponse r;
+  r.width = width, r.height = height;
+  std::map<std::pair<std::string, std::string>, std::size_t> counts;
+  for (std::size_t k : reading_order(boxes)) {
+    Part& p = parts[alive[k]];
+    const cv::Rect& b = p.proposal.box;
+    if (p.answer.no_match || p.answer.results.empty()) ++r.unmatched;
+    else ++counts[{p.answer.results.front().label, p.answer.results.front().category}];
+    r.objects.push_back({BoundingBox{b.x, b.y, b.width, b.height}, std::move(p.answer)});
+  }
+  for (const auto& [item, n] : counts) r.items.push_back({item.first, item.second, n});
+  std::stable_sort(r.items.begin(), r.items.end(), [](const ItemCount& a, const ItemCount& b) { return a.count > b.count; });
+  return r;
+}
+
+}  // namespace
+
+const ModelRunner& ObjectSearch::finder() const {
+  std::lock_guard<std::mutex> lock(load_);
+  if (!finder_) finder_ = load_model(ModelManifest::load(finder_manifest_), runtime_);
+  return *finder_;
+}
+
+ObjectSearch::Found ObjectSearch::find_with_model(const Image& image, const ObjectQueryOptions& o) const {
+  const ModelRunner& model = finder();
+  const Tensor out = model.run(make_input_batch({as_mat(image)}, model.manifest()), {"objects"})[0];
+  Found found{{}, cv::Mat(image.height(), image.width(), CV_8U, cv::Scalar(255))};  // a found product is its whole box
+  std::vector<cv::Rect> boxes;
+  const ModelManifest& m = model.manifest();
+  if (out.shape.size() != 4 || out.dim(0) != 1 || out.dim(1) != 5)
+    throw Error(Status::ModelMismatch, m.file + ": the \"objects\" output is not [1, 5, H, W] (tools/train_object_finder.py)");
+  const FinderGrid grid{out.data.data(), static_cast<int>(out.dim(2)), static_cast<int>(out.dim(3)), m.input_width, m.input_height};
+  for (const cv::Rect& box : boxes_from_finder(grid, cv::Size(image.width(), image.height()), o.min_score))
+    if (box.area() >= o.min_area * static_cast<double>(image.width()) * image.height() && std::min(box.width, box.height) >= o.min_side)
+      boxes.push_back(box);
+  for (std::size_t i : reading_order(boxes)) found.parts.push_back({boxes[i], boxes[i], -static_cast<int>(i) - 1});  // no neighbours: never joined
+  return found;
+}
+
+ObjectSearch::Found ObjectSearch::find_in_segments(const Image& image, const ObjectQueryOptions& o) const {
+  Found found{{}, product_mask(image, o)};
+  found.parts = propose_objects(as_mat(image), found.mask, {o.min_area, o.min_side, o.min_aspect, o.max_aspect, o.edge_fraction});
+  return found;
+}
+
+cv::Mat ObjectSearch::product_mask(const Image& image, const ObjectQueryOptions& o) const {
+  const Localization whole = segmenter().localize(image);
+  if (whole.saliency_peak < kNothingSalient) return cv::Mat::zeros(image.height(), image.width(), CV_8U);
+  cv::Mat mask = threshold_map(whole, o.mask_threshold);
+  cv::Mat labels, stats, centroids;
+  const int regions = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  const double large = static_cast<double>(o.resegment_above) * static_cast<double>(mask.total());
+  for (int id = 1; id < regions; ++id) {
+    const cv::Rect box(stats.at<int>(id, cv::CC_STAT_LEFT), stats.at<int>(id, cv::CC_STAT_TOP), stats.at<int>(id, cv::CC_STAT_WIDTH),
+                       stats.at<int>(id, cv::CC_STAT_HEIGHT));
+    if (o.resegment_above >= 1 || box.area() <= large) continue;
+    const Localization part = segmenter().localize(crop_image(as_mat(image), box));
+    if (part.saliency_peak < kNothingSalient) continue;
+    const cv::Mat inside = labels(box) == id;
+    mask(box).setTo(0, inside);
+    cv::Mat(mask(box) | (threshold_map(part, o.mask_threshold) & inside)).copyTo(mask(box));
+  }
+  return mask;
+}
+
+void validate(const ObjectQueryOptions& o) {
+  const auto require = [](bool ok, const char* what) {
+    if (!ok) throw Error(Status::InvalidArgument, std::string("object query: ") + what);
+  };
+  require(o.min_score > 0 && o.min_score <= 1, "min_score must be in (0, 1]");
+  require(o.mask_threshold > 0 && o.mask_threshold <= 1, "mask_threshold must be in (0, 1]");
+  require(o.resegment_above > 0 && o.resegment_above <= 1, "resegment_above must be in (0, 1]");
+  require(o.min_area >= 0 && o.min_area < 1, "min_area must be in [0, 1)");
+  require(o.min_side >= 1, "min_side must be at least 1");
+  require(o.min_aspect > 0 && o.min_aspect <= o.max_aspect && std::isfinite(o.max_aspect), "need 0 < min_aspect <= max_aspect (finite)");
+  require(o.edge_fraction > 0 && o.edge_fraction <= 1, "edge_fraction must be in (0, 1]");
+  require(o.crop_margin >= 0 && o.crop_margin <= 1, "crop_margin must be in [0, 1]");
+  require(o.join_below >= 0 && o.join_below <= 1, "join_below must be in [0, 1]");
+  require(o.max_objects >= 1, "max_objects must be at least 1");
+  if (o.query.k && *o.query.k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
+}
+
+ObjectSearch::ObjectSearch(const PipelineConfig& config)
+    : segmenter_manifest_(config.segmenter_manifest), finder_manifest_(config.object_finder_manifest), runtime_(config.runtime),
+      localizer_(config.localizer) {
+  // Every region of the map counts (product_mask thresholds it), none is replaced by a fallback, and
+  // edges come from the photo.
+  localizer_.threshold_method = ThresholdMethod::Fixed;
+  localizer_.threshold = kNothingSalient;
+  localizer_.keep_largest_component = false;
+  localizer_.fill_holes = false;
+  localizer_.min_confidence = 0.0f;
+  localizer_.refinement = EdgeRefinement::None;
+}
+
+ObjectSearch::~ObjectSearch() = default;
+
+const Localizer& ObjectSearch::segmenter() const {
+  std::lock_guard<std::mutex> lock(load_);
+  if (!segmenter_) {
+    segmenter_ = std::make_unique<Localizer>(ModelManifest::load(segmenter_manifest_), runtime_, localizer_);
+  }
+  return *segmenter_;
+}
+
+ObjectsResponse ObjectSearch::query(const Catalogue& catalogue, const Image& image, const ObjectQueryOptions& o) const {
+  validate(o);
+  if (finder_manifest_.empty() && segmenter_manifest_.empty())
+    throw Error(Status::InvalidArgument, "object queries need an object finder or a segmenter: set \"object_finder\" "
+                                         "(tools/train_object_finder.py) or \"segmenter\" in the configuration");
+  if (image.empty()) throw Error(Status::InvalidArgument, "object query: the image is empty");
+  if (catalogue.index().size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
+  const auto start = Clock::now();
+  ObjectTimings t;
+  const Found found = finder_manifest_.empty() ? find_in_segments(image, o) : find_with_model(image, o);
+  const cv::Mat& mask = found.mask;
+  t.find_ms = ms_since(start);
+
+  auto step = Clock::now();
+  const cv::Mat rgb = as_mat(image);
+  const std::vector<ObjectProposal> proposals = largest(found.parts, o.max_objects);
+  std::vector<Image> crops;
+  std::vector<cv::Mat> own;
+  for (const ObjectProposal& p : proposals) {
+    ObjectCropImage c = crop_object(rgb, mask, p, o);
+    crops.push_back(std::move(c.pixels));
+    own.push_back(c.mask);
+  }
+  t.crop_ms = ms_since(step);
+
+  step = Clock::now();
+  std::vector<std::vector<float>> embeddings = catalogue.embed(crops);
+  t.embed_ms = ms_since(step);
+
+  step = Clock::now();
+  std::vector<Part> parts;
+  for (std::size_t i = 0; i < proposals.size(); ++i) parts.push_back({proposals[i], answer(catalogue, std::move(embeddings[i]), own[i], o)});
+  if (o.join_below > 0) join_unsure_neighbours(catalogue, rgb, mask, o, parts);
+  t.search_ms = ms_since(step);
+
+  ObjectsResponse r = collect(parts, image.width(), image.height());
+  t.total_ms = ms_since(start);
+  r.timings = t;
+  return r;
+}
+
+}  // namespace domainsearch::detail
