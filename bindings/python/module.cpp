@@ -256,6 +256,41 @@ QueryResponse response_from_state(const py::tuple& t) {
   return r;
 }
 
+py::tuple object_state(const FoundObject& o) {
+  return py::make_tuple(py::make_tuple(o.box.x, o.box.y, o.box.width, o.box.height), response_state(o.answer));
+}
+
+FoundObject object_from_state(const py::tuple& t) {
+  if (t.size() != 2) throw Error(Status::InvalidArgument, "FoundObject: malformed pickled state");
+  const py::tuple box = t[0].cast<py::tuple>();
+  return {BoundingBox{box[0].cast<int>(), box[1].cast<int>(), box[2].cast<int>(), box[3].cast<int>()}, response_from_state(t[1].cast<py::tuple>())};
+}
+
+py::tuple objects_state(const ObjectsResponse& r) {
+  py::list objects, items;
+  for (const FoundObject& o : r.objects) objects.append(object_state(o));
+  for (const ItemCount& c : r.items) items.append(py::make_tuple(c.label, c.category, c.count));
+  const ObjectTimings& t = r.timings;
+  return py::make_tuple(r.width, r.height, objects, items, r.unmatched,
+                        py::make_tuple(t.decode_ms, t.find_ms, t.crop_ms, t.embed_ms, t.search_ms, t.total_ms));
+}
+
+ObjectsResponse objects_from_state(const py::tuple& t) {
+  if (t.size() != 6) throw Error(Status::InvalidArgument, "ObjectsResponse: malformed pickled state");
+  ObjectsResponse r;
+  r.width = t[0].cast<int>(), r.height = t[1].cast<int>();
+  for (const py::handle& o : t[2].cast<py::list>()) r.objects.push_back(object_from_state(py::reinterpret_borrow<py::tuple>(o)));
+  for (const py::handle& c : t[3].cast<py::list>()) {
+    const py::tuple item = py::reinterpret_borrow<py::tuple>(c);
+    r.items.push_back({item[0].cast<std::string>(), item[1].cast<std::string>(), item[2].cast<std::size_t>()});
+  }
+  r.unmatched = t[4].cast<std::size_t>();
+  const py::tuple ms = t[5].cast<py::tuple>();
+  r.timings = ObjectTimings{ms[0].cast<double>(), ms[1].cast<double>(), ms[2].cast<double>(), ms[3].cast<double>(), ms[4].cast<double>(),
+                            ms[5].cast<double>()};
+  return r;
+}
+
 // items: None = the configuration's one_result_per_label (items unless it is False), True = items, False = photos.
 QueryOptions query_options(std::optional<std::size_t> k, const std::string& category, std::optional<bool> items) {
   QueryOptions o;
@@ -675,7 +710,7 @@ void bind_results(py::module_& m) {
       .def("__repr__", &response_repr)
       .def(py::pickle(&response_state, &response_from_state));
 
-  py::class_<FoundObject>(m, "FoundObject", "One product found in a photo: its box and its own answer.")
+  py::class_<FoundObject>(m, "FoundObject", "One product found in a photo: its box and its own answer; picklable.")
       .def_property_readonly("box", [](const FoundObject& o) { return py::make_tuple(o.box.x, o.box.y, o.box.width, o.box.height); },
                              "(x, y, width, height) in the photo's pixels")
       .def_readonly("answer", &FoundObject::answer, "its QueryResponse: items, confidence, no_match")
@@ -684,8 +719,9 @@ void bind_results(py::module_& m) {
         return "FoundObject(box=(" + std::to_string(o.box.x) + ", " + std::to_string(o.box.y) + ", " + std::to_string(o.box.width) + ", " +
                std::to_string(o.box.height) + "), item=" + py::repr(py::str(a.results.empty() ? "" : a.results.front().label)).cast<std::string>() +
                ", no_match=" + truth(a.no_match) + ", confidence=" + number(a.confidence) + ")";
-      });
-  py::class_<ObjectsResponse>(m, "ObjectsResponse", "Every product found in a photo (Pipeline.query_objects).")
+      })
+      .def(py::pickle(&object_state, &object_from_state));
+  py::class_<ObjectsResponse>(m, "ObjectsResponse", "Every product found in a photo (Pipeline.query_objects); picklable.")
       .def_readonly("width", &ObjectsResponse::width)
       .def_readonly("height", &ObjectsResponse::height)
       .def_readonly("objects", &ObjectsResponse::objects, "FoundObject list in reading order (rows top to bottom, each left to right)")
@@ -703,7 +739,8 @@ void bind_results(py::module_& m) {
       .def("__repr__", [](const ObjectsResponse& r) {
         return "ObjectsResponse(objects=" + std::to_string(r.objects.size()) + ", items=" + std::to_string(r.items.size()) +
                ", unmatched=" + std::to_string(r.unmatched) + ")";
-      });
+      })
+      .def(py::pickle(&objects_state, &objects_from_state));
 }
 
 // The Python Pipeline: a C++ Pipeline that close() (or the end of a `with` block) releases. Each call

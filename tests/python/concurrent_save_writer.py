@@ -64,22 +64,11 @@ class PythonDoor:
 
 
 class CDoor:
-    DS_OK, DS_ERR_CONFLICT, DS_RGB8 = 0, 15, 1
-
     def __init__(self):
         import ctypes as C
+        from c_abi_types import DS_ERR_CONFLICT, DS_OK, Image, PipelineOptions
         self.C = C
-
-        class PipelineOptions(C.Structure):
-            _fields_ = [("struct_size", C.c_uint32), ("config_path", C.c_char_p), ("backbone_manifest", C.c_char_p),
-                        ("segmenter_manifest", C.c_char_p), ("device", C.c_char_p), ("threads", C.c_int),
-                        ("localize", C.c_int), ("k", C.c_size_t)]
-
-        class Image(C.Structure):
-            _fields_ = [("data", C.POINTER(C.c_uint8)), ("width", C.c_int), ("height", C.c_int), ("stride", C.c_size_t),
-                        ("format", C.c_int)]
-
-        self.Image = Image
+        self.DS_OK, self.DS_ERR_CONFLICT = DS_OK, DS_ERR_CONFLICT
         lib = self.lib = C.CDLL(os.environ["DS_LIBRARY"])
         lib.ds_last_error.restype = C.c_char_p
         lib.ds_pipeline_open.argtypes = [C.c_char_p, C.POINTER(PipelineOptions), C.POINTER(C.c_void_p)]
@@ -112,8 +101,9 @@ class CDoor:
         handle = C.c_void_p()
         self._check(lib.ds_pipeline_open(CATALOGUE.encode(), C.byref(self.options), C.byref(handle)), "ds_pipeline_open")
         try:
+            from c_abi_types import as_image
             rgb = picture(key)
-            image = self.Image(rgb.ctypes.data_as(C.POINTER(C.c_uint8)), rgb.shape[1], rgb.shape[0], rgb.strides[0], self.DS_RGB8)
+            image = as_image(rgb)
             self._check(lib.ds_pipeline_add_pixels(handle, key, C.byref(image), b"boxes", f"writer {WRITER}".encode(), 0),
                         "ds_pipeline_add_pixels")
             return self._saved(lib.ds_pipeline_save(handle, CATALOGUE.encode()), "ds_pipeline_save")

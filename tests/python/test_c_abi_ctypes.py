@@ -12,16 +12,10 @@ LIB_PATH = os.environ.get("DS_LIBRARY")
 MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 pytestmark = pytest.mark.skipif(not LIB_PATH or not MODELS, reason="DS_LIBRARY and DS_TEST_MODEL_DIR not set")
 
-DS_OK, DS_ERR_INVALID_ARGUMENT, DS_ERR_IO, DS_ERR_IMAGE_DECODE, DS_ERR_NOT_FOUND, DS_ERR_ALREADY_EXISTS = 0, 1, 2, 7, 10, 11
-DS_ERR_OUT_OF_MEMORY, DS_ERR_CONFLICT = 14, 15
-DS_RGB8 = 1
-DS_KEY_NONE = 2**64 - 1
+from c_abi_types import (DS_ERR_ALREADY_EXISTS, DS_ERR_CONFLICT, DS_ERR_IMAGE_DECODE, DS_ERR_INVALID_ARGUMENT, DS_ERR_IO,  # noqa: F401
+                         DS_ERR_NOT_FOUND, DS_ERR_OUT_OF_MEMORY, DS_KEY_NONE, DS_OK, Image, PipelineOptions, Result, as_image)
 
 
-class PipelineOptions(C.Structure):
-    _fields_ = [("struct_size", C.c_uint32), ("config_path", C.c_char_p), ("backbone_manifest", C.c_char_p),
-                ("segmenter_manifest", C.c_char_p), ("device", C.c_char_p), ("threads", C.c_int),
-                ("localize", C.c_int), ("k", C.c_size_t)]
 
 
 class ShortQueryOptions(C.Structure):
@@ -29,14 +23,8 @@ class ShortQueryOptions(C.Structure):
     _fields_ = [("struct_size", C.c_uint32), ("k", C.c_size_t)]
 
 
-class Image(C.Structure):
-    _fields_ = [("data", C.POINTER(C.c_uint8)), ("width", C.c_int), ("height", C.c_int), ("stride", C.c_size_t),
-                ("format", C.c_int)]
 
 
-class Result(C.Structure):
-    _fields_ = [("key", C.c_uint64), ("distance", C.c_float), ("iou", C.c_float), ("score", C.c_float),
-                ("label", C.c_char_p), ("category", C.c_char_p), ("source", C.c_char_p)]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +52,6 @@ def picture(i):
     rgb[10:20 + 3 * i, 8:20 + 5 * i] = (30 * i, 200 - 30 * i, 60)
     return rgb
 
-
-def as_image(rgb):
-    return Image(rgb.ctypes.data_as(C.POINTER(C.c_uint8)), rgb.shape[1], rgb.shape[0], rgb.strides[0], DS_RGB8)
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,19 @@ errors. Needs the built package on PYTHONPATH, DS_TEST_MODEL_DIR (tiny models) a
 (libdomainsearch_c.so)."""
 import ctypes as C
 import os
+import pickle
 
 import numpy as np
 import pytest
 
 ds = pytest.importorskip("domainsearch")
+from c_abi_types import DS_ERR_NOT_FOUND, DS_OK, Image, PipelineOptions, Result, as_image  # noqa: E402
 from tiny_models import make_config, picture  # noqa: E402 (after the import check)
 
 MODELS = os.environ.get("DS_TEST_MODEL_DIR")
 LIB_PATH = os.environ.get("DS_LIBRARY")
 pytestmark = pytest.mark.skipif(not MODELS, reason="DS_TEST_MODEL_DIR not set")
 
-DS_OK, DS_ERR_NOT_FOUND = 0, 10
-DS_RGB8 = 1
 DS_CROP_CUTOUT, DS_CROP_BOX = 0, 1
 
 
@@ -65,24 +65,10 @@ def pipeline():
 # ---- the C ABI through ctypes: the same catalogue, the same photo
 
 
-class PipelineOptions(C.Structure):
-    _fields_ = [("struct_size", C.c_uint32), ("config_path", C.c_char_p), ("backbone_manifest", C.c_char_p),
-                ("segmenter_manifest", C.c_char_p), ("device", C.c_char_p), ("threads", C.c_int),
-                ("localize", C.c_int), ("k", C.c_size_t)]
 
 
-class Image(C.Structure):
-    _fields_ = [("data", C.POINTER(C.c_uint8)), ("width", C.c_int), ("height", C.c_int), ("stride", C.c_size_t),
-                ("format", C.c_int)]
 
 
-class Result(C.Structure):
-    _fields_ = [("key", C.c_uint64), ("distance", C.c_float), ("iou", C.c_float), ("score", C.c_float),
-                ("label", C.c_char_p), ("category", C.c_char_p), ("source", C.c_char_p)]
-
-
-def as_image(rgb):
-    return Image(rgb.ctypes.data_as(C.POINTER(C.c_uint8)), rgb.shape[1], rgb.shape[0], rgb.strides[0], DS_RGB8)
 
 
 def c_objects(rgb, crop):
@@ -177,6 +163,11 @@ def test_objects_response_surface(pipeline):
     assert r.timings["total"] > 0
     # k per product, as for query().
     assert all(len(o.answer.results) == 2 for o in pipeline.query_objects(rgb, k=2).objects)
+    # Pickles whole (Dask moves answers between processes).
+    again = pickle.loads(pickle.dumps(r))
+    assert (again.width, again.height, again.items, again.unmatched, again.timings) == (r.width, r.height, r.items, r.unmatched, r.timings)
+    assert [(o.box, [x.label for x in o.answer.results], o.answer.confidence) for o in again.objects] == \
+           [(o.box, [x.label for x in o.answer.results], o.answer.confidence) for o in r.objects]
 
 
 def test_crops_and_errors(pipeline, tmp_path):
