@@ -378,10 +378,12 @@ DS_C_API DS_NODISCARD ds_status ds_objects_box(const ds_objects* objects, size_t
 DS_C_API DS_NODISCARD ds_status ds_objects_answer(const ds_objects* objects, size_t i, const ds_results** out);
 /** Distinct items among the products answered with a match, most frequent first; 0 for NULL. */
 DS_C_API size_t ds_objects_item_count(const ds_objects* objects);
-/** The i-th item: its label and category (valid until ds_objects_free) and how many products show it. */
+/** The i-th item: its label and category (valid until ds_objects_free) and how many products show it;
+ * `category` and `count` may be NULL. */
 DS_C_API DS_NODISCARD ds_status ds_objects_item(const ds_objects* objects, size_t i, const char** label, const char** category,
                                                 size_t* count);
-/** Products answered "not in the catalogue"; 0 for NULL. */
+/** Products answered "not in the catalogue" (no_match), or with no result at all (a filter that lets no
+ * key through); 0 for NULL. */
 DS_C_API size_t ds_objects_unmatched(const ds_objects* objects);
 DS_C_API void ds_objects_free(ds_objects* objects);
 

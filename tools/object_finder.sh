@@ -9,7 +9,7 @@
 #                 "object_finder" at it; examples/configs/grocery.json does) and scenes/
 #   DS_FINDER_SCENES (default 400), DS_FINDER_EPOCHS (default 60), DS_FINDER_LABELS (only these labels,
 #   comma-separated: to measure the finder on items it never saw), DS_SHARED_DIR (default ../shared).
-# About 15 minutes on 2 cores with the defaults (feature maps ~0.5 s per scene, then ~2 s per epoch per 100 scenes).
+# About 17 minutes on 2 cores with the defaults (feature maps ~0.45 s per scene, then ~3.5 s per epoch per 100 scenes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${DS_SHARED_DIR:-../shared}

@@ -62,7 +62,7 @@ class ObjectFinder(nn.Module):
     def forward(self, x):
         y13, y18 = frozen_maps(self.backbone, x)
         raw = self.head(y13, y18)
-        return torch.cat([torch.sigmoid(raw[:, :3]), raw[:, 3:]], 1)
+        return torch.cat([torch.sigmoid(raw[:, :1]), raw[:, 1:]], 1)  # offsets and log sizes as trained: raw
 
 
 def frozen_maps(backbone, x):

@@ -730,7 +730,7 @@ void bind_results(py::module_& m) {
         for (const ItemCount& c : r.items) out.append(py::make_tuple(c.label, c.category, c.count));
         return out;
       }, "[(label, category, count)] of the products answered with a match, most frequent first")
-      .def_readonly("unmatched", &ObjectsResponse::unmatched, "products answered \"not in the catalogue\"")
+      .def_readonly("unmatched", &ObjectsResponse::unmatched, "products answered \"not in the catalogue\" (no_match), or with no result at all")
       .def_property_readonly("timings", [](const ObjectsResponse& r) {
         const ObjectTimings& t = r.timings;
         return py::dict("decode"_a = t.decode_ms, "find"_a = t.find_ms, "crop"_a = t.crop_ms, "embed"_a = t.embed_ms,

@@ -143,7 +143,7 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  (tools/object_finder.sh) or a \"segmenter\" in the configuration): each product's box, item, confidence and NO MATCH verdict, and the photo's items with their\n"
                "  counts; --html draws the boxes with their items on each photo. --crop: how a product is shown to the backbone\n"
                "  (cutout on white, default; box with its background). --min-score: the object finder's centre probability a\n"
-               "  product needs (0..1, default 0.3).",
+               "  product needs (0..1, default 0.1).",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}, {"crop", "cutout|box"}, {"min-score", "P"}},
                {"json", "photos", "objects"}, true, {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
@@ -716,9 +716,10 @@ int cmd_query_objects(const Args& a, const PipelineConfig& config, const QueryOp
     try {
       const auto start = std::chrono::steady_clock::now();
       Image image = p.decode_file(path);  // once: the query and the report share it
+      const double decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       ObjectsResponse r = p.query_objects(image, o);
-      r.timings.decode_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      r.timings.total_ms += r.timings.decode_ms;
+      r.timings.decode_ms = decode_ms;
+      r.timings.total_ms += decode_ms;
       if (a.has("json")) all.push_back(objects_json(path, r, config));
       else print_objects_table(path, r, config);
       if (a.options.count("html")) report.push_back({path, std::move(image), std::move(r), {}, {}});
@@ -743,7 +744,7 @@ int cmd_query(const Args& a) {
   if (a.options.count("k")) o.k = integer_option(a, "k");
   o.category = a.get("category");
   if (a.has("photos")) o.one_result_per_label = false;
-  if (a.options.count("crop") && !a.has("objects")) throw UsageError("--crop goes with --objects");
+  if ((a.options.count("crop") || a.options.count("min-score")) && !a.has("objects")) throw UsageError("--crop and --min-score go with --objects");
   if (a.has("objects")) return cmd_query_objects(a, config, o);
   const auto search = searcher(a, config);
   std::vector<ReportQuery> report;

@@ -47,24 +47,17 @@ std::shared_ptr<const FeatureExtractor> Catalogue::current_extractor() const {
   return extractor_;
 }
 
-std::vector<std::vector<float>> Catalogue::embed(const std::vector<Image>& images) const {
-  const std::shared_ptr<const FeatureExtractor> embedder = current_extractor();
-  const std::vector<float> rows = embedder->extract_batch(images);
-  const std::size_t d = static_cast<std::size_t>(embedder->dimension());
-  std::vector<std::vector<float>> out;
-  for (std::size_t i = 0; i < images.size(); ++i) out.emplace_back(rows.begin() + static_cast<std::ptrdiff_t>(i * d), rows.begin() + static_cast<std::ptrdiff_t>((i + 1) * d));
-  return out;
-}
-
 std::vector<ImageAnalysis> Catalogue::analyze(const std::vector<Image>& images, StageTimings* timings) const {
   return analyze(*current_extractor(), images, timings);
 }
 
-std::vector<ImageAnalysis> Catalogue::analyze(const FeatureExtractor& embedder, const std::vector<Image>& images, StageTimings* timings) const {
+std::vector<ImageAnalysis> Catalogue::analyze(const FeatureExtractor& embedder, const std::vector<Image>& images, StageTimings* timings,
+                                               bool localize) const {
   std::vector<ImageAnalysis> out(images.size());
   const auto t0 = Clock::now();
   std::vector<Image> inputs;
-  if (localizer_) {
+  const bool localizing = localize && localizer_;
+  if (localizing) {
     std::vector<Localization> locs = localizer_->localize_batch(images, config_.batch_size);
     for (std::size_t i = 0; i < locs.size(); ++i) {
       inputs.push_back(locs[i].cutout);
@@ -73,7 +66,7 @@ std::vector<ImageAnalysis> Catalogue::analyze(const FeatureExtractor& embedder, 
     }
   }
   const auto t1 = Clock::now();
-  const std::vector<float> rows = embedder.extract_batch(localizer_ ? inputs : images);
+  const std::vector<float> rows = embedder.extract_batch(localizing ? inputs : images);
   const std::size_t d = static_cast<std::size_t>(embedder.dimension());
   for (std::size_t i = 0; i < images.size(); ++i) out[i].embedding.assign(rows.begin() + i * d, rows.begin() + (i + 1) * d);
   if (timings) {

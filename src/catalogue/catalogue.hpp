@@ -66,9 +66,10 @@ class Catalogue {
   bool is_fine_tuned() const;
   std::vector<std::string> untrained_categories() const;
   std::string model_fingerprint() const;
-  /// The current network's embeddings of images that already show one product each (no localisation),
-  /// config().batch_size at a time: one row of dimension() floats per image.
-  std::vector<std::vector<float>> embed(const std::vector<Image>& images) const;
+  /// Answers for images that already show one product each (no localisation; contours[i], when given,
+  /// is image i's mask for reranking), embedded and searched with one network, as query_batch.
+  std::vector<QueryResponse> query_products(const std::vector<Image>& images, const std::vector<std::optional<ContourMask>>& contours,
+                                            const QueryOptions& options) const;
   /// The analyses of images, config().batch_size at a time.
   std::vector<ImageAnalysis> analyze_in_batches(const std::vector<Image>& images) const;
   std::vector<EntryAnalysis> analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) const;
@@ -94,7 +95,12 @@ class Catalogue {
   // Localises (when configured) and embeds with the current network; caller holds `writer` (so the network
   // cannot change) or passes `embedder`, a snapshot. Fills the localise/embed timings when given.
   std::vector<ImageAnalysis> analyze(const std::vector<Image>& images, StageTimings* timings = nullptr) const;
-  std::vector<ImageAnalysis> analyze(const FeatureExtractor& embedder, const std::vector<Image>& images, StageTimings* timings = nullptr) const;
+  std::vector<ImageAnalysis> analyze(const FeatureExtractor& embedder, const std::vector<Image>& images, StageTimings* timings = nullptr,
+                                     bool localize = true) const;
+  // analyze() with the current network, then takes `lock` (shared); when fine-tuning replaced the network
+  // meanwhile, analyses again: what comes back was made by the network of the index the lock holds.
+  std::vector<ImageAnalysis> analyze_locked(const std::vector<Image>& images, bool localize, std::shared_lock<std::shared_mutex>& lock,
+                                            StageTimings* timings) const;
   // The vector searches compare for a backbone embedding: its adapted form (L2-normalised).
   std::vector<float> searchable(const CategoryPredictor& a, const float* embedding) const;
   const Index& searched_index() const { return adapted_ ? *adapted_ : *index_; }

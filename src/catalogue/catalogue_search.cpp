@@ -13,6 +13,8 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+const std::optional<ContourMask> kNoContour;
+
 }  // namespace
 
 std::vector<CategoryScore> Catalogue::predict_categories(const float* embedding, std::size_t top) const {
@@ -141,19 +143,37 @@ QueryResponse Catalogue::query_key(std::uint64_t key, const QueryOptions& option
   return response;
 }
 
+std::vector<ImageAnalysis> Catalogue::analyze_locked(const std::vector<Image>& images, bool localize, std::shared_lock<std::shared_mutex>& lock,
+                                                      StageTimings* timings) const {
+  for (;;) {
+    const std::shared_ptr<const FeatureExtractor> model = current_extractor();
+    std::vector<ImageAnalysis> embedded = analyze(*model, images, timings, localize);
+    lock.lock();
+    if (extractor_ == model) return embedded;
+    lock.unlock();
+  }
+}
+
+std::vector<QueryResponse> Catalogue::query_products(const std::vector<Image>& images, const std::vector<std::optional<ContourMask>>& contours,
+                                                     const QueryOptions& options) const {
+  StageTimings stages;
+  std::shared_lock<std::shared_mutex> lock(mutex_, std::defer_lock);
+  std::vector<ImageAnalysis> embedded = analyze_locked(images, false, lock, &stages);
+  std::vector<QueryResponse> out(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) {
+    const auto t = Clock::now();
+    search(embedded[i].embedding.data(), i < contours.size() ? contours[i] : kNoContour, options, std::nullopt, std::nullopt, out[i]);
+    out[i].timings.embed_ms = stages.embed_ms / static_cast<double>(images.size());
+    out[i].timings.total_ms = out[i].timings.embed_ms + ms_since(t);
+  }
+  return out;
+}
+
 std::vector<QueryResponse> Catalogue::query_batch(const std::vector<Image>& images, const QueryOptions& options) const {
   const auto t = Clock::now();
   StageTimings stages;
-  std::vector<ImageAnalysis> embedded;
   std::shared_lock<std::shared_mutex> lock(mutex_, std::defer_lock);
-  // Embedded and searched with one model: when fine-tuning replaced it meanwhile, embed again.
-  for (std::shared_ptr<const FeatureExtractor> model;;) {
-    model = current_extractor();
-    embedded = analyze(*model, images, &stages);
-    lock.lock();
-    if (extractor_ == model) break;
-    lock.unlock();
-  }
+  std::vector<ImageAnalysis> embedded = analyze_locked(images, true, lock, &stages);
   std::vector<QueryResponse> out(images.size());
   for (std::size_t i = 0; i < images.size(); ++i) {
     out[i].timings.localize_ms = stages.localize_ms / static_cast<double>(images.size());

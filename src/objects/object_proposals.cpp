@@ -203,13 +203,22 @@ std::vector<cv::Rect> boxes_from_finder(const FinderGrid& g, const cv::Size& pho
       for (int v = std::max(0, y - 1); peak && v <= std::min(h - 1, y + 1); ++v)
         for (int u = std::max(0, x - 1); peak && u <= std::min(w - 1, x + 1); ++u) {
           const bool later = v > y || (v == y && u > x);
-          peak = at(0, v, u) < p || (at(0, v, u) == p && (later || (v == y && u == x)));
+          const float q = at(0, v, u);
+          peak = !(q > p) && (q != p || later || (v == y && u == x));  // a NaN neighbour does not hide a peak
         }
       if (!peak) continue;
-      const double cx = (x + at(1, y, x)) * stride_x * sx, cy = (y + at(2, y, x)) * stride_y * sy;
-      const double bw = std::exp(std::min(at(3, y, x), 8.0f)) * stride_x * sx, bh = std::exp(std::min(at(4, y, x), 8.0f)) * stride_y * sy;
-      const cv::Rect box = cv::Rect(static_cast<int>(std::lround(cx - bw / 2)), static_cast<int>(std::lround(cy - bh / 2)),
-                                    static_cast<int>(std::lround(bw)), static_cast<int>(std::lround(bh))) & cv::Rect(cv::Point(0, 0), photo);
+      bool finite = true;
+      for (int c = 1; c < 5; ++c) finite = finite && std::isfinite(at(c, y, x));
+      if (!finite) continue;  // a broken output names no box
+      const double cx = (x + std::clamp(static_cast<double>(at(1, y, x)), 0.0, 1.0)) * stride_x * sx;
+      const double cy = (y + std::clamp(static_cast<double>(at(2, y, x)), 0.0, 1.0)) * stride_y * sy;
+      const double bw = std::exp(std::min(static_cast<double>(at(3, y, x)), 8.0)) * stride_x * sx;
+      const double bh = std::exp(std::min(static_cast<double>(at(4, y, x)), 8.0)) * stride_y * sy;
+      const int x0 = static_cast<int>(std::lround(std::clamp(cx - bw / 2, 0.0, static_cast<double>(photo.width))));
+      const int y0 = static_cast<int>(std::lround(std::clamp(cy - bh / 2, 0.0, static_cast<double>(photo.height))));
+      const int x1 = static_cast<int>(std::lround(std::clamp(cx + bw / 2, 0.0, static_cast<double>(photo.width))));
+      const int y1 = static_cast<int>(std::lround(std::clamp(cy + bh / 2, 0.0, static_cast<double>(photo.height))));
+      const cv::Rect box(x0, y0, x1 - x0, y1 - y0);
       if (!box.empty()) peaks.push_back({p, box});
     }
   std::stable_sort(peaks.begin(), peaks.end(), [](const auto& a, const auto& b) { return a.first > b.first; });

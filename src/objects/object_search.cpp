@@ -48,7 +48,7 @@ ObjectCropImage crop_object(const cv::Mat& rgb, const cv::Mat& mask, const Objec
   const cv::Rect frame = cv::Rect(p.box.x - mx, p.box.y - my, p.box.width + 2 * mx, p.box.height + 2 * my) & cv::Rect(0, 0, rgb.cols, rgb.rows);
   cv::Mat own = cv::Mat::zeros(frame.size(), CV_8U);
   const cv::Rect cell = p.cell & frame;
-  mask(cell).copyTo(own(cell - frame.tl()));  // its region's pixels inside its own cell
+  mask(cell).copyTo(own(cell - frame.tl()));  // the product pixels inside its own cell (a neighbouring region's there too)
   ObjectCropImage out{Image(frame.width, frame.height), own};
   cv::Mat pixels = as_mat(out.pixels);
   if (o.crop == ObjectCrop::Box) {
@@ -72,12 +72,16 @@ cv::Mat threshold_map(const Localization& where, float threshold) {
   return alpha >= threshold;
 }
 
-QueryResponse answer(const Catalogue& catalogue, std::vector<float> embedding, const cv::Mat& own, const ObjectQueryOptions& o) {
-  ImageAnalysis a;
-  a.embedding = std::move(embedding);
+// Each product's answer: the crops embedded and searched with one network, their masks for reranking.
+std::vector<QueryResponse> answers(const Catalogue& catalogue, std::vector<ObjectCropImage> crops, const ObjectQueryOptions& o) {
   const LocalizerOptions& geometry = catalogue.config().localizer;
-  a.contour = ContourMask::from_binary(own.data, own.cols, own.rows, own.step, geometry.mask_side, geometry.mask_frame);
-  return catalogue.query_analyzed(a, o.query);
+  std::vector<Image> images;
+  std::vector<std::optional<ContourMask>> contours;
+  for (ObjectCropImage& c : crops) {
+    contours.push_back(ContourMask::from_binary(c.mask.data, c.mask.cols, c.mask.rows, c.mask.step, geometry.mask_side, geometry.mask_frame));
+    images.push_back(std::move(c.pixels));
+  }
+  return catalogue.query_products(images, contours, o.query);
 }
 
 struct Part {
@@ -113,8 +117,7 @@ void join_unsure_neighbours(const Catalogue& catalogue, const cv::Mat& rgb, cons
                                  parts[i].proposal.region};
       const float aspect = static_cast<float>(whole.box.width) / static_cast<float>(whole.box.height);
       if (aspect < o.min_aspect || aspect > o.max_aspect) continue;
-      ObjectCropImage crop = crop_object(rgb, mask, whole, o);
-      QueryResponse joined = answer(catalogue, std::move(catalogue.embed({crop.pixels}).front()), crop.mask, o);
+      QueryResponse joined = std::move(answers(catalogue, {crop_object(rgb, mask, whole, o)}, o).front());
       if (joined.confidence > std::max(parts[i].answer.confidence, parts[j].answer.confidence)) {
         parts[i] = {whole, std::move(joined), false};
         parts[j].joined_away = true;
@@ -147,7 +150,18 @@ ObjectsResponse collect(std::vector<Part>& parts, int width, int height) {
 
 const ModelRunner& ObjectSearch::finder() const {
   std::lock_guard<std::mutex> lock(load_);
-  if (!finder_) finder_ = load_model(ModelManifest::load(finder_manifest_), runtime_);
+  if (!finder_) {
+    try {
+      const ModelManifest m = ModelManifest::load(finder_manifest_);
+      if (!m.outputs.count("objects"))
+        throw Error(Status::ModelMismatch, finder_manifest_ + ": not an object finder (its manifest declares no \"objects\" output; "
+                                           "tools/object_finder.sh trains one)");
+      finder_ = load_model(m, runtime_);
+    } catch (const Error& e) {
+      if (e.status() != Status::Io) throw;
+      throw Error(Status::Io, std::string(e.what()) + " (the configuration's \"object_finder\": train one with tools/object_finder.sh)");
+    }
+  }
   return *finder_;
 }
 
@@ -249,24 +263,19 @@ ObjectsResponse ObjectSearch::query(const Catalogue& catalogue, const Image& ima
   auto step = Clock::now();
   const cv::Mat rgb = as_mat(image);
   const std::vector<ObjectProposal> proposals = largest(found.parts, o.max_objects);
-  std::vector<Image> crops;
-  std::vector<cv::Mat> own;
-  for (const ObjectProposal& p : proposals) {
-    ObjectCropImage c = crop_object(rgb, mask, p, o);
-    crops.push_back(std::move(c.pixels));
-    own.push_back(c.mask);
-  }
+  std::vector<ObjectCropImage> crops;
+  for (const ObjectProposal& p : proposals) crops.push_back(crop_object(rgb, mask, p, o));
   t.crop_ms = ms_since(step);
 
   step = Clock::now();
-  std::vector<std::vector<float>> embeddings = catalogue.embed(crops);
-  t.embed_ms = ms_since(step);
-
-  step = Clock::now();
+  std::vector<QueryResponse> first = answers(catalogue, std::move(crops), o);
   std::vector<Part> parts;
-  for (std::size_t i = 0; i < proposals.size(); ++i) parts.push_back({proposals[i], answer(catalogue, std::move(embeddings[i]), own[i], o)});
+  for (std::size_t i = 0; i < proposals.size(); ++i) {
+    t.embed_ms += first[i].timings.embed_ms;
+    parts.push_back({proposals[i], std::move(first[i])});
+  }
   if (o.join_below > 0) join_unsure_neighbours(catalogue, rgb, mask, o, parts);
-  t.search_ms = ms_since(step);
+  t.search_ms = ms_since(step) - t.embed_ms;  // joins' embeddings included
 
   ObjectsResponse r = collect(parts, image.width(), image.height());
   t.total_ms = ms_since(start);

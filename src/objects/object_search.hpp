@@ -22,12 +22,14 @@ class ModelRunner;
 
 class ObjectSearch {
  public:
-  /// Remembers which segmenter to load (config.segmenter_manifest, config.runtime) and how it cuts masks.
+  /// Remembers which models to load (config.object_finder_manifest, else config.segmenter_manifest, on
+  /// config.runtime) and how the segmenter's map is cut.
   explicit ObjectSearch(const PipelineConfig& config);
   ~ObjectSearch();
 
-  /// Throws InvalidArgument for options out of range or a configuration without a segmenter, and what
-  /// the catalogue's query throws (NotFound for an empty catalogue, ...).
+  /// Throws InvalidArgument for options out of range or a configuration with neither an object finder nor
+  /// a segmenter, ModelMismatch for an "object_finder" that is not one, and what the catalogue's query
+  /// throws (NotFound for an empty catalogue, ...).
   ObjectsResponse query(const Catalogue& catalogue, const Image& image, const ObjectQueryOptions& options) const;
 
  private:

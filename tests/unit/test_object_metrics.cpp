@@ -240,7 +240,7 @@ TEST_CASE("worst object photos come first, ties in input order", "[objects]") {
   CHECK(worst_object_photos({}, kCatalogue).empty());
 }
 
-TEST_CASE("object metrics refuse an IoU threshold outside (0, 1]", "[objects]") {
+TEST_CASE("object metrics refuse an IoU threshold not in 0 < t <= 1", "[objects]") {
   CHECK(status_of([] { measure_objects({}, kCatalogue, 0.0); }) == Status::InvalidArgument);
   CHECK(status_of([] { measure_objects({}, kCatalogue, 1.5); }) == Status::InvalidArgument);
   CHECK(status_of([] { measure_objects({}, kCatalogue, std::nan("")); }) == Status::InvalidArgument);
