@@ -33,6 +33,9 @@ using Clock = std::chrono::steady_clock;
 
 // A segmenter whose raw map peaks below this found nothing (the Localizer's own rule for "no object").
 constexpr float kNothingSalient = 0.05f;
+// The object segmenter's own mask threshold, on the normalised map: the Localizer zeroes its alpha outside
+// that mask, so it lies below any useful ObjectQueryOptions::mask_threshold (product_mask thresholds alpha).
+constexpr float kSegmenterMaskFloor = 0.05f;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
@@ -115,6 +118,8 @@ void join_unsure_neighbours(const Catalogue& catalogue, const cv::Mat& rgb, cons
       if (!unsure(parts[j]) || !are_neighbours(parts[i].proposal, parts[j].proposal)) continue;
       const ObjectProposal whole{parts[i].proposal.cell | parts[j].proposal.cell, parts[i].proposal.box | parts[j].proposal.box,
                                  parts[i].proposal.region};
+      // Only two cells that make a rectangle: a larger union would take in a third part, answered twice.
+      if (whole.cell.area() != parts[i].proposal.cell.area() + parts[j].proposal.cell.area()) continue;
       const float aspect = static_cast<float>(whole.box.width) / static_cast<float>(whole.box.height);
       if (aspect < o.min_aspect || aspect > o.max_aspect) continue;
       QueryResponse joined = std::move(answers(catalogue, {crop_object(rgb, mask, whole, o)}, o).front());
@@ -230,7 +235,7 @@ ObjectSearch::ObjectSearch(const PipelineConfig& config)
   // Every region of the map counts (product_mask thresholds it), none is replaced by a fallback, and
   // edges come from the photo.
   localizer_.threshold_method = ThresholdMethod::Fixed;
-  localizer_.threshold = kNothingSalient;
+  localizer_.threshold = kSegmenterMaskFloor;
   localizer_.keep_largest_component = false;
   localizer_.fill_holes = false;
   localizer_.min_confidence = 0.0f;

@@ -4,7 +4,7 @@
 # catalogue of every item, then `eval --objects` on scenes of the other half (items the finder never saw)
 # and `query --objects` (table, JSON, HTML). A smoke-sized finder (60 scenes, 15 epochs, 512 x 384): its
 # thresholds are loose (the full-sized figures are in the README); they fail when finding is broken (the
-# segmenter's regions, which this replaced, reach a detection recall of 0.15 on such scenes).
+# segmenter's regions reach a detection recall of 0.225 and a precision of 0.393 on the README's scenes).
 # Skips (exit 0, says so) without ../shared.   tests/cli/test_objects.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 BUILD=$(cd "$1" && pwd); SRC=$(cd "$2" && pwd)
@@ -53,8 +53,8 @@ import json, sys
 m = json.load(open('$WORK/m.json'))['metrics']
 print(m)
 assert m['photos'] == 6 and m['truth_objects'] > 40, m
-assert m['detection_recall'] >= 0.4 and m['detection_precision'] >= 0.6, m
-assert m['identification_accuracy'] >= 0.5 and m['end_to_end_f1'] >= 0.25, m"
+assert m['detection_recall'] >= 0.4 and m['detection_precision'] >= 0.5, m  # measured here: 0.730 and 0.651
+assert m['identification_accuracy'] >= 0.5 and m['end_to_end_f1'] >= 0.25, m  # 0.704 and 0.484"
 contains "worst photos page" "$WORK/p_worst_objects.html" "<rect class=\"truth\""
 SCENE=$WORK/test/scene_0000.jpg
 check "query --objects --json" 0 "$CLI" query --config "$WORK/config.json" --catalogue "$WORK/cat.dscat" --objects --json "$SCENE"

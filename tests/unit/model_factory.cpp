@@ -86,6 +86,23 @@ def forward(self, x):
   return write_manifest(dir, file, R"({"mask": 0})", input_size);
 }
 
+std::string write_dark_square_finder(const std::string& dir, int input_size, int planes) {
+  torch::jit::Module m("DarkSquareFinder");
+  m.register_attribute("planes", c10::IntType::get(), planes);
+  m.define(R"(
+def forward(self, x):
+    dark = (x.mean(1, keepdim=True) < 0.0).float()
+    heat = torch.avg_pool2d(dark, 16)
+    half = torch.full_like(heat, 0.5)
+    zero = torch.zeros_like(heat)
+    out = torch.cat([heat, half, half, zero, zero], 1)
+    return out[:, 0:self.planes]
+)");
+  const std::string file = "dark_square_finder_" + std::to_string(planes) + ".pt";
+  m.save(dir + "/" + file);
+  return write_manifest(dir, file, R"({"objects": 0})", input_size);
+}
+
 }  // namespace dstest
 
 namespace dstest {

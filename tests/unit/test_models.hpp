@@ -18,6 +18,12 @@ std::string write_trainable_backbone(const std::string& dir, int seed = 7, int i
 /// dark pixels are salient: s = sigmoid(-10 * mean_c(x)). Manifest role "mask" -> output 0.
 std::string write_dark_object_segmenter(const std::string& dir, int input_size = 64);
 
+/// An object finder of tools/train_object_finder.py's contract (output "objects" [N,5,H/16,W/16]): the
+/// centre probability of a 16 x 16 cell is its share of dark pixels (below mid-grey), the offsets 0.5,
+/// the log sizes 0 (a box of one cell): a dark square filling one cell is one box on that cell. With
+/// `planes` other than 5 it is a broken finder (its output is [N,planes,H/16,W/16]).
+std::string write_dark_square_finder(const std::string& dir, int input_size = 64, int planes = 5);
+
 /// Writes a manifest for an arbitrary file (e.g. a corrupt one) with the given JSON "outputs".
 std::string write_manifest(const std::string& dir, const std::string& model_file, const std::string& outputs_json,
                            int input_size, const std::string& extra_json = "");

@@ -484,3 +484,44 @@ TEST_CASE("query_objects refuses options out of range, an empty catalogue, and a
     CHECK(what.find("\"segmenter\"") != std::string::npos);
   }
 }
+
+TEST_CASE("query_objects with an object finder: a box per product centre, none on white, broken finders refused", "[objects]") {
+  Models m;
+  PipelineConfig config = m.config;
+  const std::string d = m.dir.path().string();
+  config.segmenter_manifest.clear();  // the finder alone finds products
+  config.object_finder_manifest = dstest::write_dark_square_finder(d, 64);
+  Pipeline p(config);
+  cv::Mat square(64, 64, CV_8UC3, kWhite);
+  cv::rectangle(square, cv::Rect(16, 16, 32, 32), kOutline, cv::FILLED);
+  p.add(1, to_image(square), "studio", "square");
+
+  // The 128 x 128 photo is the finder's 64 x 64 input at scale 2: a dark 32 x 32 square on the cell of
+  // row 1, column 2 (photo x 64..96, y 32..64) is one box there: centre (2 + 0.5) * 16 * 2, size 16 * 2.
+  cv::Mat photo(128, 128, CV_8UC3, kWhite);
+  cv::rectangle(photo, cv::Rect(64, 32, 32, 32), kOutline, cv::FILLED);
+  const ObjectsResponse r = p.query_objects(to_image(photo));
+  REQUIRE(r.objects.size() == 1);
+  CHECK(rect(r.objects[0].box) == cv::Rect(64, 32, 32, 32));
+  CHECK(first_label(r.objects[0]) == "square");
+  CHECK(r.items.size() == 1);
+  CHECK(p.query_objects(to_image(cv::Mat(128, 128, CV_8UC3, kWhite))).objects.empty());
+
+  // Two squares a cell apart are two products (on neighbouring cells their equal probabilities would
+  // make one plateau: one box, boxes_from_finder's rule).
+  cv::rectangle(photo, cv::Rect(0, 32, 32, 32), kOutline, cv::FILLED);
+  const ObjectsResponse two = p.query_objects(to_image(photo));
+  REQUIRE(two.objects.size() == 2);
+  CHECK(rect(two.objects[0].box) == cv::Rect(0, 32, 32, 32));  // reading order: left first
+  CHECK(two.items.front().count == 2);
+
+  PipelineConfig wrong_shape = config;
+  wrong_shape.object_finder_manifest = dstest::write_dark_square_finder(d, 64, 3);
+  CHECK(status_of([&] { catalogue_of(wrong_shape, {A}).query_objects(to_image(photo)); }) == Status::ModelMismatch);
+  PipelineConfig not_a_finder = config;
+  not_a_finder.object_finder_manifest = m.config.segmenter_manifest;  // a model without an "objects" output
+  CHECK(status_of([&] { catalogue_of(not_a_finder, {A}).query_objects(to_image(photo)); }) == Status::ModelMismatch);
+  PipelineConfig missing = config;
+  missing.object_finder_manifest = d + "/nowhere.json";
+  CHECK(status_of([&] { catalogue_of(missing, {A}).query_objects(to_image(photo)); }) == Status::Io);
+}
