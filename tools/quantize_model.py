@@ -20,7 +20,6 @@ Calibration images are spread evenly over the list; check images are others, spr
 """
 import argparse
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -50,6 +49,8 @@ import cv2  # noqa: E402 (after the cap: oneDNN reads it when torch first runs a
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.ao.quantization import get_default_qconfig, quantize_jit  # noqa: E402
+
+from model_files import sha256  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -156,12 +157,6 @@ def timed_forward(model, x, runs=3):
     return result, (time.perf_counter() - start) / runs * 1e3
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def main():

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from model_files import sha256
+
 STRIDE = 16
 
 
@@ -151,13 +153,6 @@ def train(head, cache, epochs, rng):
         print(f"epoch {epoch + 1}/{epochs}: loss {total / len(cache):.4f} ({time.time() - start:.1f} s)", flush=True)
 
 
-def sha256(path):
-    import hashlib
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export(backbone, head, size, out):
