@@ -930,6 +930,11 @@ void bind_pipeline_queries(py::class_<PyPipeline>& cls) {
         ObjectQueryOptions o;
         o.query = query_options(k, category, items);
         o.crop = object_crop_from_string(crop);
+        if (py::isinstance<py::str>(image)) {  // decoded by the query: its timings count the decoding
+          const std::string path = image.cast<std::string>();
+          py::gil_scoped_release release;
+          return p.query_objects_file(path, o);
+        }
         const Image im = to_image(image, p);
         py::gil_scoped_release release;
         return p.query_objects(im, o);

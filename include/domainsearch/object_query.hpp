@@ -46,7 +46,8 @@ struct ObjectQueryOptions {
   float resegment_above = 0.2f;
   float min_area = 0.002f;       ///< smallest product, as a fraction of the photo's area (0..1)
   int min_side = 16;             ///< smallest product side, pixels of the photo
-  /// One product's width / height: a region is cut into parts whose ratio lies in this range.
+  /// One product's width / height: a region is cut into parts whose ratio lies in this range
+  /// (0.05 <= min_aspect <= max_aspect <= 20).
   float min_aspect = 0.25f, max_aspect = 2.0f;
   /// A cut needs a straight edge along at least this fraction of the region's extent (0..1).
   float edge_fraction = 0.5f;

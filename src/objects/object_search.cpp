@@ -221,7 +221,7 @@ void validate(const ObjectQueryOptions& o) {
   require(o.resegment_above > 0 && o.resegment_above <= 1, "resegment_above must be in (0, 1]");
   require(o.min_area >= 0 && o.min_area < 1, "min_area must be in [0, 1)");
   require(o.min_side >= 1, "min_side must be at least 1");
-  require(o.min_aspect > 0 && o.min_aspect <= o.max_aspect && std::isfinite(o.max_aspect), "need 0 < min_aspect <= max_aspect (finite)");
+  require(o.min_aspect >= 0.05f && o.min_aspect <= o.max_aspect && o.max_aspect <= 20.0f, "need 0.05 <= min_aspect <= max_aspect <= 20");
   require(o.edge_fraction > 0 && o.edge_fraction <= 1, "edge_fraction must be in (0, 1]");
   require(o.crop_margin >= 0 && o.crop_margin <= 1, "crop_margin must be in [0, 1]");
   require(o.join_below >= 0 && o.join_below <= 1, "join_below must be in [0, 1]");

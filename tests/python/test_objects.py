@@ -184,6 +184,8 @@ def test_crops_and_errors(pipeline, tmp_path):
     path.write_bytes(b"P6\n160 96\n255\n" + rgb.tobytes())
     assert [o.box for o in pipeline.query_objects(path).objects] == from_array
     assert [o.box for o in pipeline.query_objects(path.read_bytes()).objects] == from_array
+    by_name = pipeline.query_objects(str(path))  # decoded by the query: the decoding is timed
+    assert [o.box for o in by_name.objects] == from_array and by_name.timings["decode"] > 0
     # A white photo: no products.
     white = pipeline.query_objects(np.full((96, 160, 3), 255, np.uint8))
     assert white.objects == [] and white.items == [] and white.unmatched == 0

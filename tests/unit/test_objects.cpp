@@ -461,6 +461,8 @@ TEST_CASE("query_objects refuses options out of range, an empty catalogue, and a
   CHECK(refused([](ObjectQueryOptions& o) { o.min_area = 1.0f; }) == Status::InvalidArgument);
   CHECK(refused([](ObjectQueryOptions& o) { o.max_objects = 0; }) == Status::InvalidArgument);
   CHECK(refused([](ObjectQueryOptions& o) { o.max_aspect = INFINITY; }) == Status::InvalidArgument);
+  CHECK(refused([](ObjectQueryOptions& o) { o.min_aspect = 0.01f; }) == Status::InvalidArgument);  // quadratic cutting
+  CHECK(refused([](ObjectQueryOptions& o) { o.max_aspect = 50.0f; }) == Status::InvalidArgument);
   CHECK(refused([](ObjectQueryOptions& o) { o.edge_fraction = NAN; }) == Status::InvalidArgument);
   CHECK(refused([](ObjectQueryOptions& o) { o.query.category = "nowhere"; }) == Status::NotFound);
   CHECK(status_of([&] { p.query_objects(Image()); }) == Status::InvalidArgument);
