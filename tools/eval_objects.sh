@@ -18,6 +18,7 @@ shift || true
 CLI=build/examples/cli/domainsearch
 PY=/usr/bin/python3
 NAME=$(basename "$CONFIG" .json)
+[ -x "$CLI" ] || tools/build.sh  # (tools/setup.sh first on a fresh machine)
 mkdir -p "$OUT"
 "$PY" tools/grocery_manifest.py "$SHARED/data/grocery/catalogue_iconic.csv" "$OUT/studio.csv"
 "$PY" tools/grocery_manifest.py "$SHARED/data/grocery/catalogue.csv" "$OUT/photos.csv"

@@ -36,8 +36,8 @@ struct ObjectQueryOptions {
   QueryOptions query;            ///< how each product is searched (k, filter, answer kind, ...)
   /// With an object finder (PipelineConfig::object_finder_manifest): a product's centre needs at least
   /// this probability. 0.1 chosen on synthetic grocery scenes (tools/eval_objects.sh, scenes_dev):
-  /// end-to-end F1 0.711 against 0.685 at 0.2 and 0.668 at 0.3; 0.05 is within noise of 0.1 (0.721) at a
-  /// lower detection precision (0.888 against 0.906).
+  /// end-to-end F1 0.714 against 0.691 at 0.2 and 0.670 at 0.3; 0.05 is within noise of 0.1 (0.724) at a
+  /// lower detection precision (0.893 against 0.911).
   float min_score = 0.1f;
   /// Without one: a pixel belongs to a product when the segmenter's map (min-max normalised, 0..1) reaches this.
   float mask_threshold = 0.3f;

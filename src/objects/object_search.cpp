@@ -51,7 +51,8 @@ ObjectCropImage crop_object(const cv::Mat& rgb, const cv::Mat& mask, const Objec
   const cv::Rect frame = cv::Rect(p.box.x - mx, p.box.y - my, p.box.width + 2 * mx, p.box.height + 2 * my) & cv::Rect(0, 0, rgb.cols, rgb.rows);
   cv::Mat own = cv::Mat::zeros(frame.size(), CV_8U);
   const cv::Rect cell = p.cell & frame;
-  mask(cell).copyTo(own(cell - frame.tl()));  // the product pixels inside its own cell (a neighbouring region's there too)
+  if (mask.empty()) own(cell - frame.tl()).setTo(255);  // the product is its whole cell (a finder's box)
+  else mask(cell).copyTo(own(cell - frame.tl()));       // its pixels inside its own cell (a neighbouring region's there too)
   ObjectCropImage out{Image(frame.width, frame.height), own};
   cv::Mat pixels = as_mat(out.pixels);
   if (o.crop == ObjectCrop::Box) {
@@ -172,13 +173,13 @@ const ModelRunner& ObjectSearch::finder() const {
 
 ObjectSearch::Found ObjectSearch::find_with_model(const Image& image, const ObjectQueryOptions& o) const {
   const ModelRunner& model = finder();
-  const Tensor out = model.run(make_input_batch({as_mat(image)}, model.manifest()), {"objects"})[0];
-  Found found{{}, cv::Mat(image.height(), image.width(), CV_8U, cv::Scalar(255))};  // a found product is its whole box
-  std::vector<cv::Rect> boxes;
   const ModelManifest& m = model.manifest();
+  const Tensor out = model.run(make_input_batch({as_mat(image)}, m), {"objects"})[0];
   if (out.shape.size() != 4 || out.dim(0) != 1 || out.dim(1) != 5)
-    throw Error(Status::ModelMismatch, m.file + ": the \"objects\" output is not [1, 5, H, W] (tools/train_object_finder.py)");
+    throw Error(Status::ModelMismatch, m.file + ": the \"objects\" output is not [1, 5, H, W] (tools/object_finder.sh trains a finder)");
   const FinderGrid grid{out.data.data(), static_cast<int>(out.dim(2)), static_cast<int>(out.dim(3)), m.input_width, m.input_height};
+  Found found;  // no mask: a found product is its whole box
+  std::vector<cv::Rect> boxes;
   for (const cv::Rect& box : boxes_from_finder(grid, cv::Size(image.width(), image.height()), o.min_score))
     if (box.area() >= o.min_area * static_cast<double>(image.width()) * image.height() && std::min(box.width, box.height) >= o.min_side)
       boxes.push_back(box);
@@ -256,7 +257,7 @@ ObjectsResponse ObjectSearch::query(const Catalogue& catalogue, const Image& ima
   validate(o);
   if (finder_manifest_.empty() && segmenter_manifest_.empty())
     throw Error(Status::InvalidArgument, "object queries need an object finder or a segmenter: set \"object_finder\" "
-                                         "(tools/train_object_finder.py) or \"segmenter\" in the configuration");
+                                         "(tools/object_finder.sh trains one) or \"segmenter\" in the configuration");
   if (image.empty()) throw Error(Status::InvalidArgument, "object query: the image is empty");
   if (catalogue.index().size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
   const auto start = Clock::now();

@@ -33,7 +33,8 @@ class ObjectSearch {
   ObjectsResponse query(const Catalogue& catalogue, const Image& image, const ObjectQueryOptions& options) const;
 
  private:
-  // Where the products are: their parts and a CV_8U mask over the photo (255: product pixels).
+  // Where the products are: their parts and a CV_8U mask over the photo (255: product pixels), or no
+  // mask when each part is wholly product (the finder's boxes).
   struct Found {
     std::vector<ObjectProposal> parts;
     cv::Mat mask;

@@ -4,7 +4,7 @@
 # catalogue of every item, then `eval --objects` on scenes of the other half (items the finder never saw)
 # and `query --objects` (table, JSON, HTML). A smoke-sized finder (60 scenes, 15 epochs, 512 x 384): its
 # thresholds are loose (the full-sized figures are in the README); they fail when finding is broken (the
-# segmenter's regions reach a detection recall of 0.225 and a precision of 0.393 on the README's scenes).
+# segmenter's regions reach a detection recall of 0.204 and a precision of 0.337 on the README's scenes).
 # Skips (exit 0, says so) without ../shared.   tests/cli/test_objects.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 BUILD=$(cd "$1" && pwd); SRC=$(cd "$2" && pwd)
