@@ -223,7 +223,8 @@ std::vector<cv::Rect> boxes_from_finder(const FinderGrid& g, const cv::Size& pho
     }
   std::stable_sort(peaks.begin(), peaks.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<cv::Rect> kept;
-  for (const auto& [p, box] : peaks) {
+  for (const auto& peak : peaks) {
+    const cv::Rect& box = peak.second;
     const bool duplicate = std::any_of(kept.begin(), kept.end(), [&](const cv::Rect& k) {
       return static_cast<double>((k & box).area()) > kDuplicateIou * static_cast<double>((k | box).area());
     });
