@@ -143,11 +143,18 @@ TrainingProgressFn python_training_progress(const py::object& callback) {
   };
 }
 
+// (path, reason) of each failure.
+py::list failures_list(const std::vector<IndexingFailure>& failures) {
+  py::list out;
+  for (const IndexingFailure& f : failures) out.append(py::make_tuple(f.path, f.reason));
+  return out;
+}
+
 py::dict fine_tuning_dict(const FineTuningReport& r) {
   return py::dict("photos"_a = r.photos, "views"_a = r.views, "items"_a = r.items, "skipped"_a = r.skipped, "final_loss"_a = r.final_loss,
                   "temperature"_a = r.temperature, "calibration_accuracy"_a = r.calibration_accuracy, "cache_seconds"_a = r.cache_seconds,
                   "training_seconds"_a = r.training_seconds, "reembedding_seconds"_a = r.reembedding_seconds, "cache_bytes"_a = r.cache_bytes,
-                  "cache_spilled"_a = r.cache_spilled);
+                  "cache_spilled"_a = r.cache_spilled, "dropped"_a = failures_list(r.dropped));
 }
 
 // Runs an indexing call without the GIL and reports it as a dict.
@@ -158,9 +165,7 @@ py::dict run_indexing(const py::object& progress, const std::function<IndexingRe
     py::gil_scoped_release release;
     r = work(fn);
   }
-  py::list failures;
-  for (const IndexingFailure& f : r.failures) failures.append(py::make_tuple(f.path, f.reason));
-  return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(), "failures"_a = failures,
+  return py::dict("added"_a = r.added, "skipped_existing"_a = r.skipped_existing, "failed"_a = r.failures.size(), "failures"_a = failures_list(r.failures),
                   "cancelled"_a = r.cancelled, "seconds"_a = r.seconds);
 }
 

@@ -385,6 +385,7 @@ void print_fine_tuning(const Pipeline& p, const FineTuningReport& r) {
               p.config().fine_tuning.first_stage, r.photos, r.views, r.items, r.skipped, r.cache_seconds, r.cache_bytes / 1048576.0,
               r.cache_spilled ? ", in a temporary file" : "", r.training_seconds, static_cast<double>(r.final_loss), r.reembedding_seconds,
               static_cast<double>(r.temperature), static_cast<double>(r.calibration_accuracy));
+  for (const IndexingFailure& f : r.dropped) std::fprintf(stderr, "dropped from the catalogue (its image could not be re-embedded): %s\n", f.reason.c_str());
 }
 
 PipelineConfig config_of(const Args& a) { return PipelineConfig::load(a.need("config")); }

@@ -26,6 +26,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "domainsearch/catalogue.hpp"
 
 namespace domainsearch {
 
@@ -84,6 +87,9 @@ struct FineTuningReport {
   std::size_t views = 0;         ///< cached trunk outputs (photos x (1 + views), less the calibration photos' views)
   std::size_t items = 0;         ///< item labels the classifier separates
   std::size_t skipped = 0;       ///< unreadable photos
+  /// Catalogue items whose image could not be re-embedded by the fine-tuned network (file gone or
+  /// unreadable since indexing): removed from the catalogue, each with why.
+  std::vector<IndexingFailure> dropped;
   int epochs = 0;                ///< epochs run
   float final_loss = 0.0f;       ///< mean training loss of the last epoch
   float temperature = 1.0f;      ///< fitted softmax temperature

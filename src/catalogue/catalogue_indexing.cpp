@@ -1,8 +1,6 @@
 #include "catalogue/catalogue.hpp"
 
 #include <chrono>
-#include <functional>
-#include <future>
 #include <unordered_set>
 
 #include "domainsearch/error.hpp"
@@ -27,62 +25,6 @@ std::string not_utf8(const CatalogueEntry& e) {
 
 }  // namespace
 
-// Decodes a slice of entries (run on a helper thread while the models work on the previous slice).
-Catalogue::DecodedBatch Catalogue::decode(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, std::size_t first,
-                                          std::size_t last) const {
-  DecodedBatch b;
-  for (std::size_t i = first; i < last; ++i) {
-    try {
-      b.images.push_back(Image::decode_file(entries[todo[i]].path, config_.decode));
-      b.entry_index.push_back(todo[i]);
-    } catch (const Error& err) {
-      b.failures.emplace_back(todo[i], err.what());
-    }
-  }
-  return b;
-}
-
-// Analyses a batch in one pass; when that fails, image by image, so one bad image is isolated.
-std::vector<EntryAnalysis> Catalogue::analyze_isolated(const FeatureExtractor& embedder, const std::vector<Image>& images) const {
-  std::vector<EntryAnalysis> out(images.size());
-  try {
-    std::vector<ImageAnalysis> all = analyze(embedder, images);
-    for (std::size_t i = 0; i < images.size(); ++i) out[i].analysis = std::move(all[i]);
-    return out;
-  } catch (const Error&) {
-  }
-  for (std::size_t i = 0; i < images.size(); ++i) {
-    try {
-      out[i].analysis = analyze(embedder, {images[i]}).front();
-    } catch (const Error& e) {
-      out[i].error = e.what();
-    }
-  }
-  return out;
-}
-
-bool Catalogue::analyze_todo(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, const ProgressFn& progress,
-                             const std::function<void(std::size_t, EntryAnalysis&&)>& sink) const {
-  const std::size_t batch = static_cast<std::size_t>(config_.batch_size);
-  // One network for the whole run, even if fine-tuning installs another meanwhile.
-  const std::shared_ptr<const FeatureExtractor> embedder = current_extractor();
-  std::future<DecodedBatch> next = std::async(std::launch::async, [&] { return decode(entries, todo, 0, std::min(batch, todo.size())); });
-  for (std::size_t first = 0; first < todo.size(); first += batch) {
-    DecodedBatch current = next.get();
-    const std::size_t last = std::min(first + batch, todo.size());
-    if (last < todo.size())
-      next = std::async(std::launch::async, [&, last] { return decode(entries, todo, last, std::min(last + batch, todo.size())); });
-    for (auto& [entry, error] : current.failures) sink(entry, EntryAnalysis{std::nullopt, std::move(error)});
-    std::vector<EntryAnalysis> analysed = analyze_isolated(*embedder, current.images);
-    for (std::size_t i = 0; i < analysed.size(); ++i) sink(current.entry_index[i], std::move(analysed[i]));
-    if (progress && !progress(last, todo.size())) {
-      if (next.valid()) next.wait();
-      return false;
-    }
-  }
-  return true;
-}
-
 std::vector<EntryAnalysis> Catalogue::analyze_entries(const std::vector<CatalogueEntry>& entries, const ProgressFn& progress) const {
   std::vector<EntryAnalysis> out(entries.size());
   std::vector<std::size_t> todo;  // the entries indexing would take: not those that are not UTF-8
@@ -91,7 +33,7 @@ std::vector<EntryAnalysis> Catalogue::analyze_entries(const std::vector<Catalogu
     if (why.empty()) todo.push_back(i);
     else out[i].error = std::move(why);
   }
-  const bool finished = analyze_todo(entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
+  const bool finished = analyzer_.analyze_files(*current_extractor(), entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
     if (outcome.analysis) outcome.analysis->localization.reset();  // full-size images: too large to keep for thousands
     out[entry] = std::move(outcome);
   });
@@ -118,10 +60,11 @@ IndexingReport Catalogue::index_entries(const std::vector<CatalogueEntry>& entri
       } catch (const Error& e) {
         report.failures.push_back({entries[i].path, e.what()});
       }
-    } else if (index_->contains(key) || !seen.insert(key).second) ++report.skipped_existing;
+    } else if (index().contains(key) || !seen.insert(key).second) ++report.skipped_existing;
     else todo.push_back(i);
   }
-  report.cancelled = !analyze_todo(entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
+  // One network for the whole run: writers hold `writer_`, so fine-tuning cannot replace it meanwhile.
+  report.cancelled = !analyzer_.analyze_files(*current_extractor(), entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
     const CatalogueEntry& e = entries[entry];
     try {
       if (!outcome.analysis) throw Error(Status::ImageDecode, outcome.error);

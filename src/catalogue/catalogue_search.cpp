@@ -17,24 +17,14 @@ const std::optional<ContourMask> kNoContour;
 
 }  // namespace
 
-std::vector<CategoryScore> Catalogue::predict_categories(const float* embedding, std::size_t top) const {
-  if (!fine_tuned_) return head_->predict(embedding, top);
-  const std::vector<std::string> names = index_->category_names();
-  std::vector<CategoryScore> out;
-  for (const auto& [name, p] : fine_tuned_->category_probabilities(embedding, static_cast<std::size_t>(index_->dimension()))) {
-    const auto it = std::find(names.begin(), names.end(), name);
-    if (it != names.end()) out.push_back({static_cast<std::int32_t>(it - names.begin()), p});
-    if (out.size() == top) break;
-  }
-  return out;
-}
-
 std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding, const QueryOptions& options,
                                                std::optional<std::int32_t> own_category, QueryResponse& response) const {
-  if (!options.category.empty()) return {index_->category_id(options.category)};
-  if (has_categoriser()) {
-    for (const CategoryScore& s : predict_categories(embedding, 5))
-      response.predicted.push_back({index_->category_name(s.category), s.probability});
+  const Index& index = space_.index();
+  if (!options.category.empty()) return {index.category_id(options.category)};
+  const std::vector<std::string> names = index.category_names();
+  const std::size_t d = static_cast<std::size_t>(index.dimension());
+  if (categoriser_) {
+    for (const CategoryScore& s : categoriser_->predict(embedding, d, names, 5)) response.predicted.push_back({names[s.category], s.probability});
   }
   const CategoryMode mode = options.category_mode.value_or(config_.category_mode);
   switch (mode) {
@@ -44,12 +34,12 @@ std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding
     case CategoryMode::PredictedSoft: break;
   }
   if (own_category) return {*own_category};
-  if (index_->category_count() == 1) return {};
-  if (!has_categoriser())
+  if (names.size() == 1) return {};
+  if (!categoriser_)
     throw Error(Status::InvalidArgument, "category mode \"predicted\" needs a trained category head: call train_categories() "
                                          "(domainsearch train), or use category mode \"off\"");
   const std::size_t limit = mode == CategoryMode::PredictedHard ? 1 : static_cast<std::size_t>(std::max(config_.max_categories, 1));
-  std::vector<std::int32_t> chosen = choose_categories(predict_categories(embedding, limit), options.soft_threshold.value_or(config_.soft_threshold));
+  std::vector<std::int32_t> chosen = choose_categories(categoriser_->predict(embedding, d, names, limit), options.soft_threshold.value_or(config_.soft_threshold));
   // Categories the model cannot predict yet are always searched, so their items stay findable (linear
   // in the number of categories).
   return with_untrained_categories(std::move(chosen), untrained_mask());
@@ -58,11 +48,12 @@ std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding
 void Catalogue::search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
             std::optional<std::uint64_t> exclude, std::optional<std::int32_t> own_category, QueryResponse& response) const {
   if (options.k && *options.k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
-  if (index_->size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
-  const std::size_t k = std::min(options.k.value_or(config_.k), index_->size());  // a larger k lists the whole catalogue
+  const Index& index = space_.index();
+  if (index.size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
+  const std::size_t k = std::min(options.k.value_or(config_.k), index.size());  // a larger k lists the whole catalogue
   auto t = Clock::now();
   const std::vector<std::int32_t> categories = categories_to_search(embedding, options, own_category, response);
-  for (std::int32_t c : categories) response.searched.push_back(index_->category_name(c));
+  for (std::int32_t c : categories) response.searched.push_back(index.category_name(c));
   response.timings.categorize_ms = ms_since(t);
 
   t = Clock::now();
@@ -71,12 +62,9 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   const RerankMode rerank_mode = options.rerank.value_or(config_.rerank);
   const bool one_per_label = options.one_result_per_label.value_or(config_.one_result_per_label);
   const std::size_t depth = search_depth(k, rerank_mode, config_.rerank_depth, one_per_label);
-  std::vector<float> adapted_query;
-  if (adapted_) adapted_query = searchable(*adaptation_, embedding);
-  const float* query = adapted_ ? adapted_query.data() : embedding;
   // Items need `depth` distinct labels: search deeper until found or the catalogue is exhausted.
   for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
-    const std::vector<SearchHit> hits = searched_index().search(query, want, categories, filter);
+    const std::vector<SearchHit> hits = space_.search(embedding, want, categories, filter);
     response.results = results_of(hits, contour);
     if (!one_per_label) {
       score_photos(response.results);
@@ -89,32 +77,23 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   response.timings.search_ms = ms_since(t);
 
   t = Clock::now();
-  score_matches(embedding, response);
+  if (categoriser_) categoriser_->score_matches(embedding, static_cast<std::size_t>(index.dimension()), response.results);
   const AnswerEvidence evidence = answer_evidence(response.results);  // in distance order, before the cut to k
   rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
   if (response.results.size() > k) response.results.resize(k);
   if (one_per_label) response.confidence = confidence_of(config_.confidence, evidence);
-  response.no_match = is_no_match(response.results, evidence.distance, config_.match_threshold, config_.match_distance, fine_tuned_.has_value()) ||
+  response.no_match = is_no_match(response.results, evidence.distance, config_.match_threshold, config_.match_distance,
+                                      categoriser_ && categoriser_->is_fine_tuned()) ||
                       is_unconfident(response.confidence, config_.min_confidence);
   response.timings.rerank_ms = ms_since(t);
-}
-
-// Each result's calibrated match probability (fine-tuned catalogues).
-void Catalogue::score_matches(const float* embedding, QueryResponse& response) const {
-  if (!fine_tuned_) return;
-  const std::vector<float> p = fine_tuned_->item_probabilities(embedding, static_cast<std::size_t>(index_->dimension()));
-  for (QueryResult& r : response.results) {
-    const auto item = item_of_label_.find(r.label);
-    r.match_probability = item == item_of_label_.end() ? 0.0f : p[item->second];
-  }
 }
 
 std::vector<QueryResult> Catalogue::results_of(const std::vector<SearchHit>& hits, const std::optional<ContourMask>& contour) const {
   std::vector<QueryResult> out;
   for (const SearchHit& h : hits) {
-    const IndexItem item = index_->get_metadata(h.key);
+    const IndexItem item = index().get_metadata(h.key);
     QueryResult r;
-    r.key = h.key, r.label = item.label, r.category = index_->category_name(h.category), r.distance = h.distance;
+    r.key = h.key, r.label = item.label, r.category = index().category_name(h.category), r.distance = h.distance;
     r.iou = contour && item.mask ? static_cast<float>(contour->iou(*item.mask)) : 1.0f;
     const auto src = sources_.find(h.key);
     if (src != sources_.end()) r.source = src->second;
@@ -136,22 +115,11 @@ QueryResponse Catalogue::query_analyzed(const ImageAnalysis& analysis, const Que
 QueryResponse Catalogue::query_key(std::uint64_t key, const QueryOptions& options) const {
   const auto t = Clock::now();
   std::shared_lock<std::shared_mutex> lock(mutex_);
-  const IndexItem item = index_->get(key);
+  const IndexItem item = index().get(key);
   QueryResponse response;
   search(item.embedding.data(), item.mask, options, key, item.category, response);
   response.timings.total_ms = ms_since(t);
   return response;
-}
-
-std::vector<ImageAnalysis> Catalogue::analyze_locked(const std::vector<Image>& images, bool localize, std::shared_lock<std::shared_mutex>& lock,
-                                                      StageTimings* timings) const {
-  for (;;) {
-    const std::shared_ptr<const FeatureExtractor> model = current_extractor();
-    std::vector<ImageAnalysis> embedded = analyze(*model, images, timings, localize);
-    lock.lock();
-    if (extractor_ == model) return embedded;
-    lock.unlock();
-  }
 }
 
 std::vector<QueryResponse> Catalogue::query_products(const std::vector<Image>& images, const std::vector<std::optional<ContourMask>>& contours,

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "catalogue/catalogue.hpp"
+#include "catalogue/shared_models.hpp"
 #include "domainsearch/error.hpp"
 #include "image/opencv_bridge.hpp"
 #include "objects/object_proposals.hpp"
@@ -248,7 +249,7 @@ ObjectSearch::~ObjectSearch() = default;
 const Localizer& ObjectSearch::segmenter() const {
   std::lock_guard<std::mutex> lock(load_);
   if (!segmenter_) {
-    segmenter_ = std::make_unique<Localizer>(ModelManifest::load(segmenter_manifest_), runtime_, localizer_);
+    segmenter_ = shared_segmenter(ModelManifest::load(segmenter_manifest_), runtime_, localizer_);
   }
   return *segmenter_;
 }

@@ -50,7 +50,7 @@ class ObjectSearch {
   RuntimeOptions runtime_;
   LocalizerOptions localizer_;
   mutable std::mutex load_;
-  mutable std::unique_ptr<Localizer> segmenter_;          // set once under load_, then only read
+  mutable std::shared_ptr<const Localizer> segmenter_;    // set once under load_, then only read
   mutable std::shared_ptr<const ModelRunner> finder_;     // likewise
 };
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "catalogue/catalogue_file.hpp"
 #include "domainsearch/error.hpp"
 #include "search/ranking.hpp"
 #include "io/atomic_file.hpp"
@@ -155,10 +156,11 @@ TrainingReport train_category_model_on_shards(Pipeline& trained, const std::vect
   std::vector<ImageAnalysis> analyses;
   std::vector<std::string> categories, labels;
   for (const std::string& path : shard_paths) {
-    const Pipeline shard = Pipeline::open(path, config);
-    if (shard.model_fingerprint() != fingerprint)
+    // The stored embeddings are all that is needed: no model is loaded.
+    detail::StoredCatalogue shard = detail::read_catalogue_file(path);
+    const Index& index = shard.index;
+    if (shard.sections.model_fingerprint(index.category_names()) != fingerprint)
       throw Error(Status::ModelMismatch, path + ": built with another model or category table than the catalogue being trained");
-    const Index& index = shard.index();
     for (std::uint64_t key : index.keys()) {
       IndexItem item = index.get(key);
       analyses.push_back({std::move(item.embedding), std::nullopt, std::nullopt});
