@@ -12,7 +12,7 @@ CATALOGUE=${2:-out/objects/grocery.dscat}
 SCENES=${3:-out/objects/scenes_val/scenes.json}
 DIR=$(dirname "$SCENES")
 mapfile -t PHOTOS < <(/usr/bin/python3 -c "import json, os, sys; d = json.load(open(sys.argv[1])); print('\n'.join(os.path.join(sys.argv[2], s['path']) for s in d['scenes']))" "$SCENES" "$DIR")
-build/examples/cli/domainsearch query --config "$CONFIG" --catalogue "$CATALOGUE" --objects --json "${PHOTOS[@]}" | /usr/bin/python3 -c '
+build/bin/domainsearch query --config "$CONFIG" --catalogue "$CATALOGUE" --objects --json "${PHOTOS[@]}" | /usr/bin/python3 -c '
 import json, statistics, sys
 answers = json.load(sys.stdin)[1:]  # the first photo also loads the models
 def q(values, f):

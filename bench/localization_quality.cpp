@@ -49,7 +49,7 @@ double iou(const std::vector<std::uint8_t>& mask, const cv::Mat& truth) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
+  domainsearch::process::tune_process_for_inference();  // as the domainsearch command does
   std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
   std::size_t count = 24;
   unsigned seed = 7;

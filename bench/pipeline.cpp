@@ -32,7 +32,7 @@ std::vector<CatalogueEntry> spread(const std::vector<CatalogueEntry>& all, std::
 }  // namespace
 
 int main(int argc, char** argv) {
-  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
+  domainsearch::process::tune_process_for_inference();  // as the domainsearch command does
   std::string config_path, catalogue_csv, queries_csv;
   std::size_t index_count = 240, query_count = 30;
   for (int i = 1; i + 1 < argc; i += 2) {

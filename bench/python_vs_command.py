@@ -21,7 +21,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GROCERY = os.path.join(ROOT, "..", "shared", "data", "grocery")
-CLI = os.path.join(ROOT, "build", "examples", "cli", "domainsearch")
+CLI = os.path.join(ROOT, "build", "bin", "domainsearch")
 
 # Run in a fresh interpreter: import (tuned or not), open the catalogue, warm up, time each query.
 PYTHON_QUERIES = """

@@ -53,7 +53,7 @@ ModelManifest manifest(const std::string& name, const std::string& shared) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  domainsearch_examples::tune_process_for_inference();  // as the domainsearch command does
+  domainsearch::process::tune_process_for_inference();  // as the domainsearch command does
   std::string shared = std::string(DS_SOURCE_DIR) + "/../shared";
   std::size_t n = 24;
   RuntimeOptions runtime;

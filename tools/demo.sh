@@ -14,7 +14,7 @@ tools/build.sh
 mkdir -p "$OUT"
 /usr/bin/python3 tools/grocery_manifest.py "$SHARED/data/grocery/catalogue.csv" "$OUT/catalogue.csv"
 /usr/bin/python3 tools/grocery_manifest.py "$SHARED/data/grocery/queries_val.csv" "$OUT/queries_val.csv"
-CLI=build/examples/cli/domainsearch
+CLI=build/bin/domainsearch
 CONFIG=${DS_DEMO_CONFIG:-examples/configs/grocery.json}
 CATALOGUE="$OUT/$(basename "$CONFIG" .json).dscat"  # one catalogue per configuration: re-runs add only new photos
 echo "== indexing $(($(wc -l < "$OUT/catalogue.csv") - 1)) catalogue photos (re-runs add only new ones)"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SHARED=${DS_SHARED_DIR:-../shared}
 OUT=${DS_EVAL_DIR:-out/eval}
 CONFIG=${DS_EVAL_CONFIG:-examples/configs/grocery.json}
-CLI=build/examples/cli/domainsearch
+CLI=build/bin/domainsearch
 mkdir -p "$OUT"
 for split in catalogue catalogue_iconic queries_val; do
   /usr/bin/python3 tools/grocery_manifest.py "$SHARED/data/grocery/$split.csv" "$OUT/$split.csv"

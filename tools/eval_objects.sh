@@ -15,7 +15,7 @@ SHARED=${DS_SHARED_DIR:-../shared}
 OUT=${DS_OBJECTS_DIR:-out/objects}
 CONFIG=${1:-examples/configs/grocery.json}
 shift || true
-CLI=build/examples/cli/domainsearch
+CLI=build/bin/domainsearch
 PY=/usr/bin/python3
 NAME=$(basename "$CONFIG" .json)
 [ -x "$CLI" ] || tools/build.sh  # (tools/setup.sh first on a fresh machine)

@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 command -v clang++-14 >/dev/null || { echo "fuzz: clang-14 missing (apt-get install clang-14 libclang-rt-14-dev)"; exit 1; }
 CC=clang-14 CXX=clang++-14 DS_BUILD_DIR=build-fuzz DS_BUILD_TARGETS="fuzz_image_decode fuzz_index_load fuzz_manifest fuzz_catalogue_json fuzz_fine_tuned" tools/build.sh -DDS_BUILD_FUZZERS=ON -DDS_SANITIZE="address,undefined,fuzzer-no-link" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="-fno-sanitize=vptr" -DDS_BUILD_PYTHON=OFF -DDS_BUILD_BENCH=OFF \
-  -DDS_BUILD_EXAMPLES=OFF
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS="-fno-sanitize=vptr" -DDS_BUILD_PYTHON=OFF -DDS_BUILD_BENCH=OFF
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 mkdir -p build-fuzz/crashes
 status=0

@@ -24,7 +24,7 @@ head -n $((PHOTOS + 1)) "$OUT/catalogue_all.csv" > "$OUT/catalogue.csv"
 sed -e 's/"device": "cpu"/"device": "cuda"/' -e 's#"\.\./models/#"'"$PWD"'/examples/models/#g' \
   examples/configs/grocery.json > "$OUT/config.json"
 rm -f "$OUT/gpu.dscat"
-CLI=build-cuda/examples/cli/domainsearch
+CLI=build-cuda/bin/domainsearch
 { /usr/bin/time -v "$CLI" index --config "$OUT/config.json" --catalogue "$OUT/gpu.dscat" --csv "$OUT/catalogue.csv"; } 2>&1 \
   | grep -E "indexed|fine-tuned|trained|saved|Elapsed|Maximum resident" | tee -a "$OUT/report.txt"
 queries=$(tail -n +2 "$OUT/queries.csv" | head -20 | cut -d, -f1)

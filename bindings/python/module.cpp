@@ -1025,8 +1025,8 @@ void bind_pipeline(py::module_& m) {
 
 // Sharded catalogues (include/domainsearch/shards.hpp) and the process settings for inference workers.
 void bind_shards(py::module_& m) {
-  m.def("tune_process_for_inference", &domainsearch_examples::tune_process_for_inference,
-        "Process-wide settings for a process that runs the models (examples/inference_process.hpp): keep LibTorch's\n"
+  m.def("tune_process_for_inference", &domainsearch::process::tune_process_for_inference,
+        "Process-wide settings for a process that runs the models (src/process/inference_process.hpp): keep LibTorch's\n"
         "activation buffers (glibc malloc thresholds) and one OpenBLAS thread. Changes the whole process; `import\n"
         "domainsearch` calls it unless DOMAINSEARCH_NO_PROCESS_TUNING is set (domainsearch.process_tuned).");
   m.def("shard_of_key", &shard_of_key, py::arg("key"), py::arg("shards"), "The shard that owns key (key mod shards).");

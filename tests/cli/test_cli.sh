@@ -5,7 +5,7 @@
 set -uo pipefail
 BUILD=$1; SRC=$2
 SHARED=${DS_SHARED_DIR:-$SRC/../shared}
-CLI=$BUILD/examples/cli/domainsearch
+CLI=$BUILD/bin/domainsearch
 CONFIG=$SRC/examples/configs/grocery.json
 if [ ! -f "$SHARED/models/mobilenet_v2_1.0_224.pt" ]; then echo "SKIPPED: no shared models at $SHARED"; exit 0; fi
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT

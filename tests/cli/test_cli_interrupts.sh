@@ -12,7 +12,7 @@
 #   tests/cli/test_cli_interrupts.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
-CLI=$BUILD/examples/cli/domainsearch
+CLI=$BUILD/bin/domainsearch
 PY=/usr/bin/python3  # Debian's, with python3-opencv
 WORK=$(mktemp -d)
 pids=()

@@ -16,7 +16,7 @@
 set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 SRC=${2:-}
-CLI=$BUILD/examples/cli/domainsearch
+CLI=$BUILD/bin/domainsearch
 PY=/usr/bin/python3  # Debian's, with python3-opencv
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

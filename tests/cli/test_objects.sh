@@ -9,7 +9,7 @@
 set -uo pipefail
 BUILD=$(cd "$1" && pwd); SRC=$(cd "$2" && pwd)
 SHARED=${DS_SHARED_DIR:-$SRC/../shared}
-CLI=$BUILD/examples/cli/domainsearch
+CLI=$BUILD/bin/domainsearch
 PY=/usr/bin/python3
 if [ ! -f "$SHARED/models/mobilenet_v2_1.0_224_trainable.pt" ]; then echo "SKIPPED: no shared models at $SHARED"; exit 0; fi
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT

@@ -176,7 +176,7 @@ TEST_CASE("temporary names are random, exclusive and removed when a save is aban
   CHECK(payload_of(path) == "v1");
 }
 
-TEST_CASE("a saved file keeps its permissions and owner; a new one gets 0644 less the umask", "[file-safety]") {
+TEST_CASE("a saved file keeps its permissions and owner - a new one gets 0644 less the umask", "[file-safety]") {
   dstest::ScratchDir dir;
   const std::string path = dir.file("catalogue.dstest");
   save(path, "v1");
@@ -314,7 +314,7 @@ TEST_CASE("the writer lock excludes other processes and is released when its hol
   ::close(ready[1]);
 }
 
-TEST_CASE("every save increments the generation; files from before generations read as 0", "[file-safety]") {
+TEST_CASE("every save increments the generation - files from before generations read as 0", "[file-safety]") {
   dstest::ScratchDir dir;
   const std::string path = dir.file("catalogue.dstest");
   CHECK(save(path, "v1") == 1);

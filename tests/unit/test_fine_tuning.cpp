@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -281,6 +282,29 @@ TEST_CASE("cancelled or failed fine-tuning leaves the catalogue as it was", "[fi
     CHECK(e.status() == Status::InvalidArgument);
     CHECK(std::string(e.what()).find("first_stage") != std::string::npos);
   }
+}
+
+TEST_CASE("an item whose image is gone by fine-tuning is dropped and reported, the rest is fine-tuned", "[fine-tuning]") {
+  Catalogue cat;
+  Pipeline p(fine_tuning_config(cat));
+  p.index_entries(cat.entries);
+  const std::string gone = cat.entries[5].path;
+  std::filesystem::remove(gone);
+  const FineTuningReport r = p.fine_tune();
+  CHECK(r.skipped == 1);  // not trained on either
+  REQUIRE(r.dropped.size() == 1);
+  CHECK(r.dropped[0].path == gone);
+  CHECK(r.dropped[0].reason.find(gone) != std::string::npos);
+  CHECK(p.is_fine_tuned());
+  CHECK(p.index().size() == 11);
+  CHECK_FALSE(p.index().contains(Pipeline::key_for_path(gone)));
+  // Its source goes with it: the saved catalogue lists 11 sources and reopens fine-tuned.
+  const std::string file = cat.dir.file("dropped.dscat");
+  p.save(file);
+  const Pipeline reopened = Pipeline::open(file, fine_tuning_config(cat));
+  CHECK(reopened.is_fine_tuned());
+  CHECK(reopened.index().size() == 11);
+  CHECK(reopened.model_fingerprint() == p.model_fingerprint());
 }
 
 TEST_CASE("fine-tuning on other photos trains an item classifier that names their categories", "[fine-tuning]") {

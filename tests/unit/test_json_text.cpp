@@ -127,7 +127,7 @@ TEST_CASE("is_valid_utf8 is strict: no overlong form, surrogate, truncation or c
   CHECK_THAT(refusal([] { detail::require_utf8("caf\xe9", "label"); }, Status::InvalidArgument), Contains("label \"caf\\xE9\""));
 }
 
-TEST_CASE("a configuration nested 200,000 levels deep or with a key twice is refused; a FIFO at once", "[config][json][hostile]") {
+TEST_CASE("a configuration nested 200,000 levels deep or with a key twice is refused - a FIFO at once", "[config][json][hostile]") {
   dstest::ScratchDir dir;
   const std::string deep = dir.file("deep.json");
   write_text(deep, deep_arrays(kDeep));  // crashed the loader (a recursive dump for the message) before

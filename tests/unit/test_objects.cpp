@@ -202,7 +202,7 @@ const cv::Size kPhoto(256, 192);
 
 }  // namespace
 
-TEST_CASE("finder: each peak is a box at its centre and size, most probable first; a peak under min_score is dropped", "[objects]") {
+TEST_CASE("finder: each peak is a box at its centre and size, most probable first - a peak under min_score is dropped", "[objects]") {
   Grid g;
   g.centre(1, 2, 0.7f, 0.5f, 0.5f, 3, 4);    // centre (80, 48), 96 x 128 -> (32, -16, 96, 128), clipped to y >= 0
   g.centre(3, 6, 0.9f, 0.25f, 0.75f, 2, 2);  // centre (200, 120), 64 x 64 -> (168, 88, 64, 64)
@@ -385,7 +385,7 @@ TEST_CASE("query_objects: two A side by side and a B are three products, counted
   CHECK(status_of([&] { p.query_objects_file(dir.file("missing.png")); }) == Status::Io);
 }
 
-TEST_CASE("query_objects: an all-white photo has no products; a studio picture has one, answered as query answers it", "[objects]") {
+TEST_CASE("query_objects: an all-white photo has no products - a studio picture has one, answered as query answers it", "[objects]") {
   Models m;
   const Pipeline p = catalogue_of(m.config, {A, B, C});
   const cv::Mat white(200, 300, CV_8UC3, kWhite);

@@ -7,7 +7,7 @@
 #include <set>
 #include <thread>
 
-#include "../../examples/cli/html_report.hpp"
+#include "html_report.hpp"
 #include "domainsearch/catalogue_lock.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
@@ -316,7 +316,7 @@ TEST_CASE("a catalogue opened with its backbone fed another input size is refuse
   CHECK(Pipeline::open(file, cat.config).index().size() == cat.entries.size());  // the file is untouched
 }
 
-TEST_CASE("a configured confidence model scores every answer; below min_confidence the answer is no match", "[pipeline][confidence]") {
+TEST_CASE("a configured confidence model scores every answer - below min_confidence the answer is no match", "[pipeline][confidence]") {
   Catalogue cat;
   const std::string config_file = cat.dir.file("confidence.json");
   std::ofstream(config_file) << R"({"backbone": "tiny_backbone_16_0.pt.json", "category_mode": "off",
@@ -507,7 +507,7 @@ TEST_CASE("settings out of range are refused when the Pipeline is built / a huge
   CHECK(status_of([&] { p.query_file(cat.entries[0].path, huge); }) == Status::InvalidArgument);
 }
 
-TEST_CASE("analyze_entries: the indexing path without storing; a bad image costs only its own analysis", "[pipeline]") {
+TEST_CASE("analyze_entries: the indexing path without storing - a bad image costs only its own analysis", "[pipeline]") {
   Catalogue cat;
   PipelineConfig localizing = cat.config;
   localizing.localize = true;

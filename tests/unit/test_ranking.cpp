@@ -59,7 +59,7 @@ std::vector<std::uint64_t> photo_keys(const QueryResult& item) {
   return out;
 }
 
-TEST_CASE("items from photos: the nearest photo, or the mean of the nearest few; ties; an item with one photo", "[ranking]") {
+TEST_CASE("items from photos: the nearest photo, or the mean of the nearest few - ties - an item with one photo", "[ranking]") {
   // Item a's one photo is the nearest; item b's four come next; c's one last.
   const std::vector<QueryResult> photos = {result(10, "a", 0.10f, 1), result(20, "b", 0.20f, 1), result(21, "b", 0.25f, 1),
                                            result(22, "b", 0.30f, 1), result(23, "b", 0.35f, 1), result(30, "c", 0.50f, 1)};

@@ -57,7 +57,7 @@ TEST_CASE("Index refuses a label or category name that is not UTF-8, naming it w
   CHECK(index.size() == 1);
 }
 
-TEST_CASE("a file name, label or category that is not UTF-8 fails its own row; the rest is indexed and saved", "[pipeline][utf8]") {
+TEST_CASE("a file name, label or category that is not UTF-8 fails its own row - the rest is indexed and saved", "[pipeline][utf8]") {
   dstest::Catalogue cat;
   const std::string d = cat.dir.path().string();
   const std::string bad_name = d + "/" + kLatin1 + ".png", bad_label = d + "/label.png", bad_category = d + "/category.png";

@@ -17,7 +17,7 @@ ImageTooLargeError, NotFoundError, AlreadyExistsError, CancelledError, InternalE
 ConflictError (a save over a file another writer replaced since it was read: reopen, apply the change again).
 
 Process tuning: `import domainsearch` applies, once, the process-wide settings the `domainsearch` command
-runs with (examples/inference_process.hpp), without which LibTorch runs several times slower:
+runs with (src/process/inference_process.hpp), without which LibTorch runs several times slower:
   - glibc malloc: M_MMAP_THRESHOLD 32 MiB and M_TRIM_THRESHOLD 512 MiB, so that LibTorch's activation buffers
     are reused rather than unmapped and faulted back on every forward pass (3x slower indexing without).
     Cost: the process may keep up to 512 MiB of freed memory instead of returning it to the system.

@@ -854,7 +854,7 @@ void print_usage_hint(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::signal(SIGINT, on_interrupt);
-  domainsearch_examples::tune_process_for_inference();
+  domainsearch::process::tune_process_for_inference();
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
       {"eval", cmd_eval}};

@@ -1,12 +1,13 @@
 #pragma once
 // Process-wide settings an application embedding libdomainsearch should make once, at start-up, before
 // any model runs. The library never makes them itself: they change the whole process (allocator,
-// BLAS thread pool), which only the application may decide. Used by the domainsearch command and
-// the benchmarks; copy it into your own program.
+// BLAS thread pool), which only the application may decide. Used by the domainsearch command, the
+// Python module (on import) and the benchmarks; copy it into your own program. Header-only, so it
+// is not part of the library's ABI.
 #include <dlfcn.h>
 #include <malloc.h>
 
-namespace domainsearch_examples {
+namespace domainsearch::process {
 
 /// 1. LibTorch allocates and frees large activation buffers on every forward pass; with glibc's
 ///    default thresholds they are returned to the OS and page-faulted back each time (measured: 3x
@@ -24,4 +25,4 @@ inline void tune_process_for_inference() {
   if (const auto set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_threads(1);
 }
 
-}  // namespace domainsearch_examples
+}  // namespace domainsearch::process
