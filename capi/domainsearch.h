@@ -138,7 +138,7 @@ DS_C_API DS_NODISCARD ds_status ds_pipeline_open(const char* catalogue_path, con
  * to: DS_ERR_CONFLICT when another writer replaced that file meanwhile (nothing written: reopen and reapply).
  * DS_ERR_IO when the path names something other than a regular file (a device, FIFO or socket is never
  * replaced). */
-DS_C_API DS_NODISCARD ds_status ds_pipeline_save(const ds_pipeline* pipeline, const char* path);
+DS_C_API DS_NODISCARD ds_status ds_pipeline_save(ds_pipeline* pipeline, const char* path);
 DS_C_API void ds_pipeline_free(ds_pipeline* pipeline);
 DS_C_API DS_NODISCARD ds_status ds_pipeline_size(const ds_pipeline* pipeline, size_t* out);
 
@@ -392,7 +392,7 @@ DS_C_API DS_NODISCARD ds_status ds_index_create(int dimension, ds_index** out);
 DS_C_API DS_NODISCARD ds_status ds_index_load(const char* path, ds_index** out);
 /** As ds_pipeline_save: atomic; DS_ERR_CONFLICT over the file it was loaded from or last saved to when
  * another writer replaced it meanwhile; DS_ERR_IO for a path that is not a regular file. */
-DS_C_API DS_NODISCARD ds_status ds_index_save(const ds_index* index, const char* path);
+DS_C_API DS_NODISCARD ds_status ds_index_save(ds_index* index, const char* path);
 DS_C_API void ds_index_free(ds_index* index);
 /** The id of category `name` (non-empty UTF-8, else DS_ERR_INVALID_ARGUMENT), defining it if new. */
 DS_C_API DS_NODISCARD ds_status ds_index_add_category(ds_index* index, const char* name, int32_t* id);

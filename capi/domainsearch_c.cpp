@@ -368,7 +368,7 @@ ds_status ds_pipeline_open(const char* catalogue_path, const ds_pipeline_options
   });
 }
 
-ds_status ds_pipeline_save(const ds_pipeline* p, const char* path) {
+ds_status ds_pipeline_save(ds_pipeline* p, const char* path) {
   return ds_guard([&] {
     require(p != nullptr && path != nullptr, "pipeline or path is NULL");
     p->pipeline.save(path);
@@ -771,7 +771,7 @@ ds_status ds_index_load(const char* path, ds_index** out) {
   });
 }
 
-ds_status ds_index_save(const ds_index* index, const char* path) {
+ds_status ds_index_save(ds_index* index, const char* path) {
   return ds_guard([&] {
     require(index != nullptr && path != nullptr, "index or path is NULL");
     index->index.save(path);

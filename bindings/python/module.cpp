@@ -837,7 +837,7 @@ void bind_pipeline_catalogue(py::class_<PyPipeline>& cls) {
                ", categories=" + std::to_string(p->index().category_count()) + ", category_head=" + truth(p->has_category_head()) +
                ", fine_tuned=" + truth(p->is_fine_tuned()) + ")";
       })
-      .def("save", on_pipeline([](const Pipeline& p, const std::string& path) {
+      .def("save", on_pipeline([](Pipeline& p, const std::string& path) {
         py::gil_scoped_release release;
         p.save(path);
       }), py::arg("path"),

@@ -24,6 +24,10 @@
 
 namespace domainsearch {
 
+namespace detail {
+struct HeadWeights;
+}
+
 struct CategoryScore {
   std::int32_t category = -1;
   float probability = 0.0f;
@@ -96,12 +100,15 @@ class DS_API CategoryPredictor {
   /// Inverse of serialize(); throws Corrupt on a malformed buffer.
   static CategoryPredictor deserialize(const std::uint8_t* data, std::size_t size);
 
-  /// The learned parameters (for the trainer and the serialiser).
-  struct Weights;
-  explicit CategoryPredictor(Weights weights);
+  /// A linear classifier over `dimension`-d embeddings: probabilities softmax(W x + b), W row-major
+  /// `categories` x `dimension`, b `categories` floats (a classifier trained elsewhere; the fine-tuned
+  /// network's item classifier is one). Its penultimate() is the embedding itself. Throws
+  /// InvalidArgument for a wrong size, fewer than 2 categories or a non-finite value.
+  static CategoryPredictor linear(int dimension, int categories, std::vector<float> weights, std::vector<float> bias);
 
  private:
-  std::unique_ptr<Weights> weights_;
+  explicit CategoryPredictor(detail::HeadWeights weights);
+  std::unique_ptr<detail::HeadWeights> weights_;  // src/category/head_weights.hpp
 };
 
 }  // namespace domainsearch

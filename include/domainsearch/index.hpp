@@ -7,9 +7,10 @@
 // those of the Euclidean distance. Results are sorted by (distance, key), so ties break
 // deterministically towards the smaller key.
 //
-// Thread-safety: const methods (search, get, contains, size, save...) may run concurrently from any
-// number of threads; mutations (add, upsert, remove, add_category) are exclusive and wait for
-// running searches (std::shared_mutex). A KeyFilter runs under the shared lock: it must not call
+// Thread-safety: const methods (search, get, contains, size...) and save() may run concurrently from
+// any number of threads (save is not const: it records which file version this index now matches);
+// mutations (add, upsert, remove, add_category) are exclusive and wait for running searches and
+// saves (std::shared_mutex). A KeyFilter runs under the shared lock: it must not call
 // back into a mutating method of the same Index.
 //
 // Errors: domainsearch::Error. A failed mutation leaves the index unchanged (batches are validated
@@ -130,8 +131,9 @@ class DS_API Index {
   /// resolved) first checks, under the file's commit lock, that nobody replaced it meanwhile: throws
   /// Conflict when someone did (load it again and reapply the change), leaving the file untouched.
   /// Throws Io when the file cannot be written or is not a regular file (a device, FIFO or socket is
-  /// never replaced). Concurrent saves of one Index are serialised.
-  void save(const std::string& path) const;
+  /// never replaced). Concurrent saves of one Index are serialised. Not const: it records the version
+  /// of the file written, which the next save over it expects.
+  void save(const std::string& path);
   /// Reads an index; throws Io (also for a path that is not a regular file), Corrupt or FormatVersion
   /// with the reason.
   static Index load(const std::string& path);

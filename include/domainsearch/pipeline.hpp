@@ -150,8 +150,9 @@ class DS_API Pipeline {
   ObjectsResponse query_objects_file(const std::string& path, const ObjectQueryOptions& options = {}) const;
 
   // ---- persistence
-  /// Writes the catalogue atomically (temporary file, fsync, rename).
-  void save(const std::string& path) const;
+  /// Writes the catalogue atomically (temporary file, fsync, rename). Not const: it records the version
+  /// of the file written, which the next save over it expects (Conflict when another writer replaced it).
+  void save(const std::string& path);
 
   /// Reads a catalogue file's summary without loading models. Throws Io, Corrupt, FormatVersion.
   static CatalogueInfo inspect(const std::string& catalogue_path);

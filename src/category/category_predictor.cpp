@@ -18,14 +18,14 @@ constexpr std::uint32_t kFormatVersion = 1;
 Eigen::Map<const Matrix> as_matrix(const std::vector<float>& v, int rows, int cols) { return {v.data(), rows, cols}; }
 Eigen::Map<const Vector> as_vector(const std::vector<float>& v) { return {v.data(), static_cast<Eigen::Index>(v.size())}; }
 
-std::vector<std::vector<float>*> tensors(CategoryPredictor::Weights& w) {
+std::vector<std::vector<float>*> tensors(detail::HeadWeights& w) {
   return {&w.mean, &w.inv_std, &w.w1, &w.b1, &w.w2, &w.b2, &w.w3, &w.b3};
 }
 
 // Width of the layer the output layer reads: the last hidden one, or the input for a linear head.
-int last_width(const CategoryPredictor::Weights& w) { return w.hidden2 > 0 ? w.hidden2 : w.dimension; }
+int last_width(const detail::HeadWeights& w) { return w.hidden2 > 0 ? w.hidden2 : w.dimension; }
 
-std::vector<std::size_t> tensor_sizes(const CategoryPredictor::Weights& w) {
+std::vector<std::size_t> tensor_sizes(const detail::HeadWeights& w) {
   const std::size_t d = static_cast<std::size_t>(w.dimension), h1 = static_cast<std::size_t>(w.hidden1),
                     h2 = static_cast<std::size_t>(w.hidden2), c = static_cast<std::size_t>(w.categories);
   return {d, d, h1 * d, h1, h2 * h1, h2, c * static_cast<std::size_t>(last_width(w)), c};
@@ -33,18 +33,18 @@ std::vector<std::size_t> tensor_sizes(const CategoryPredictor::Weights& w) {
 
 }  // namespace
 
-CategoryPredictor::CategoryPredictor(Weights weights) : weights_(std::make_unique<Weights>(std::move(weights))) {}
+CategoryPredictor::CategoryPredictor(detail::HeadWeights weights) : weights_(std::make_unique<detail::HeadWeights>(std::move(weights))) {}
 CategoryPredictor::~CategoryPredictor() = default;
 CategoryPredictor::CategoryPredictor(CategoryPredictor&&) noexcept = default;
 CategoryPredictor& CategoryPredictor::operator=(CategoryPredictor&&) noexcept = default;
-CategoryPredictor::CategoryPredictor(const CategoryPredictor& other) : weights_(std::make_unique<Weights>(*other.weights_)) {}
+CategoryPredictor::CategoryPredictor(const CategoryPredictor& other) : weights_(std::make_unique<detail::HeadWeights>(*other.weights_)) {}
 
 int CategoryPredictor::dimension() const noexcept { return weights_->dimension; }
 int CategoryPredictor::category_count() const noexcept { return weights_->categories; }
 
 namespace {
 
-Vector last_hidden(const CategoryPredictor::Weights& w, const float* embedding) {
+Vector last_hidden(const detail::HeadWeights& w, const float* embedding) {
   if (embedding == nullptr) throw Error(Status::InvalidArgument, "CategoryPredictor: embedding pointer is null");
   const Eigen::Map<const Vector> x(embedding, w.dimension);
   if (!x.allFinite()) throw Error(Status::InvalidArgument, "CategoryPredictor: embedding has non-finite values");
@@ -64,7 +64,7 @@ std::vector<float> CategoryPredictor::penultimate(const float* embedding) const 
 }
 
 std::vector<float> CategoryPredictor::probabilities(const float* embedding) const {
-  const Weights& w = *weights_;
+  const detail::HeadWeights& w = *weights_;
   Vector logits = as_matrix(w.w3, w.categories, last_width(w)) * last_hidden(w, embedding) + as_vector(w.b3);
   logits.array() -= logits.maxCoeff();
   logits = logits.array().exp();
@@ -85,9 +85,25 @@ std::vector<CategoryScore> CategoryPredictor::predict(const float* embedding, st
   return out;
 }
 
+CategoryPredictor CategoryPredictor::linear(int dimension, int categories, std::vector<float> weights, std::vector<float> bias) {
+  if (dimension < 1 || dimension > 65536 || categories < 2 || categories > 65536 ||
+      weights.size() != static_cast<std::size_t>(dimension) * static_cast<std::size_t>(categories) || bias.size() != static_cast<std::size_t>(categories))
+    throw Error(Status::InvalidArgument, "CategoryPredictor::linear: " + std::to_string(weights.size()) + " weights and " + std::to_string(bias.size()) +
+                                             " biases do not make " + std::to_string(categories) + " categories (at least 2) over " +
+                                             std::to_string(dimension) + "-d embeddings");
+  const auto finite = [](const std::vector<float>& v) { return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }); };
+  if (!finite(weights) || !finite(bias)) throw Error(Status::InvalidArgument, "CategoryPredictor::linear: a weight or bias is not finite");
+  detail::HeadWeights w;
+  w.dimension = dimension, w.categories = categories;
+  w.mean.assign(static_cast<std::size_t>(dimension), 0.0f);
+  w.inv_std.assign(static_cast<std::size_t>(dimension), 1.0f);
+  w.w3 = std::move(weights), w.b3 = std::move(bias);
+  return CategoryPredictor(std::move(w));
+}
+
 // Layout: u32 version, i32 dimension, categories, hidden1, hidden2, then the float tensors in order.
 std::vector<std::uint8_t> CategoryPredictor::serialize() const {
-  Weights w = *weights_;
+  detail::HeadWeights w = *weights_;
   const std::int32_t header[5] = {static_cast<std::int32_t>(kFormatVersion), w.dimension, w.categories, w.hidden1, w.hidden2};
   std::vector<std::uint8_t> out(sizeof(header));
   std::memcpy(out.data(), header, sizeof(header));
@@ -108,7 +124,7 @@ CategoryPredictor CategoryPredictor::deserialize(const std::uint8_t* data, std::
   for (int i = 1; i < 5; ++i)
     if ((header[i] < 1 && !(linear && i >= 3)) || header[i] > 65536)
       throw Error(Status::Corrupt, "category head: implausible layer size " + std::to_string(header[i]));
-  Weights w;
+  detail::HeadWeights w;
   w.dimension = header[1], w.categories = header[2], w.hidden1 = header[3], w.hidden2 = header[4];
   const auto sizes = tensor_sizes(w);
   const std::size_t floats = std::accumulate(sizes.begin(), sizes.end(), std::size_t{0});

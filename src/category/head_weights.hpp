@@ -4,9 +4,9 @@
 
 #include "domainsearch/category_predictor.hpp"
 
-namespace domainsearch {
+namespace domainsearch::detail {
 
-struct CategoryPredictor::Weights {
+struct HeadWeights {
   int dimension = 0;
   int categories = 0;
   int hidden1 = 0;
@@ -18,4 +18,4 @@ struct CategoryPredictor::Weights {
   std::vector<float> w3, b3;   ///< categories x hidden2, categories
 };
 
-}  // namespace domainsearch
+}  // namespace domainsearch::detail

@@ -210,7 +210,7 @@ Index IndexIo::read(const SectionReader& r) {
 
 namespace domainsearch {
 
-void Index::save(const std::string& path) const {
+void Index::save(const std::string& path) {
   const std::lock_guard<std::mutex> saving(impl_->origin_mutex);
   detail::SectionWriter writer(path, detail::IndexIo::kFileKind, detail::expected_version(impl_->origin, path));
   detail::IndexIo::write(*this, writer);

@@ -72,7 +72,7 @@ Pipeline Pipeline::open(const std::string& catalogue_path, PipelineConfig config
   return Pipeline(detail::Catalogue::open(catalogue_path, std::move(config)));
 }
 CatalogueInfo Pipeline::inspect(const std::string& catalogue_path) { return detail::inspect_catalogue_file(catalogue_path); }
-void Pipeline::save(const std::string& path) const { catalogue_->save(path); }
+void Pipeline::save(const std::string& path) { catalogue_->save(path); }
 
 const PipelineConfig& Pipeline::config() const noexcept { return catalogue_->config(); }
 const Index& Pipeline::index() const noexcept { return catalogue_->index(); }

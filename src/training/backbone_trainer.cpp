@@ -393,15 +393,10 @@ class BackboneTrainer {
     m.item_labels = classes_.labels;
     m.item_categories = classes_.categories;
     for (const auto& [name, value] : trained_) m.parameters.push_back(to_parameter(name, value));
-    CategoryPredictor::Weights w;
-    w.dimension = static_cast<int>(weight_.size(1));
-    w.categories = static_cast<int>(weight_.size(0));
-    w.mean.assign(static_cast<std::size_t>(w.dimension), 0.0f);
-    w.inv_std.assign(static_cast<std::size_t>(w.dimension), 1.0f);
     const torch::Tensor unit = torch::nn::functional::normalize(weight_, torch::nn::functional::NormalizeFuncOptions().dim(1));
-    w.w3 = to_parameter("", unit * (o_.classifier_scale / temperature)).values;
-    w.b3 = to_parameter("", bias_ / temperature).values;
-    m.classifier = CategoryPredictor(std::move(w));
+    m.classifier = CategoryPredictor::linear(static_cast<int>(weight_.size(1)), static_cast<int>(weight_.size(0)),
+                                             to_parameter("", unit * (o_.classifier_scale / temperature)).values,
+                                             to_parameter("", bias_ / temperature).values);
     report_.temperature = temperature;
     return m;
   }

@@ -8,7 +8,6 @@
 #include "catalogue/category_model.hpp"
 #include "catalogue/search_space.hpp"
 #include "catalogue/shared_models.hpp"
-#include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "test_catalogue.hpp"
@@ -112,9 +111,7 @@ TEST_CASE("a projection made before the space changed is refused", "[catalogue-p
   CHECK(status_of([&] { space.install(std::move(stale)); }) == Status::Internal);
   CHECK_FALSE(space.adaptation());
   // An adaptation for other embeddings is refused when the projection is made.
-  CategoryPredictor::Weights w;
-  w.dimension = 2, w.categories = 2, w.mean = {0, 0}, w.inv_std = {1, 1}, w.w3 = {1, 0, 0, 1}, w.b3 = {0, 0};
-  CHECK(status_of([&] { space.project(CategoryPredictor(std::move(w))); }) == Status::InvalidArgument);
+  CHECK(status_of([&] { space.project(CategoryPredictor::linear(2, 2, {1, 0, 0, 1}, {0, 0})); }) == Status::InvalidArgument);
 }
 
 TEST_CASE("catalogues of one process share each loaded model, and a changed model file is loaded afresh", "[catalogue-parts]") {

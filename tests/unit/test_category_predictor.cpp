@@ -142,3 +142,23 @@ TEST_CASE("a linear head (hidden sizes 0) trains / exposes its input as penultim
   o.hidden2 = 8;  // one hidden size 0 and the other not is no architecture
   CHECK_THROWS_AS(CategoryPredictor::train(train.x.data(), train.y.size(), d, train.y.data(), k, o), Error);
 }
+
+TEST_CASE("a linear classifier from given weights predicts softmax(W x + b) and round-trips", "[category]") {
+  // W = [[2, 0, 0], [0, 1, 0]], b = [0, 0.5]: x = (1, 1, 7) scores 2 vs 1.5.
+  const CategoryPredictor p = CategoryPredictor::linear(3, 2, {2, 0, 0, 0, 1, 0}, {0, 0.5f});
+  CHECK(p.dimension() == 3);
+  CHECK(p.category_count() == 2);
+  CHECK(p.penultimate_dimension() == 3);
+  const float x[3] = {1, 1, 7};
+  const std::vector<float> probabilities = p.probabilities(x);
+  CHECK(probabilities[0] == Approx(1.0 / (1.0 + std::exp(-0.5))));
+  CHECK(p.predict(x).front().category == 0);
+  CHECK(p.penultimate(x) == std::vector<float>{1, 1, 7});
+  const std::vector<std::uint8_t> bytes = p.serialize();
+  CHECK(CategoryPredictor::deserialize(bytes.data(), bytes.size()).probabilities(x) == probabilities);
+  // Sizes that do not fit, one category, a non-finite weight: refused.
+  using dstest::status_of;
+  CHECK(status_of([] { CategoryPredictor::linear(3, 2, {1, 2, 3}, {0, 0}); }) == Status::InvalidArgument);
+  CHECK(status_of([] { CategoryPredictor::linear(3, 1, {1, 2, 3}, {0}); }) == Status::InvalidArgument);
+  CHECK(status_of([] { CategoryPredictor::linear(1, 2, {1, NAN}, {0, 0}); }) == Status::InvalidArgument);
+}

@@ -16,7 +16,6 @@
 #include <string>
 #include <thread>
 
-#include "category/head_weights.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "training/augment.hpp"
@@ -58,20 +57,13 @@ std::vector<std::uint64_t> result_keys(const QueryResponse& r) {
 // A fine-tuned model small enough to write by hand: one 2 x 3 parameter, two items of two categories
 // and a linear classifier over a 2-d embedding. tests/fuzz/corpus/fine_tuned/tiny.ftun encodes it.
 detail::FineTunedModel tiny_fine_tuned_model() {
-  CategoryPredictor::Weights w;
-  w.dimension = 2;
-  w.categories = 2;
-  w.mean = {0, 0};
-  w.inv_std = {1, 1};
-  w.w3 = {1, 0, 0, 1};
-  w.b3 = {0, 0};
   detail::FineTunedModel m;
   m.first_stage = 2;
   m.parameters.push_back({"stage2_conv_w", {2, 3}, {0.5f, -0.25f, 1, 2, -1, 0.125f}});
   m.item_labels = {"apple", "tile"};
   m.item_categories = {"round", "square"};
   m.temperature = 1.5f;
-  m.classifier.emplace(std::move(w));
+  m.classifier = CategoryPredictor::linear(2, 2, {1, 0, 0, 1}, {0, 0});
   return m;
 }
 

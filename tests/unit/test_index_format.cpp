@@ -73,7 +73,7 @@ TEST_CASE("the committed golden v1 file still loads with the same content", "[fo
 TEST_CASE("save and load round-trip / atomically replacing the old file", "[format]") {
   dstest::ScratchDir dir;
   const std::string path = dir.file("catalogue.dsidx");
-  const Index original = golden_index();
+  Index original = golden_index();
   original.save(path);
   check_same(Index::load(path), original);
 

@@ -36,7 +36,7 @@ std::string invalid_argument(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("Index refuses a label or category name that is not UTF-8, naming it with \\xNN", "[index][utf8]") {
+TEST_CASE("Index refuses a label or category name that is not UTF-8, naming its bad bytes as hex escapes", "[index][utf8]") {
   Index index(4);
   const std::int32_t c = index.add_category("round");
   const std::vector<float> v{1, 2, 3, 4};
