@@ -30,7 +30,8 @@
 namespace domainsearch {
 
 namespace detail {
-struct IndexIo;
+struct IndexData;  // src/index/index_impl.hpp
+struct IndexIo;    // the catalogue file embeds an index's sections: src/index/index_io.hpp
 }
 
 /// One search result.
@@ -141,11 +142,12 @@ class DS_API Index {
   /// Bytes held by the index's data structures (vectors, norms, keys, labels, masks, key map).
   std::size_t memory_usage() const;
 
-  struct Impl;  ///< opaque storage (pimpl)
 
  private:
+  // The one grant: the file layer streams the arrays into a container's sections (an index file, or a
+  // catalogue file holding an index) without copying them.
   friend struct detail::IndexIo;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<detail::IndexData> impl_;
 };
 
 }  // namespace domainsearch

@@ -48,9 +48,9 @@ void grow_for(std::vector<T>& v, std::size_t extra) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- Impl helpers
+// ---------------------------------------------------------------- IndexData helpers
 
-std::int32_t Index::Impl::define_category(const std::string& name) {
+std::int32_t detail::IndexData::define_category(const std::string& name) {
   if (name.empty()) throw Error(Status::InvalidArgument, "category name must not be empty");
   const auto it = category_ids.find(name);
   if (it != category_ids.end()) return it->second;
@@ -61,13 +61,13 @@ std::int32_t Index::Impl::define_category(const std::string& name) {
   return id;
 }
 
-void Index::Impl::check_category(std::int32_t category) const {
+void detail::IndexData::check_category(std::int32_t category) const {
   if (category < 0 || static_cast<std::size_t>(category) >= blocks.size())
     throw Error(Status::NotFound, "unknown category id " + std::to_string(category) + " (the index has " +
                                       std::to_string(blocks.size()) + " categories)");
 }
 
-void Index::Impl::check_item(std::uint64_t key, std::int32_t category, const float* embedding, const ContourMask* mask) const {
+void detail::IndexData::check_item(std::uint64_t key, std::int32_t category, const float* embedding, const ContourMask* mask) const {
   detail::check_item_key(key);
   check_category(category);
   check_finite(embedding, static_cast<std::size_t>(dimension), "embedding of key " + std::to_string(key));
@@ -77,7 +77,7 @@ void Index::Impl::check_item(std::uint64_t key, std::int32_t category, const flo
                                              " in one frame");
 }
 
-void Index::Impl::insert(std::uint64_t key, std::int32_t category, const float* embedding, const std::string& label,
+void detail::IndexData::insert(std::uint64_t key, std::int32_t category, const float* embedding, const std::string& label,
                          const ContourMask* mask) {
   CategoryBlock& b = blocks[static_cast<std::size_t>(category)];
   if (b.size() >= UINT32_MAX) throw Error(Status::InvalidArgument, "category holds the maximum of 2^32-1 items");
@@ -90,7 +90,7 @@ void Index::Impl::insert(std::uint64_t key, std::int32_t category, const float* 
   if (mask != nullptr && !mask_geometry) mask_geometry = MaskGeometry{mask->side(), mask->frame()};
 }
 
-void Index::Impl::grow(std::int32_t category, std::size_t extra) {
+void detail::IndexData::grow(std::int32_t category, std::size_t extra) {
   CategoryBlock& b = blocks[static_cast<std::size_t>(category)];
   grow_for(b.keys, extra);
   grow_for(b.vectors, extra * static_cast<std::size_t>(dimension));
@@ -100,7 +100,7 @@ void Index::Impl::grow(std::int32_t category, std::size_t extra) {
 }
 
 // Swap-with-last inside the category block: O(dimension), no rebuild.
-void Index::Impl::erase(std::uint64_t key) {
+void detail::IndexData::erase(std::uint64_t key) {
   const auto it = locations.find(key);
   const ItemLocation loc = it->second;
   locations.erase(it);
@@ -124,7 +124,7 @@ void Index::Impl::erase(std::uint64_t key) {
 
 // ---------------------------------------------------------------- construction
 
-Index::Index(int dimension) : impl_(std::make_unique<Impl>()) {
+Index::Index(int dimension) : impl_(std::make_unique<detail::IndexData>()) {
   if (dimension < 1 || dimension > kMaxDimension)
     throw Error(Status::InvalidArgument, "index dimension must be in [1, " + std::to_string(kMaxDimension) + "], got " +
                                              std::to_string(dimension));
@@ -187,7 +187,7 @@ bool Index::contains(std::uint64_t key) const {
 
 namespace {
 
-IndexItem item_of(const Index::Impl& impl, std::uint64_t key, bool with_embedding) {
+IndexItem item_of(const detail::IndexData& impl, std::uint64_t key, bool with_embedding) {
   ReadLock lock(impl.mutex);
   const auto it = impl.locations.find(key);
   if (it == impl.locations.end()) throw Error(Status::NotFound, "key " + std::to_string(key) + " is not in the index");
@@ -223,7 +223,7 @@ void Index::add_batch(const ItemBatch& batch) {
     throw Error(Status::InvalidArgument, "add_batch: keys, categories and embeddings must not be null");
   check_labels(batch);
   WriteLock lock(impl_->mutex);
-  Impl& m = *impl_;
+  detail::IndexData& m = *impl_;
   const std::size_t d = static_cast<std::size_t>(m.dimension);
   std::unordered_set<std::uint64_t> seen;
   std::optional<MaskGeometry> geometry = m.mask_geometry;
@@ -287,7 +287,7 @@ struct SearchPlan {
   std::size_t k = 1;
 };
 
-SearchPlan plan_search(const Index::Impl& m, std::size_t k, const std::vector<std::int32_t>& categories) {
+SearchPlan plan_search(const detail::IndexData& m, std::size_t k, const std::vector<std::int32_t>& categories) {
   if (k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
   SearchPlan plan;
   if (categories.empty()) {
@@ -316,7 +316,7 @@ void push_chunk(detail::TopK& top, const float* distances, const CategoryBlock& 
 }
 
 // Replaces the kernel's distances of the final hits by exactly accumulated ones and re-sorts them.
-std::vector<SearchHit> refine(const Index::Impl& m, detail::TopK& top, const float* query) {
+std::vector<SearchHit> refine(const detail::IndexData& m, detail::TopK& top, const float* query) {
   std::vector<SearchHit> hits = top.take_sorted();
   const std::size_t d = static_cast<std::size_t>(m.dimension);
   for (SearchHit& h : hits) {
@@ -333,7 +333,7 @@ std::vector<SearchHit> Index::search(const float* query, std::size_t k, const st
                                      const KeyFilter& filter) const {
   check_finite(query, static_cast<std::size_t>(impl_->dimension), "query");
   ReadLock lock(impl_->mutex);
-  const Impl& m = *impl_;
+  const detail::IndexData& m = *impl_;
   const SearchPlan plan = plan_search(m, k, categories);
   const std::size_t d = static_cast<std::size_t>(m.dimension);
   const float q_sqnorm = detail::squared_norm(query, d);
@@ -358,7 +358,7 @@ std::vector<std::vector<SearchHit>> Index::search_batch(const float* queries, st
   const std::size_t d = static_cast<std::size_t>(impl_->dimension);
   check_finite(queries, count * d, "query batch");
   ReadLock lock(impl_->mutex);
-  const Impl& m = *impl_;
+  const detail::IndexData& m = *impl_;
   const SearchPlan plan = plan_search(m, k, categories);
   std::vector<float> q_sqnorms(count);
   for (std::size_t j = 0; j < count; ++j) q_sqnorms[j] = detail::squared_norm(queries + j * d, d);
@@ -381,7 +381,7 @@ std::vector<std::vector<SearchHit>> Index::search_batch(const float* queries, st
 
 std::size_t Index::memory_usage() const {
   ReadLock lock(impl_->mutex);
-  std::size_t bytes = sizeof(Impl);
+  std::size_t bytes = sizeof(detail::IndexData);
   for (const CategoryBlock& b : impl_->blocks) {
     bytes += b.keys.capacity() * sizeof(std::uint64_t) + b.vectors.capacity() * sizeof(float) +
              b.sq_norms.capacity() * sizeof(float) + b.labels.capacity() * sizeof(std::string) +

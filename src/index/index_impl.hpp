@@ -32,7 +32,7 @@ struct MaskGeometry {
   MaskFrame frame;
 };
 
-struct Index::Impl {
+struct detail::IndexData {
   int dimension;
   std::vector<std::string> category_names;
   std::unordered_map<std::string, std::int32_t> category_ids;

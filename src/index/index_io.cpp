@@ -30,7 +30,7 @@ std::uint64_t checked_mul(std::uint64_t a, std::uint64_t b, const std::string& p
 const FileKind IndexIo::kFileKind{{'D', 'S', 'I', 'N', 'D', 'E', 'X', '\0'}, 1, 0, "index"};
 
 void IndexIo::write(const Index& index, SectionWriter& w) {
-  const Index::Impl& m = *index.impl_;
+  const detail::IndexData& m = *index.impl_;
   std::shared_lock<std::shared_mutex> lock(m.mutex);
   const std::size_t n = m.locations.size();
   nlohmann::json meta = {{"dimension", m.dimension},
@@ -176,7 +176,7 @@ Index IndexIo::read(const SectionReader& r) {
   const std::string& path = r.path();
   const Meta meta = read_meta(r);
   Index index(meta.dimension);
-  Index::Impl& m = *index.impl_;
+  detail::IndexData& m = *index.impl_;
   for (const std::string& name : meta.categories) {
     if (name.empty() || m.category_ids.count(name) != 0) throw Error(Status::Corrupt, path + ": empty or duplicate category name");
     m.define_category(name);
