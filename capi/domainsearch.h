@@ -217,6 +217,7 @@ typedef struct ds_training_report {
   int best_epoch;
   float best_validation_accuracy;
   double seconds;
+  size_t dropped; /* fine-tuning: catalogue items whose image could no longer be read, removed at re-embedding */
 } ds_training_report;
 /** Sets struct_size to sizeof(ds_training_report) and every field to 0. */
 DS_C_API void ds_training_report_init(ds_training_report* report);
@@ -241,8 +242,9 @@ typedef int (*ds_training_progress_fn)(const ds_training_progress* progress, voi
  *  path,label,category; paths relative to the CSV), or on the catalogue's own photos when csv_path is
  *  NULL, then re-embeds the catalogue. In `report`: samples = cached views, epochs = best_epoch = the
  *  epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos, seconds =
- *  all stages. DS_ERR_INVALID_ARGUMENT when the backbone is not fine-tunable; any failure leaves the
- *  catalogue as it was. `progress` and `report` may be NULL. */
+ *  all stages, dropped = catalogue items whose image could no longer be read (removed; more than a tenth
+ *  of the catalogue so lost fails with DS_ERR_IO instead). DS_ERR_INVALID_ARGUMENT when the backbone is
+ *  not fine-tunable; any failure leaves the catalogue as it was. `progress` and `report` may be NULL. */
 DS_C_API DS_NODISCARD ds_status ds_pipeline_fine_tune(ds_pipeline* pipeline, const char* csv_path, ds_training_progress_fn progress,
                                                       void* user, ds_training_report* report);
 /** *out = 1 when the catalogue's embeddings come from a fine-tuned backbone, else 0. */

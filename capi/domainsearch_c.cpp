@@ -144,7 +144,8 @@ struct Layout<ds_training_report> {
   static constexpr const char* name = "ds_training_report";
   static constexpr Field fields[] = {DS_FIELD(ds_training_report, samples), DS_FIELD(ds_training_report, epochs),
                                      DS_FIELD(ds_training_report, best_epoch),
-                                     DS_FIELD(ds_training_report, best_validation_accuracy), DS_FIELD(ds_training_report, seconds)};
+                                     DS_FIELD(ds_training_report, best_validation_accuracy), DS_FIELD(ds_training_report, seconds),
+                                     DS_FIELD(ds_training_report, dropped)};
 };
 template <>
 struct Layout<ds_catalogue_info> {
@@ -492,6 +493,7 @@ void finish_training(ds_training_report* report, const TrainingReport& t) {
   filled.best_epoch = t.best_epoch;
   filled.best_validation_accuracy = t.best_validation_accuracy;
   filled.seconds = t.seconds;
+  filled.dropped = t.dropped;
   write_struct(report, filled);
 }
 

@@ -885,7 +885,7 @@ void bind_pipeline_training(py::class_<PyPipeline>& cls) {
           t = p.train_categories(fn);
         }
         return py::dict("samples"_a = t.samples, "epochs"_a = t.epochs, "best_epoch"_a = t.best_epoch,
-                        "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds);
+                        "validation_accuracy"_a = t.best_validation_accuracy, "seconds"_a = t.seconds, "dropped"_a = t.dropped);
       }), py::arg("progress") = py::none(), "Trains what config says (fine-tuning when config.fine_tuning.enabled); see fine_tune for progress.")
       .def("fine_tune", on_pipeline([](Pipeline& p, const std::vector<std::tuple<std::string, std::string, std::string>>& photos,
                                        const py::object& progress) {

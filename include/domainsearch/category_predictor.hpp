@@ -68,6 +68,9 @@ struct TrainingReport {
   float best_validation_accuracy = 0.0f;
   float best_validation_loss = 0.0f;
   double seconds = 0.0;
+  /// Fine-tuning only: catalogue items whose image could no longer be read, dropped when the fine-tuned
+  /// network re-embedded the catalogue (FineTuningReport::dropped names them).
+  std::size_t dropped = 0;
 };
 
 class DS_API CategoryPredictor {

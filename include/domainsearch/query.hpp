@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "domainsearch/contour_mask.hpp"
+#include "domainsearch/error.hpp"
 #include "domainsearch/index.hpp"
 #include "domainsearch/localizer.hpp"
 #include "domainsearch/pipeline_config.hpp"
@@ -39,7 +40,8 @@ struct ImageAnalysis {
 /// (without the full-size Localization), or why there is none.
 struct EntryAnalysis {
   std::optional<ImageAnalysis> analysis;
-  std::string error;  ///< the decoder's or the model's message, naming the file; empty with an analysis
+  std::string error;           ///< the decoder's or the model's message, naming the file; empty with an analysis
+  Status status = Status::Ok;  ///< why there is none: the file's (Io, ImageDecode, ImageTooLarge...) or a model's
 };
 
 /// One photo of an item in an item answer.

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "config/config_json.hpp"
 #include "domainsearch/error.hpp"
 #include "index/index_io.hpp"
 #include "io/json_text.hpp"
@@ -60,7 +61,15 @@ CatalogueSections read_sections(const SectionReader& reader) {
   const json conf = read_json_section(reader, tag("CONF"));
   CatalogueSections s;
   if (!conf.contains("embedding") || !conf.at("embedding").is_object()) throw Error(Status::Corrupt, path + ": malformed CONF section (no embedding settings)");
-  s.embedding = conf.at("embedding");
+  // As this build writes them (settings older files leave out take their defaults), so a file's
+  // fingerprint equals that of the catalogue opened from it.
+  try {
+    PipelineConfig settings;
+    apply_embedding_settings(conf.at("embedding"), settings);
+    s.embedding = embedding_settings(settings);
+  } catch (const std::exception& e) {  // settings this build cannot take: not a catalogue it wrote
+    throw Error(Status::Corrupt, path + ": malformed CONF section (" + e.what() + ")");
+  }
   s.backbone_sha256 = conf.value("backbone_sha256", "");
   s.segmenter_sha256 = conf.value("segmenter_sha256", "");
   s.backbone_input = conf.value("backbone_input", json());

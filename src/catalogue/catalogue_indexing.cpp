@@ -31,7 +31,7 @@ std::vector<EntryAnalysis> Catalogue::analyze_entries(const std::vector<Catalogu
   for (std::size_t i = 0; i < entries.size(); ++i) {
     std::string why = not_utf8(entries[i]);
     if (why.empty()) todo.push_back(i);
-    else out[i].error = std::move(why);
+    else out[i] = EntryAnalysis{std::nullopt, std::move(why), Status::InvalidArgument};
   }
   const bool finished = analyzer_.analyze_files(*current_extractor(), entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
     if (outcome.analysis) outcome.analysis->localization.reset();  // full-size images: too large to keep for thousands
@@ -67,7 +67,7 @@ IndexingReport Catalogue::index_entries(const std::vector<CatalogueEntry>& entri
   report.cancelled = !analyzer_.analyze_files(*current_extractor(), entries, todo, progress, [&](std::size_t entry, EntryAnalysis&& outcome) {
     const CatalogueEntry& e = entries[entry];
     try {
-      if (!outcome.analysis) throw Error(Status::ImageDecode, outcome.error);
+      if (!outcome.analysis) throw Error(outcome.status, outcome.error);
       std::unique_lock<std::shared_mutex> lock(mutex_);
       store(e.key.value_or(Pipeline::key_for_path(e.path)), *outcome.analysis, e.category, e.label, e.path, false);
       ++report.added;

@@ -25,6 +25,15 @@ CategoryPredictor train_adaptation(const std::vector<float>& x, const std::vecto
   return CategoryPredictor::train(x.data(), y.size(), dimension, y.data(), static_cast<int>(ids.size()), options);
 }
 
+// Re-embedding after fine-tuning drops an item whose image cannot be read any more (gone, unreadable, no
+// longer within the decode limits), keeping the training; more than this share of the catalogue so lost
+// (a folder not mounted?) fails the fine-tuning instead, the catalogue unchanged.
+constexpr double kMaxDroppedShare = 0.1;
+
+bool is_file_failure(Status s) {
+  return s == Status::Io || s == Status::NotFound || s == Status::ImageDecode || s == Status::ImageTooSmall || s == Status::ImageTooLarge;
+}
+
 // Rows of embeddings with their category ids and item labels: what the head and the adaptation learn from.
 struct TrainingRows {
   std::vector<float> x;
@@ -81,7 +90,8 @@ std::vector<CatalogueEntry> Catalogue::catalogue_photos() const {
 }
 
 // The catalogue's items embedded by `embedder` (from their source files), category ids as in the
-// Index. An item whose file can no longer be analysed is left out and listed in report.dropped.
+// Index. An item whose file can no longer be read is left out and listed in report.dropped; a model
+// failing on an image, or too many unreadable files (kMaxDroppedShare), throws.
 Index Catalogue::reembedded(const FeatureExtractor& embedder, const std::vector<CatalogueEntry>& items, const TrainingProgressFn& progress,
                             FineTuningReport& report) const {
   Index out(embedder.dimension());
@@ -95,11 +105,17 @@ Index Catalogue::reembedded(const FeatureExtractor& embedder, const std::vector<
   };
   const bool finished = analyzer_.analyze_files(embedder, items, all, tell, [&](std::size_t i, EntryAnalysis&& outcome) {
     const CatalogueEntry& e = items[i];
+    if (!outcome.analysis && !is_file_failure(outcome.status))
+      throw Error(outcome.status, "fine-tuning: re-embedding failed (the catalogue is unchanged): " + outcome.error);
     if (!outcome.analysis) return report.dropped.push_back({e.path, outcome.error});
     const ImageAnalysis& a = *outcome.analysis;
     out.add(*e.key, index().category_id(e.category), a.embedding.data(), e.label, a.contour ? &*a.contour : nullptr);
   });
   if (!finished) throw Error(Status::Cancelled, "fine-tuning cancelled while re-embedding: the catalogue is unchanged");
+  if (!report.dropped.empty() && static_cast<double>(report.dropped.size()) > kMaxDroppedShare * static_cast<double>(items.size()))
+    throw Error(Status::Io, "fine-tuning: " + std::to_string(report.dropped.size()) + " of the catalogue's " + std::to_string(items.size()) +
+                                " images can no longer be read (the first: " + report.dropped.front().reason +
+                                "); restore them (a folder not mounted?) or remove those items; the catalogue is unchanged");
   return out;
 }
 

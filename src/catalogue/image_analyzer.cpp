@@ -63,7 +63,7 @@ ImageAnalyzer::DecodedBatch ImageAnalyzer::decode(const std::vector<CatalogueEnt
       b.images.push_back(transform ? transform(std::move(image)) : std::move(image));
       b.entry_index.push_back(todo[i]);
     } catch (const Error& err) {
-      b.failures.emplace_back(todo[i], err.what());
+      b.failures.emplace_back(todo[i], EntryAnalysis{std::nullopt, err.what(), err.status()});
     }
   }
   return b;
@@ -82,6 +82,7 @@ std::vector<EntryAnalysis> ImageAnalyzer::analyze_isolated(const FeatureExtracto
       out[i].analysis = analyze(embedder, {images[i]}).front();
     } catch (const Error& e) {
       out[i].error = e.what();
+      out[i].status = e.status();
     }
   }
   return out;
@@ -97,7 +98,7 @@ bool ImageAnalyzer::analyze_files(const FeatureExtractor& embedder, const std::v
     const std::size_t last = std::min(first + batch, todo.size());
     if (last < todo.size())
       next = std::async(std::launch::async, [&, last] { return decode(entries, todo, last, std::min(last + batch, todo.size()), transform); });
-    for (auto& [entry, error] : current.failures) sink(entry, EntryAnalysis{std::nullopt, std::move(error)});
+    for (auto& [entry, failure] : current.failures) sink(entry, std::move(failure));
     std::vector<EntryAnalysis> analysed = analyze_isolated(embedder, current.images);
     for (std::size_t i = 0; i < analysed.size(); ++i) sink(current.entry_index[i], std::move(analysed[i]));
     if (progress && !progress(last, todo.size())) {

@@ -47,7 +47,7 @@ class ImageAnalyzer {
   struct DecodedBatch {
     std::vector<Image> images;
     std::vector<std::size_t> entry_index;                      // which entry each image came from
-    std::vector<std::pair<std::size_t, std::string>> failures;  // entry, why it could not be decoded
+    std::vector<std::pair<std::size_t, EntryAnalysis>> failures;  // entry, why it could not be decoded
   };
   DecodedBatch decode(const std::vector<CatalogueEntry>& entries, const std::vector<std::size_t>& todo, std::size_t first, std::size_t last,
                       const Transform& transform) const;

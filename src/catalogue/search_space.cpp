@@ -1,5 +1,7 @@
 #include "catalogue/search_space.hpp"
 
+#include <atomic>
+
 #include "domainsearch/error.hpp"
 #include "domainsearch/feature_extractor.hpp"
 
@@ -13,14 +15,21 @@ std::vector<float> adapted(const CategoryPredictor& adaptation, const float* emb
   return v;
 }
 
+// Every state of every space gets its own number: a projection made from one space (or an earlier state
+// of it) never installs on another.
+std::uint64_t next_generation() {
+  static std::atomic<std::uint64_t> counter{0};
+  return ++counter;
+}
+
 }  // namespace
 
-SearchSpace::SearchSpace(Index index) : index_(std::move(index)) {}
+SearchSpace::SearchSpace(Index index) : index_(std::move(index)), generation_(next_generation()) {}
 
 std::int32_t SearchSpace::add_category(const std::string& name) {
   const std::int32_t id = index_.add_category(name);
   if (projected_) projected_->add_category(name);
-  ++generation_;
+  generation_ = next_generation();
   return id;
 }
 
@@ -28,13 +37,13 @@ void SearchSpace::store(std::uint64_t key, std::int32_t category, const float* e
                         bool replace) {
   if (replace) index_.upsert(key, category, embedding, label, mask);
   else index_.add(key, category, embedding, label, mask);
-  ++generation_;
+  generation_ = next_generation();
   if (projected_) projected_->upsert(key, category, adapted(*adaptation_, embedding).data(), label, mask);
 }
 
 void SearchSpace::remove(std::uint64_t key) {
   index_.remove(key);
-  ++generation_;
+  generation_ = next_generation();
   if (projected_) projected_->remove(key);
 }
 

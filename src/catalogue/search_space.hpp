@@ -48,7 +48,7 @@ class SearchSpace {
   Index index_;
   std::optional<CategoryPredictor> adaptation_;  // item classifier whose last hidden layer is the searched space
   std::unique_ptr<Index> projected_;             // the catalogue in that space
-  std::uint64_t generation_ = 0;                 // counts the changes to index_
+  std::uint64_t generation_;                     // a process-wide serial number of index_'s state
 };
 
 }  // namespace domainsearch::detail

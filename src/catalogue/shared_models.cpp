@@ -1,6 +1,8 @@
 #include "catalogue/shared_models.hpp"
 
 #include <filesystem>
+#include <iomanip>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -15,11 +17,12 @@ namespace fs = std::filesystem;
 // on disk now (path, size, modification time), and the runtime settings.
 std::ostringstream model_key(const ModelManifest& m, const RuntimeOptions& r) {
   std::ostringstream key;
+  key << std::setprecision(std::numeric_limits<float>::max_digits10);  // settings that differ in any bit differ here
   std::error_code ec;
   const fs::path file = fs::weakly_canonical(m.file, ec);
   const auto size = fs::file_size(m.file, ec);
   const auto mtime = fs::last_write_time(m.file, ec).time_since_epoch().count();
-  key << file.string() << '\n' << size << ' ' << mtime << ' ' << m.sha256 << ' ' << static_cast<int>(m.format) << ' ' << m.input_width << 'x'
+  key << m.name << '\n' << m.file << '\n' << file.string() << '\n' << m.labels_file << '\n' << size << ' ' << mtime << ' ' << m.sha256 << ' ' << static_cast<int>(m.format) << ' ' << m.input_width << 'x'
       << m.input_height << ' ' << m.input_bgr << m.input_trimap << ' ' << static_cast<int>(m.normalization) << ' ' << m.scale;
   for (int c = 0; c < 3; ++c) key << ' ' << m.mean[c] << '/' << m.std[c];
   for (const auto& [role, out] : m.outputs) key << ' ' << role << '=' << out.index << ':' << out.name;
@@ -36,6 +39,7 @@ class ModelCache {
   std::shared_ptr<const Model> get(const std::string& key, Load load) {
     const std::lock_guard<std::mutex> lock(mutex_);  // loads are serialised: two callers never load one model twice
     if (std::shared_ptr<const Model> live = models_[key].lock()) return live;
+    for (auto it = models_.begin(); it != models_.end();) it = it->second.expired() ? models_.erase(it) : std::next(it);
     std::shared_ptr<const Model> loaded = load();
     models_[key] = loaded;
     return loaded;

@@ -46,6 +46,7 @@ TrainingReport training_summary(const FineTuningReport& f) {
   r.best_validation_accuracy = f.calibration_accuracy;
   r.best_validation_loss = f.final_loss;
   r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
+  r.dropped = f.dropped.size();
   return r;
 }
 

@@ -393,6 +393,9 @@ class BackboneTrainer {
     m.item_labels = classes_.labels;
     m.item_categories = classes_.categories;
     for (const auto& [name, value] : trained_) m.parameters.push_back(to_parameter(name, value));
+    if (!torch::isfinite(weight_).all().item<bool>() || !torch::isfinite(bias_).all().item<bool>() || !std::isfinite(temperature))
+      throw Error(Status::InvalidArgument, "fine-tuning diverged: the item classifier's weights are not finite (lower "
+                                           "fine_tuning.classifier_learning_rate or backbone_learning_rate); the catalogue is unchanged");
     const torch::Tensor unit = torch::nn::functional::normalize(weight_, torch::nn::functional::NormalizeFuncOptions().dim(1));
     m.classifier = CategoryPredictor::linear(static_cast<int>(weight_.size(1)), static_cast<int>(weight_.size(0)),
                                              to_parameter("", unit * (o_.classifier_scale / temperature)).values,

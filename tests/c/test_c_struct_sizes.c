@@ -51,7 +51,7 @@ static const field indexing_fields[] = {FIELD(ds_indexing_report, added), FIELD(
 static const field training_fields[] = {FIELD(ds_training_report, samples), FIELD(ds_training_report, epochs),
                                         FIELD(ds_training_report, best_epoch),
                                         FIELD(ds_training_report, best_validation_accuracy),
-                                        FIELD(ds_training_report, seconds)};
+                                        FIELD(ds_training_report, seconds), FIELD(ds_training_report, dropped)};
 static const field catalogue_fields[] = {FIELD(ds_catalogue_info, items), FIELD(ds_catalogue_info, dimension),
                                          FIELD(ds_catalogue_info, categories), FIELD(ds_catalogue_info, has_category_head),
                                          FIELD(ds_catalogue_info, file_bytes)};

@@ -32,14 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const Error&) {
   } catch (const json::exception&) {
   }
-  // CONF as Catalogue::open reads it: its embedding settings onto a configuration.
+  // CONF as read_catalogue_file reads it: its embedding settings onto a configuration.
   try {
     domainsearch::PipelineConfig config;
     detail::apply_embedding_settings(j.is_object() && j.contains("embedding") ? j["embedding"] : j, config);
   } catch (const Error&) {
   } catch (const json::exception&) {
   }
-  // CONF as Catalogue::inspect reads it: a copy and a dump of "embedding" (both recursive: bounded by the depth).
+  // and its other keys, with a copy and a dump of "embedding" (both recursive: bounded by the depth).
   try {
     const std::string backbone = j.value("backbone_sha256", "");
     const std::string embedding = j.value("embedding", json::object()).dump();
@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)embedding;
   } catch (const json::exception&) {
   }
-  // SRCS as Catalogue::open reads it: [key, path] pairs.
+  // SRCS as read_catalogue_file reads it: [key, path] pairs.
   try {
     for (const json& pair : j) {
       const std::uint64_t key = detail::json_integer<std::uint64_t>(pair.at(0), "SRCS key", domainsearch::Status::Corrupt);

@@ -8,6 +8,8 @@
 #include "catalogue/category_model.hpp"
 #include "catalogue/search_space.hpp"
 #include "catalogue/shared_models.hpp"
+#include "config/config_json.hpp"
+#include "domainsearch/shards.hpp"
 #include "domainsearch/error.hpp"
 #include "domainsearch/pipeline.hpp"
 #include "test_catalogue.hpp"
@@ -110,6 +112,9 @@ TEST_CASE("a projection made before the space changed is refused", "[catalogue-p
   space.remove(1);
   CHECK(status_of([&] { space.install(std::move(stale)); }) == Status::Internal);
   CHECK_FALSE(space.adaptation());
+  // Nor does one made from another space, even one built alike.
+  detail::SearchSpace twin = space_of(rows);
+  CHECK(status_of([&] { twin.install(space.project(adaptation_for(rows))); }) == Status::Internal);
   // An adaptation for other embeddings is refused when the projection is made.
   CHECK(status_of([&] { space.project(CategoryPredictor::linear(2, 2, {1, 0, 0, 1}, {0, 0})); }) == Status::InvalidArgument);
 }
@@ -181,4 +186,42 @@ TEST_CASE("the catalogue file reads without models and fingerprints as the catal
   CHECK(Pipeline::inspect(file).model_fingerprint == p.model_fingerprint());
   // The fingerprint covers the category table.
   CHECK(stored.sections.model_fingerprint({"round"}) != p.model_fingerprint());
+}
+
+TEST_CASE("two pipelines of one configuration, and the shards of a set, hold one copy of each network", "[catalogue-parts]") {
+  dstest::Catalogue cat;
+  const ModelManifest backbone = ModelManifest::load(cat.config.backbone_manifest);
+  RuntimeOptions runtime = cat.config.runtime;  // as a catalogue resolves it (1 thread here)
+  FeatureExtractorOptions features = cat.config.features;
+  features.batch_size = cat.config.batch_size;
+  std::weak_ptr<const FeatureExtractor> shared;
+  {
+    Pipeline a(cat.config), b(cat.config);
+    shared = detail::shared_backbone(backbone, runtime, features);  // the copy both hold, if they share one
+    CHECK_FALSE(shared.expired());
+  }
+  CHECK(shared.expired());  // released with the pipelines
+
+  Pipeline p(cat.config);
+  p.index_entries(cat.entries);
+  p.save(cat.dir.file("shard0.dscat"));
+  p.save(cat.dir.file("shard1.dscat"));
+  const long held_by_p = detail::shared_backbone(backbone, runtime, features).use_count();
+  const ShardedCatalogue set = ShardedCatalogue::open({cat.dir.file("shard0.dscat"), cat.dir.file("shard1.dscat")}, cat.config);
+  // Each shard holds p's copy twice (as the loaded network and as the one that embeds), loading none.
+  CHECK(detail::shared_backbone(backbone, runtime, features).use_count() == held_by_p + 4);
+}
+
+TEST_CASE("a catalogue file written without the settings later builds added fingerprints as it reopens", "[catalogue-parts]") {
+  dstest::ScratchDir dir;
+  detail::CatalogueSections sections;
+  sections.embedding = detail::embedding_settings(PipelineConfig{});
+  sections.embedding["localizer"].erase("mask_frame");  // an older file's CONF: the key did not exist yet
+  Index index(4);
+  index.add_category("a");
+  const std::string file = dir.file("old.dscat");
+  detail::write_catalogue_file(file, sections, index, std::nullopt);
+  const detail::StoredCatalogue stored = detail::read_catalogue_file(file);
+  CHECK(stored.sections.embedding == detail::embedding_settings(PipelineConfig{}));
+  CHECK(Pipeline::inspect(file).embedding_settings_json == detail::embedding_settings(PipelineConfig{}).dump());
 }

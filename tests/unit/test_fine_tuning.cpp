@@ -297,6 +297,23 @@ TEST_CASE("an item whose image is gone by fine-tuning is dropped and reported, t
   CHECK(reopened.is_fine_tuned());
   CHECK(reopened.index().size() == 11);
   CHECK(reopened.model_fingerprint() == p.model_fingerprint());
+
+  // More than a tenth of the catalogue unreadable (a folder not mounted?): refused, nothing changes.
+  Pipeline q(fine_tuning_config(cat));
+  q.index_entries(cat.entries);  // 11 (the gone file fails its row)
+  std::filesystem::remove(cat.entries[6].path);
+  std::filesystem::remove(cat.entries[7].path);
+  const std::vector<float> before = embedding_of(q, Pipeline::key_for_path(cat.entries[0].path));
+  try {
+    q.fine_tune();
+    FAIL("fine-tuning dropped 2 of 11 items without a word");
+  } catch (const Error& e) {
+    CHECK(e.status() == Status::Io);
+    CHECK(std::string(e.what()).find("2 of the catalogue's 11 images") != std::string::npos);
+  }
+  CHECK_FALSE(q.is_fine_tuned());
+  CHECK(q.index().size() == 11);
+  CHECK(embedding_of(q, Pipeline::key_for_path(cat.entries[0].path)) == before);
 }
 
 TEST_CASE("fine-tuning on other photos trains an item classifier that names their categories", "[fine-tuning]") {
