@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "domainsearch/catalogue.hpp"
+#include "domainsearch/category_predictor.hpp"
+#include "domainsearch/export.hpp"
 
 namespace domainsearch {
 
@@ -98,5 +100,10 @@ struct FineTuningReport {
   std::size_t cache_bytes = 0;
   bool cache_spilled = false;    ///< the trunk cache lived in a temporary file
 };
+
+/// A fine-tuning report in TrainingReport's terms: samples = cached views, epochs = best_epoch = the
+/// epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos,
+/// best_validation_loss = the last epoch's training loss, seconds = all stages.
+DS_API TrainingReport training_summary(const FineTuningReport& report);
 
 }  // namespace domainsearch

@@ -31,11 +31,6 @@ class Catalogue;
 class ObjectSearch;
 }
 
-/// A fine-tuning report in TrainingReport's terms: samples = cached views, epochs = best_epoch = the
-/// epochs run, best_validation_accuracy = item accuracy on the held-out calibration photos,
-/// best_validation_loss = the last epoch's training loss, seconds = all stages.
-DS_API TrainingReport training_summary(const FineTuningReport& report);
-
 class DS_API Pipeline {
  public:
   /// Loads the models; the catalogue starts empty.
@@ -88,8 +83,10 @@ class DS_API Pipeline {
   /// item from its source file with the fine-tuned network and installs network, classifier and
   /// embeddings at once. Items added later are embedded by the fine-tuned network; a catalogue saved
   /// afterwards stores its weights. Throws InvalidArgument (backbone not fine-tunable, an item added
-  /// from pixels and so not re-embeddable, fewer than 2 item labels), Cancelled, Io/ImageDecode for a
-  /// catalogue item whose file cannot be read any more; any failure leaves the catalogue as it was.
+  /// from pixels and so not re-embeddable, fewer than 2 item labels), Cancelled, or what a model throws.
+  /// A catalogue item whose file cannot be read any more is removed and listed in the report's
+  /// `dropped`; when more than a tenth of the catalogue is so lost (a folder not mounted?) it throws Io
+  /// instead. Any failure leaves the catalogue as it was.
   /// Queries keep running on the old model meanwhile.
   FineTuningReport fine_tune(const std::vector<CatalogueEntry>& photos = {}, const TrainingProgressFn& progress = {});
   /// Whether the catalogue's embeddings come from a fine-tuned backbone.

@@ -34,7 +34,10 @@
 #include "catalogue/category_model.hpp"
 #include "catalogue/image_analyzer.hpp"
 #include "catalogue/search_space.hpp"
-#include "domainsearch/pipeline.hpp"
+#include "domainsearch/catalogue.hpp"
+#include "domainsearch/fine_tuning.hpp"
+#include "domainsearch/pipeline_config.hpp"
+#include "domainsearch/query.hpp"
 
 namespace domainsearch::detail {
 

@@ -13,7 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "domainsearch/index.hpp"
-#include "domainsearch/pipeline.hpp"
+#include "domainsearch/catalogue.hpp"
+#include "domainsearch/model.hpp"
 #include "io/section_file.hpp"
 
 namespace domainsearch::detail {

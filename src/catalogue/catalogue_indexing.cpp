@@ -52,7 +52,7 @@ IndexingReport Catalogue::index_entries(const std::vector<CatalogueEntry>& entri
       report.failures.push_back({escape_non_utf8(entries[i].path), std::move(why)});  // the path as it can be printed or saved
       continue;
     }
-    const std::uint64_t key = entries[i].key.value_or(Pipeline::key_for_path(entries[i].path));
+    const std::uint64_t key = entries[i].key.value_or(key_for_path(entries[i].path));
     if (entries[i].category.empty()) report.failures.push_back({entries[i].path, "no category given"});
     else if (key == kNoResultKey) {
       try {
@@ -69,7 +69,7 @@ IndexingReport Catalogue::index_entries(const std::vector<CatalogueEntry>& entri
     try {
       if (!outcome.analysis) throw Error(outcome.status, outcome.error);
       std::unique_lock<std::shared_mutex> lock(mutex_);
-      store(e.key.value_or(Pipeline::key_for_path(e.path)), *outcome.analysis, e.category, e.label, e.path, false);
+      store(e.key.value_or(key_for_path(e.path)), *outcome.analysis, e.category, e.label, e.path, false);
       ++report.added;
     } catch (const Error& err) {
       report.failures.push_back({e.path, err.what()});

@@ -3,7 +3,7 @@
 // records the settings its embeddings were made with), and the range checks of every numeric setting.
 #include <nlohmann/json.hpp>
 
-#include "domainsearch/pipeline.hpp"
+#include "domainsearch/pipeline_config.hpp"
 
 namespace domainsearch::detail {
 

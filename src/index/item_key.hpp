@@ -6,12 +6,20 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 #include "domainsearch/error.hpp"
 
 namespace domainsearch::detail {
 
 constexpr std::uint64_t kNoResultKey = std::numeric_limits<std::uint64_t>::max();
+
+/// 64-bit FNV-1a of the path's bytes: an entry's key when it names none (Pipeline::key_for_path).
+constexpr std::uint64_t key_for_path(std::string_view path) noexcept {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const char c : path) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
 
 /// Throws InvalidArgument naming the key when it is kNoResultKey.
 inline void check_item_key(std::uint64_t key) {

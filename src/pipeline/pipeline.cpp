@@ -6,6 +6,7 @@
 
 #include "catalogue/catalogue.hpp"
 #include "domainsearch/error.hpp"
+#include "index/item_key.hpp"
 #include "io/csv.hpp"
 #include "objects/object_search.hpp"
 
@@ -38,17 +39,6 @@ bool is_image_file(const fs::path& p) {
 }
 
 }  // namespace
-
-TrainingReport training_summary(const FineTuningReport& f) {
-  TrainingReport r;
-  r.samples = f.views;
-  r.epochs = r.best_epoch = f.epochs;
-  r.best_validation_accuracy = f.calibration_accuracy;
-  r.best_validation_loss = f.final_loss;
-  r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
-  r.dropped = f.dropped.size();
-  return r;
-}
 
 std::vector<CatalogueEntry> read_catalogue_csv(const std::string& csv_path, const std::string& label_column, const std::string& category_column) {
   const detail::CsvTable table = detail::read_csv(csv_path);
@@ -83,11 +73,7 @@ bool Pipeline::is_fine_tuned() const { return catalogue_->is_fine_tuned(); }
 std::vector<std::string> Pipeline::untrained_categories() const { return catalogue_->untrained_categories(); }
 std::string Pipeline::model_fingerprint() const { return catalogue_->model_fingerprint(); }
 
-std::uint64_t Pipeline::key_for_path(const std::string& path) noexcept {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
+std::uint64_t Pipeline::key_for_path(const std::string& path) noexcept { return detail::key_for_path(path); }
 
 // ---------------------------------------------------------------- offline
 

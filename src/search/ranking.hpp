@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "domainsearch/category_predictor.hpp"
-#include "domainsearch/pipeline.hpp"
+#include "domainsearch/pipeline_config.hpp"
+#include "domainsearch/query.hpp"
 
 namespace domainsearch::detail {
 

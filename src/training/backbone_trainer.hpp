@@ -6,7 +6,8 @@
 #include "domainsearch/fine_tuning.hpp"
 #include "domainsearch/image.hpp"
 #include "domainsearch/model.hpp"
-#include "domainsearch/pipeline.hpp"
+#include "domainsearch/fine_tuning.hpp"
+#include "domainsearch/pipeline_config.hpp"
 #include "training/fine_tuned_model.hpp"
 
 namespace domainsearch::detail {

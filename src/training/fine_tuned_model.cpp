@@ -8,8 +8,24 @@
 #include <nlohmann/json.hpp>
 
 #include "domainsearch/error.hpp"
+#include "domainsearch/fine_tuning.hpp"
 #include "domainsearch/feature_extractor.hpp"
 #include "io/json_text.hpp"
+
+namespace domainsearch {
+
+TrainingReport training_summary(const FineTuningReport& f) {
+  TrainingReport r;
+  r.samples = f.views;
+  r.epochs = r.best_epoch = f.epochs;
+  r.best_validation_accuracy = f.calibration_accuracy;
+  r.best_validation_loss = f.final_loss;
+  r.seconds = f.cache_seconds + f.training_seconds + f.reembedding_seconds;
+  r.dropped = f.dropped.size();
+  return r;
+}
+
+}  // namespace domainsearch
 
 namespace domainsearch::detail {
 namespace {
