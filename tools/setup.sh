@@ -11,6 +11,7 @@ PACKAGES=(
   catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib python3-distributed python3-dask
   libfaiss-dev libssl-dev
   clang-14 libclang-rt-14-dev
+  chromium  # the HTML reports are checked in a real browser (tests/cli/render_in_browser.py)
 )
 
 missing=()

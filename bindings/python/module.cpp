@@ -571,8 +571,8 @@ void bind_errors(py::module_& m) {
   });
 }
 
-// PipelineConfig and FineTuningOptions: picklable, field by field.
-void bind_config(py::module_& m) {
+// The configuration's parts (FineTuningOptions, ConfidenceModel): picklable, field by field.
+void bind_config_parts(py::module_& m) {
   py::class_<FineTuningOptions>(m, "FineTuningOptions", "How the backbone is fine-tuned; see include/domainsearch/fine_tuning.hpp.")
       .def(py::init<>())
       .def_readwrite("enabled", &FineTuningOptions::enabled)
@@ -611,6 +611,11 @@ void bind_config(py::module_& m) {
                         return ConfidenceModel{t[0].cast<float>(), t[1].cast<float>(), t[2].cast<float>(), t[3].cast<float>()};
                       }));
 
+}
+
+// PipelineConfig itself (its parts are bound by bind_config_parts).
+void bind_config(py::module_& m) {
+  bind_config_parts(m);
   py::class_<PipelineConfig>(m, "PipelineConfig",
                              "Every knob of a Pipeline; see include/domainsearch/pipeline.hpp. Picklable (every field, those without\n"
                              "a Python attribute too, e.g. the decode limits a JSON file sets).")
@@ -715,6 +720,10 @@ void bind_results(py::module_& m) {
       .def("__repr__", &response_repr)
       .def(py::pickle(&response_state, &response_from_state));
 
+}
+
+// The answers of an object query (Pipeline.query_objects).
+void bind_object_results(py::module_& m) {
   py::class_<FoundObject>(m, "FoundObject", "One product found in a photo: its box and its own answer; picklable.")
       .def_property_readonly("box", [](const FoundObject& o) { return py::make_tuple(o.box.x, o.box.y, o.box.width, o.box.height); },
                              "(x, y, width, height) in the photo's pixels")
@@ -1138,6 +1147,7 @@ PYBIND11_MODULE(_domainsearch, m) {
   bind_errors(m);
   bind_config(m);
   bind_results(m);
+  bind_object_results(m);
   bind_pipeline(m);
   bind_shards(m);
   bind_index(m);

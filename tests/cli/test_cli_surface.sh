@@ -10,7 +10,8 @@
 #  6. index with an unreadable image: exit 3, the others saved;
 #  7. a failing file is named once per message, not "X: X: ...";
 #  8. NO MATCH says which rule fired and by how much (table, and "no_match_reason" in --json);
-#  9. the HTML report shows the verdict, and IoU/score only when localisation/reranking make them mean something.
+#  9. the HTML report shows the verdict, and IoU/score only when localisation/reranking make them mean something;
+# 10. the HTML reports render in headless Chromium: every image decodes, nothing on the console, not blank.
 # Prints "ok - ..." or "not ok - ..." per check; exits 1 when any check failed.
 #   tests/cli/test_cli_surface.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -208,6 +209,15 @@ if [ "$RC" -eq 0 ]; then
 else
   not_ok "index with localisation: exit 0 (got $RC)" "$WORK/err"
 fi
+
+# --- 10. the reports in a real browser (headless Chromium): images decode, no console message, not blank ---
+for page in report.html local.html; do
+  [ -f "$WORK/$page" ] || continue
+  RC=0
+  "$PY" "$(dirname "$0")/render_in_browser.py" "$WORK/$page" "$WORK/$page.png" 2 > "$WORK/browser" 2>&1 || RC=$?
+  if [ "$RC" -eq 77 ]; then not_ok "$page in headless Chromium: chromium is not installed (tools/setup.sh installs it)"
+  else expect "$page renders in headless Chromium (every image decodes, no console message, not blank)" [ "$RC" -eq 0 ] -- "$WORK/browser"; fi
+done
 
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -72,6 +72,10 @@ check "query --objects table and html" 0 "$CLI" query --config "$WORK/config.jso
   --crop box --html "$WORK/r.html" "$SCENE"
 contains "table" "$WORK/out" "products ("
 contains "report boxes" "$WORK/r.html" "<rect class=\"match\""
+for page in r.html p_worst_objects.html; do
+  check "$page renders in headless Chromium (images decode, no console message, not blank)" 0 \
+    "$PY" "$(dirname "$0")/render_in_browser.py" "$WORK/$page" "$WORK/$page.png" 1
+done
 check "--crop without --objects" 2 "$CLI" query --config "$WORK/config.json" --catalogue "$WORK/cat.dscat" --crop box "$SCENE"
 check "--min-score out of range" 2 "$CLI" query --config "$WORK/config.json" --catalogue "$WORK/cat.dscat" --objects --min-score 2 "$SCENE"
 echo "$passed passed, $failed failed"
