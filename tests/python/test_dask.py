@@ -1,9 +1,12 @@
-"""domainsearch.dask on a distributed.LocalCluster of 2 worker processes: sharded indexing equals one
-catalogue, sharded search equals one catalogue's, a worker killed mid-build loses no row, bad rows are
+"""domainsearch.dask on a real cluster (a `dask scheduler` and two `dask worker` processes, started
+here): sharded indexing equals one catalogue, sharded search equals one catalogue's, a worker killed mid-build loses no row, bad rows are
 reported, fine-tuning runs once. Needs python3-distributed, the built package and DS_TEST_MODEL_DIR."""
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -47,11 +50,43 @@ def write_config(folder, **extra):
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with distributed.Client(cluster) as c:
-        yield c
-    cluster.close()
+def client(tmp_path_factory):
+    """A cluster as a deployment runs one: a `dask scheduler` process and two `dask worker` processes (each
+    under its nanny, one thread), found through a scheduler file, not a LocalCluster inside this process.
+    The workers inherit this environment (PYTHONPATH to the package, DS_TEST_MODEL_DIR)."""
+    folder = tmp_path_factory.mktemp("cluster")
+    scheduler_file = str(folder / "scheduler.json")
+    log = open(folder / "cluster.log", "w")
+    start = lambda *args: subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT)  # noqa: E731
+    processes = [start("distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                       "--scheduler-file", scheduler_file)]
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(scheduler_file):
+            assert time.monotonic() < deadline and processes[0].poll() is None, "the scheduler did not start: see " + log.name
+            time.sleep(0.2)
+        processes += [start("distributed.cli.dask_worker", "--scheduler-file", scheduler_file, "--nworkers", "1", "--nthreads", "1",
+                            "--no-dashboard", "--name", f"worker-{i}", "--local-directory", str(folder / f"worker-{i}"))
+                      for i in range(2)]
+        with distributed.Client(scheduler_file=scheduler_file, timeout=60) as c:
+            c.wait_for_workers(2, timeout=180)
+            yield c
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        log.close()
+
+
+def test_the_cluster_is_separate_processes(client):
+    """The scheduler and both workers are processes of their own, none of them this one."""
+    workers = client.run(os.getpid)
+    assert len(workers) == 2 and os.getpid() not in workers.values()
+    assert client.run_on_scheduler(os.getpid) != os.getpid()
 
 
 def items_of(paths, config):
