@@ -1,5 +1,6 @@
 #include "catalogue/catalogue.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <unordered_map>
@@ -162,7 +163,11 @@ TrainingReport Catalogue::train_categories(const TrainingProgressFn& progress) {
   {
     std::shared_lock<std::shared_mutex> lock(mutex_);
     std::vector<CatalogueEntry> augmentable;
-    for (std::uint64_t key : index().keys()) {
+    // In key order: the rows, and so the trained head, do not depend on the order items were added in,
+    // and a head trained across shards (train_category_model_on_shards) on the same items is the same.
+    std::vector<std::uint64_t> keys = index().keys();
+    std::sort(keys.begin(), keys.end());
+    for (std::uint64_t key : keys) {
       const IndexItem item = index().get(key);
       rows.add(item.embedding, item.category, item.label);
       const auto src = sources_.find(key);

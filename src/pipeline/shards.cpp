@@ -153,20 +153,25 @@ TrainingReport train_category_model_on_shards(Pipeline& trained, const std::vect
     throw Error(Status::InvalidArgument, "train_category_model_on_shards: \"training_views\" needs the images, the shards hold embeddings; "
                                          "set it to 0 for a sharded catalogue");
   const std::string fingerprint = trained.model_fingerprint();
-  std::vector<ImageAnalysis> analyses;
-  std::vector<std::string> categories, labels;
+  std::vector<std::pair<std::uint64_t, IndexItem>> items;
   for (const std::string& path : shard_paths) {
     // The stored embeddings are all that is needed: no model is loaded.
     detail::StoredCatalogue shard = detail::read_catalogue_file(path);
     const Index& index = shard.index;
     if (shard.sections.model_fingerprint(index.category_names()) != fingerprint)
       throw Error(Status::ModelMismatch, path + ": built with another model or category table than the catalogue being trained");
-    for (std::uint64_t key : index.keys()) {
-      IndexItem item = index.get(key);
-      analyses.push_back({std::move(item.embedding), std::nullopt, std::nullopt});
-      categories.push_back(index.category_name(item.category));
-      labels.push_back(std::move(item.label));
-    }
+    for (std::uint64_t key : index.keys()) items.emplace_back(key, index.get(key));
+  }
+  // In key order, as one catalogue trains (Pipeline::train_categories): the same items give the same
+  // head however they are spread over the shards.
+  std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::vector<std::string> names = trained.index().category_names();
+  std::vector<ImageAnalysis> analyses;
+  std::vector<std::string> categories, labels;
+  for (auto& [key, item] : items) {
+    analyses.push_back({std::move(item.embedding), std::nullopt, std::nullopt});
+    categories.push_back(names.at(static_cast<std::size_t>(item.category)));
+    labels.push_back(std::move(item.label));
   }
   return trained.train_categories(analyses, categories, labels);
 }
