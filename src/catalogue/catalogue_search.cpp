@@ -42,7 +42,7 @@ std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding
   std::vector<std::int32_t> chosen = choose_categories(categoriser_->predict(embedding, d, names, limit), options.soft_threshold.value_or(config_.soft_threshold));
   // Categories the model cannot predict yet are always searched, so their items stay findable (linear
   // in the number of categories).
-  return with_untrained_categories(std::move(chosen), untrained_mask());
+  return with_untrained_categories(std::move(chosen), categoriser_->untrained(names));
 }
 
 void Catalogue::search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
@@ -62,9 +62,10 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   const RerankMode rerank_mode = options.rerank.value_or(config_.rerank);
   const bool one_per_label = options.one_result_per_label.value_or(config_.one_result_per_label);
   const std::size_t depth = search_depth(k, rerank_mode, config_.rerank_depth, one_per_label);
+  const std::vector<float> query = space_.query_vector(embedding);
   // Items need `depth` distinct labels: search deeper until found or the catalogue is exhausted.
   for (std::size_t want = one_per_label ? 4 * depth : depth;; want *= 2) {
-    const std::vector<SearchHit> hits = space_.search(embedding, want, categories, filter);
+    const std::vector<SearchHit> hits = space_.search(query, want, categories, filter);
     response.results = results_of(hits, contour);
     if (!one_per_label) {
       score_photos(response.results);

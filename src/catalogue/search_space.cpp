@@ -47,10 +47,14 @@ void SearchSpace::remove(std::uint64_t key) {
   if (projected_) projected_->remove(key);
 }
 
-std::vector<SearchHit> SearchSpace::search(const float* embedding, std::size_t k, const std::vector<std::int32_t>& categories,
+std::vector<float> SearchSpace::query_vector(const float* embedding) const {
+  if (projected_) return adapted(*adaptation_, embedding);
+  return std::vector<float>(embedding, embedding + index_.dimension());
+}
+
+std::vector<SearchHit> SearchSpace::search(const std::vector<float>& query_vector, std::size_t k, const std::vector<std::int32_t>& categories,
                                            const KeyFilter& filter) const {
-  if (!projected_) return index_.search(embedding, k, categories, filter);
-  return projected_->search(adapted(*adaptation_, embedding).data(), k, categories, filter);
+  return (projected_ ? *projected_ : index_).search(query_vector.data(), k, categories, filter);
 }
 
 SearchSpace::Projection SearchSpace::project(std::optional<CategoryPredictor> adaptation) const {

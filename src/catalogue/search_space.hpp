@@ -29,9 +29,13 @@ class SearchSpace {
   void store(std::uint64_t key, std::int32_t category, const float* embedding, const std::string& label, const ContourMask* mask, bool replace);
   void remove(std::uint64_t key);
 
-  /// The k nearest items to a network embedding (dimension() floats), compared in the adapted space
-  /// when there is one, distances as the compared space gives them.
-  std::vector<SearchHit> search(const float* embedding, std::size_t k, const std::vector<std::int32_t>& categories, const KeyFilter& filter) const;
+  /// What searches compare for a network embedding (index().dimension() floats): its adapted form when
+  /// the space has an adaptation, else the embedding itself. Made once per query, valid until the space
+  /// changes.
+  std::vector<float> query_vector(const float* embedding) const;
+  /// The k nearest items to a query_vector(), distances as the compared space gives them.
+  std::vector<SearchHit> search(const std::vector<float>& query_vector, std::size_t k, const std::vector<std::int32_t>& categories,
+                                const KeyFilter& filter) const;
 
   /// A projection computed without changing the space (it takes as long as the catalogue is large, so
   /// a writer makes it before taking the lock that installs it).

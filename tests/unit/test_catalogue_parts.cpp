@@ -79,7 +79,7 @@ TEST_CASE("a search space keeps its adapted projection equal to projecting its I
   const Rows rows = random_rows(60, 1);
   detail::SearchSpace changed_after = space_of(rows), changed_before = space_of(rows);
   const std::vector<float> query(rows.x.begin(), rows.x.begin() + kDim);
-  CHECK(keys_of(changed_after.search(query.data(), 5, {}, {})) == keys_of(changed_after.index().search(query.data(), 5)));
+  CHECK(keys_of(changed_after.search(changed_after.query_vector(query.data()), 5, {}, {})) == keys_of(changed_after.index().search(query.data(), 5)));
 
   const CategoryPredictor adaptation = adaptation_for(rows);
   changed_after.install(changed_after.project(adaptation));
@@ -91,18 +91,19 @@ TEST_CASE("a search space keeps its adapted projection equal to projecting its I
   const Rows queries = random_rows(12, 3);
   for (std::size_t q = 0; q < 12; ++q) {
     const float* v = queries.x.data() + q * kDim;
-    const std::vector<SearchHit> a = changed_after.search(v, 8, {}, {}), b = changed_before.search(v, 8, {}, {});
+    const std::vector<SearchHit> a = changed_after.search(changed_after.query_vector(v), 8, {}, {});
+    const std::vector<SearchHit> b = changed_before.search(changed_before.query_vector(v), 8, {}, {});
     REQUIRE(keys_of(a) == keys_of(b));
     for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i].distance == Approx(b[i].distance).margin(1e-6));
     // The adapted space ranks differently from the Index itself (else the test would prove nothing).
   }
   CHECK(changed_after.index().size() == 61);
-  CHECK(changed_after.search(queries.x.data(), 100, {3}, {}).size() == 1);
+  CHECK(changed_after.search(changed_after.query_vector(queries.x.data()), 100, {3}, {}).size() == 1);
 
   // Without an adaptation the space searches the Index itself.
   changed_after.install(changed_after.project(std::nullopt));
   CHECK_FALSE(changed_after.adaptation());
-  CHECK(keys_of(changed_after.search(query.data(), 9, {}, {})) == keys_of(changed_after.index().search(query.data(), 9)));
+  CHECK(keys_of(changed_after.search(changed_after.query_vector(query.data()), 9, {}, {})) == keys_of(changed_after.index().search(query.data(), 9)));
 }
 
 TEST_CASE("a projection made before the space changed is refused", "[catalogue-parts]") {
