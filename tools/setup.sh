@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev
   libopenblas0-pthread libopenblas-dev
   catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib python3-distributed python3-dask
+  python3-venv python3-pip python3-setuptools python3-wheel  # pip install . offline (tests/python/check_package_install.sh)
   libfaiss-dev libssl-dev
   clang-14 libclang-rt-14-dev
   chromium  # the HTML reports are checked in a real browser (tests/cli/render_in_browser.py)
