@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev
+  libtorch-dev libopencv-dev libeigen3-dev nlohmann-json3-dev libcli11-dev
   libopenblas0-pthread libopenblas-dev
   catch2 pybind11-dev python3-dev python3-torch python3-numpy python3-pytest python3-opencv python3-nbconvert python3-ipykernel python3-matplotlib python3-distributed python3-dask
   python3-venv python3-pip python3-setuptools python3-wheel  # pip install . offline (tests/python/check_package_install.sh)

@@ -7,7 +7,8 @@
 //   domainsearch query   --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--json] [--html FILE]
 //   domainsearch inspect --catalogue CAT [--json]
 //   domainsearch eval    --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--ablate] [--json-file FILE] [--plot PREFIX] ...
-//   domainsearch --version | --help | COMMAND --help
+//   domainsearch completion bash
+//   domainsearch --version | --help | COMMAND --help   (parsed with CLI11: src/cli/command_line.hpp)
 // Exit codes: 0 ok, 1 a library, file-system or out-of-memory error (message on stderr), 2 bad usage
 // (a short message and where to read the command's usage), 3 index finished but some rows failed (each
 // one named on stderr; the others are saved), 130 interrupted (Ctrl-C, SIGTERM or SIGHUP: index saves
@@ -51,8 +52,13 @@
 #include "object_report.hpp"
 #include "inference_process.hpp"
 #include "query_verdict.hpp"
+#include "command_line.hpp"
 
 using namespace domainsearch;
+using domainsearch::cli::Args;
+using domainsearch::cli::UsageError;
+using domainsearch::cli::integer_option;
+using domainsearch::cli::probability_option;
 
 namespace {
 
@@ -60,10 +66,6 @@ namespace {
 constexpr int kExitError = 1, kExitUsage = 2, kExitSomeFailed = 3, kExitInterrupted = 130;
 
 using Json = nlohmann::ordered_json;  // keys in the order written
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 std::atomic<bool> g_interrupted{false};
 // The first Ctrl-C (or SIGTERM/SIGHUP to a writing command) asks the work to stop cleanly; a second one
@@ -94,189 +96,6 @@ CatalogueLock lock_for_writing(const std::string& catalogue) {
   }
   std::fprintf(stderr, "%s is being changed by another writer; waiting up to %ld s for its lock (Ctrl-C gives up)\n", catalogue.c_str(), seconds);
   return CatalogueLock(catalogue, std::chrono::seconds(seconds), not_interrupted);
-}
-
-// What each command accepts: its help text, options (name -> what the value is), flags, whether it
-// takes IMAGE arguments, options of which exactly one must be given, and options it takes more than
-// once. Anything else is a usage error.
-struct CommandSpec {
-  std::string help;
-  std::vector<std::pair<std::string, std::string>> options;
-  std::vector<std::string> flags;
-  bool images = false;
-  std::vector<std::string> one_of;
-  std::vector<std::string> repeatable;
-};
-
-const std::map<std::string, CommandSpec> kCommandSpecs = {
-    {"index", {"domainsearch index --config C.json --catalogue CAT (--csv FILE | --folder DIR) [--shards N] [--no-train]\n"
-               "  Builds or extends CAT. CSV columns: path,label,category (paths relative to the CSV). A folder holds one\n"
-               "  sub-folder per category. Only images not yet in CAT are processed; unreadable ones are reported and skipped\n"
-               "  (exit status 3 once the others are saved). CSV files may start with a UTF-8 byte-order mark and use CRLF.\n"
-               "  Trains afterwards (see train) unless --no-train: fine-tuning with any number of categories (it learns items), a\n"
-               "  category head with 2 or more; what it cannot train it names, with why. Ctrl-C stops cleanly, keeping what was indexed.\n"
-               "  --shards N (1..4096, with --csv) builds a new shard set instead: CAT is a folder that receives template.dscat,\n"
-               "  N shard catalogues (each image goes to the shard of its key) and shards.json; fine-tuning runs once before\n"
-               "  the shards embed, the category head once across them. Query it with query --catalogue CAT.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "FILE"}, {"folder", "DIR"}, {"shards", "N"}}, {"no-train"}, false, {"csv", "folder"}}},
-    {"add", {"domainsearch add --config C.json --catalogue CAT --image PATH --category NAME [--label L] [--key K] [--upsert]\n"
-             "  Adds one image (key defaults to a hash of PATH; K is 0..18446744073709551614). --upsert replaces an existing key.",
-             {{"config", "C.json"}, {"catalogue", "CAT"}, {"image", "PATH"}, {"category", "NAME"}, {"label", "L"}, {"key", "K"}}, {"upsert"}}},
-    {"remove", {"domainsearch remove --config C.json --catalogue CAT --key K\n  Removes one item.",
-                {{"config", "C.json"}, {"catalogue", "CAT"}, {"key", "K"}}, {}}},
-    {"train", {"domainsearch train --config C.json --catalogue CAT [--csv PHOTOS.csv]\n"
-               "  With \"fine_tuning\": {\"enabled\": true}, fine-tunes the backbone on the catalogue's photos (or on PHOTOS.csv)\n"
-               "  and re-embeds the catalogue, showing stage, epoch, loss and ETA; Ctrl-C cancels and leaves CAT as it was.\n"
-               "  Otherwise (re)trains the category head (and, with \"adapt_embedding\", the adapted embedding) on the\n"
-               "  catalogue's embeddings, or on the photos of PHOTOS.csv (path,label,category; categories must be the\n"
-               "  catalogue's), e.g. shop photos for a catalogue of one studio image per item.",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"csv", "PHOTOS.csv"}}, {}}},
-    {"query", {"domainsearch query --config C.json --catalogue CAT [--catalogue CAT2...] IMAGE... [--k N] [--category NAME] [--photos] [--json] [--html FILE]\n"
-               "                   [--objects [--crop cutout|box] [--min-score P]]\n"
-               "  Finds the catalogue items most like each IMAGE (N: 1..100000 items each, each shown by its nearest photo with the\n"
-               "  number of its photos found; --photos lists photos instead, as \"one_result_per_label\": false). Prints a table (or JSON with\n"
-               "  --json, keys as strings); --html writes a self-contained visual report. NO MATCH says which rule of the\n"
-               "  configuration fired (match_distance, match_threshold, min_confidence); with a \"confidence\" model each answer\n"
-               "  says how likely its first item is right. Several --catalogue files, or a shard set folder\n"
-               "  (index --shards), are searched as one catalogue: each image is embedded once and the shards' results merged.\n"
-               "  --objects answers every product in each photo (a shelf, a tray; one catalogue file, and an \"object_finder\"\n"
-               "  (tools/object_finder.sh) or a \"segmenter\" in the configuration): each product's box, item, confidence and NO MATCH verdict, and the photo's items with their\n"
-               "  counts; --html draws the boxes with their items on each photo. --crop: how a product is shown to the backbone\n"
-               "  (cutout on white, default; box with its background). --min-score: the object finder's centre probability a\n"
-               "  product needs (0..1, default 0.1).",
-               {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}, {"crop", "cutout|box"}, {"min-score", "P"}},
-               {"json", "photos", "objects"}, true, {}, {"catalogue"}}},
-    {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
-                 {{"catalogue", "CAT"}}, {"json"}}},
-    {"eval", {"domainsearch eval --config C.json --catalogue-csv CAT.csv --queries-csv Q.csv [--label-column L] [--category-column C]\n"
-              "                  [--head-csv TRAIN.csv] [--holdout-items N] [--ablate] [--json-file FILE] [--plot PREFIX]\n"
-              "  Measures retrieval (a result is relevant when its label equals the query's) and category prediction:\n"
-              "  item recall@K and MRR (the item answer), photo mAP, R-precision, precision/recall/identical-recall@1,5,10,20\n"
-              "  (the photo answer), category accuracy, macro P/R/F1, per-class accuracy, confusion matrix. Nothing is saved. --ablate measures the ablation set (category off/hard/soft,\n"
-              "  grayscale, raw embeddings, localisation with and without reranking) in one run: model outputs are computed\n"
-              "  once per image and embedding setting. Columns default to label and category. --head-csv trains the\n"
-              "  category head on other photos (e.g. when the catalogue holds one iconic image per item). --json-file writes\n"
-              "  every number; --plot writes PREFIX_precision.svg, PREFIX_confusion.svg and PREFIX_risk_coverage.svg.\n"
-              "  --holdout-items N leaves N items out of the catalogue and the training photos and reports how often their\n"
-              "  queries still get a match (false-match rate) and what each \"no match\" threshold costs the others: by\n"
-              "  distance (match_distance), by match probability (match_threshold, fine-tuned configurations) and by a\n"
-              "  confidence model fitted on the answers (printed for the configuration's \"confidence\"; min_confidence),\n"
-              "  how well each candidate confidence tells right from wrong answers and known from held-out items, and\n"
-              "  what the configured rules let through.\n"
-              "domainsearch eval --config C.json --catalogue CAT --objects SCENES.json [--crop cutout|box] [--min-score P] [--json-file FILE]\n"
-              "                  [--plot PREFIX]\n"
-              "  Measures query --objects on the scenes of SCENES.json (tools/make_scenes.py; its labels must be CAT's): detection\n"
-              "  recall/precision at IoU >= 0.5, identification of the found products, end-to-end F1, mAP@0.5 over items, per-photo\n"
-              "  items-and-counts F1 and count error, where the time goes; --plot writes PREFIX_worst_objects.html (the worst photos).",
-              {{"config", "C.json"}, {"catalogue-csv", "CAT.csv"}, {"queries-csv", "Q.csv"}, {"label-column", "L"}, {"category-column", "C"},
-               {"head-csv", "TRAIN.csv"}, {"holdout-items", "N"}, {"json-file", "FILE"}, {"plot", "PREFIX"}, {"objects", "SCENES.json"},
-               {"catalogue", "CAT"}, {"crop", "cutout|box"}, {"min-score", "P"}},
-              {"ablate"}}},
-};
-
-struct Args {
-  std::string command;
-  std::map<std::string, std::string> options;                    // the first value of each option
-  std::map<std::string, std::vector<std::string>> all_values;    // every value, in order, of each option
-  std::set<std::string> flags;
-  std::vector<std::string> positional;
-
-  const std::string& need(const std::string& name) const {
-    const auto it = options.find(name);
-    if (it == options.end()) throw UsageError("missing --" + name);
-    return it->second;
-  }
-  std::string get(const std::string& name, const std::string& fallback = "") const {
-    const auto it = options.find(name);
-    return it == options.end() ? fallback : it->second;
-  }
-  bool has(const std::string& flag) const { return flags.count(flag) != 0; }
-};
-
-// Options whose value is an integer, with its range: --k as the configuration's "k"; --key any 64-bit
-// key but 2^64-1, which the C ABI returns as "no result" (DS_KEY_NONE).
-const std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> kIntegerOptions = {
-    {"k", {1, 100000}}, {"key", {0, UINT64_MAX - 1}}, {"holdout-items", {0, 100000}}, {"shards", {1, 4096}}};
-
-// The value of --NAME (one of kIntegerOptions) as an integer in its range: digits only (no sign, spaces
-// or suffix: "-1" and "12abc" are refused, where std::stoull would wrap or stop early).
-std::uint64_t integer_option(const Args& a, const std::string& name) {
-  const auto [lo, hi] = kIntegerOptions.at(name);
-  const std::string& text = a.need(name);
-  std::uint64_t value = 0;
-  bool ok = !text.empty();
-  for (char c : text) {
-    ok = ok && c >= '0' && c <= '9' && value <= (UINT64_MAX - static_cast<std::uint64_t>(c - '0')) / 10;
-    if (!ok) break;
-    value = value * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (!ok || value < lo || value > hi)
-    throw UsageError("--" + name + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got \"" + text + "\"");
-  return value;
-}
-
-// The value of --NAME as a probability: a decimal number in (0, 1].
-float probability_option(const Args& a, const std::string& name) {
-  const std::string& text = a.need(name);
-  char* end = nullptr;
-  const float value = std::strtof(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size() || !(value > 0 && value <= 1))
-    throw UsageError("--" + name + " must be a number in (0, 1], got \"" + text + "\"");
-  return value;
-}
-
-// "--config C.json, --catalogue CAT, ..., --no-train, --help": what a command accepts, for messages.
-std::string allowed_options(const CommandSpec& spec) {
-  std::string out;
-  for (const auto& [name, value] : spec.options) out += "--" + name + " " + value + ", ";
-  for (const std::string& flag : spec.flags) out += "--" + flag + ", ";
-  return out + "--help";
-}
-
-// Parses `domainsearch COMMAND ...` against the command's spec: an option or flag it does not list, an
-// option given twice or without its value, an IMAGE argument to a command that takes none, or not
-// exactly one of its one_of options is a UsageError naming it (with --help, only the command is checked).
-Args parse(int argc, char** argv) {
-  Args a;
-  if (argc < 2) throw UsageError("no command");
-  a.command = argv[1];
-  if (a.command == "--help" || a.command == "help" || a.command == "--version") return a;
-  const auto spec_it = kCommandSpecs.find(a.command);
-  if (spec_it == kCommandSpecs.end()) throw UsageError("unknown command \"" + a.command + "\"");
-  const CommandSpec& spec = spec_it->second;
-  for (int i = 2; i < argc; ++i) {
-    const std::string s = argv[i];
-    const std::string name = s.rfind("--", 0) == 0 ? s.substr(2) : std::string();
-    if (name.empty() && (s.size() < 2 || s[0] != '-')) {
-      a.positional.push_back(s);
-    } else if (name == "help" || std::find(spec.flags.begin(), spec.flags.end(), name) != spec.flags.end()) {
-      a.flags.insert(name);
-    } else if (std::any_of(spec.options.begin(), spec.options.end(), [&](const auto& o) { return o.first == name; })) {
-      if (i + 1 >= argc) throw UsageError(s + " needs a value");
-      const bool repeatable = std::find(spec.repeatable.begin(), spec.repeatable.end(), name) != spec.repeatable.end();
-      if (!a.options.emplace(name, argv[i + 1]).second && !repeatable) throw UsageError(s + " is given twice");
-      a.all_values[name].push_back(argv[++i]);
-    } else {
-      throw UsageError("unknown option " + s + " for " + a.command + "; it accepts " + allowed_options(spec));
-    }
-  }
-  if (a.has("help")) return a;
-  for (const auto& entry : kIntegerOptions)
-    if (a.options.count(entry.first)) integer_option(a, entry.first);  // refused before any work starts
-  if (!spec.images && !a.positional.empty())
-    throw UsageError(a.command + " takes no IMAGE arguments, got \"" + a.positional.front() + "\" (options start with --; it accepts " +
-                     allowed_options(spec) + ")");
-  if (!spec.one_of.empty()) {
-    std::string choices;
-    std::size_t given = 0;
-    for (const std::string& name : spec.one_of) {
-      given += a.options.count(name);
-      for (const auto& [option, value] : spec.options)
-        if (option == name) choices += std::string(choices.empty() ? "" : " or ") + "--" + name + " " + value;
-    }
-    if (given != 1) throw UsageError(a.command + (given == 0 ? " needs " : " takes only one of ") + choices);
-  }
-  return a;
 }
 
 // A float as JSON writes it in its shortest decimal (0.1f as 0.1, not 0.10000000149011612); NaN and
@@ -838,16 +657,17 @@ int cmd_eval(const Args& a) {
   return 0;
 }
 
-void print_usage(FILE* to) {
-  std::fprintf(to, "domainsearch %s: domain-specific image similarity search\n\nusage:\n", version_string());
-  for (const auto& [name, spec] : kCommandSpecs) std::fprintf(to, "  %s\n", spec.help.substr(0, spec.help.find('\n')).c_str());
-  std::fprintf(to, "\n'domainsearch COMMAND --help' describes one command; 'domainsearch --version' prints the version.\n");
-}
-
 // The line after a usage error: where to read the usage of the command given (or the list of commands).
 void print_usage_hint(int argc, char** argv) {
-  if (argc >= 2 && kCommandSpecs.count(argv[1])) std::fprintf(stderr, "Run 'domainsearch %s --help' for its usage.\n", argv[1]);
+  if (argc >= 2 && cli::is_command(argv[1])) std::fprintf(stderr, "Run 'domainsearch %s --help' for its usage.\n", argv[1]);
   else std::fprintf(stderr, "Run 'domainsearch --help' for the commands.\n");
+}
+
+int cmd_completion(const Args& a) {
+  if (a.positional.size() != 1 || a.positional.front() != "bash")
+    throw UsageError("completion takes one shell: bash (zsh reads it after `autoload bashcompinit && bashcompinit`)");
+  std::fputs(cli::bash_completion_script().c_str(), stdout);
+  return 0;
 }
 
 }  // namespace
@@ -857,30 +677,25 @@ int main(int argc, char** argv) {
   domainsearch::process::tune_process_for_inference();
   static const std::map<std::string, int (*)(const Args&)> kCommands = {
       {"index", cmd_index}, {"add", cmd_add}, {"remove", cmd_remove}, {"train", cmd_train}, {"query", cmd_query}, {"inspect", cmd_inspect},
-      {"eval", cmd_eval}};
-  if (argc < 2) {  // the whole usage, as a usage error
-    print_usage(stderr);
-    return kExitUsage;
-  }
+      {"eval", cmd_eval}, {"completion", cmd_completion}};
   try {
-    const Args a = parse(argc, argv);
-    if (a.command == "--help" || a.command == "help") {
-      print_usage(stdout);
-      return 0;
-    }
-    if (a.command == "--version") {
-      std::printf("domainsearch %s\n", version_string());
-      return 0;
-    }
-    const auto it = kCommands.find(a.command);
-    if (it == kCommands.end()) throw UsageError("unknown command \"" + a.command + "\"");
-    if (a.has("help")) {
-      std::printf("%s\n", kCommandSpecs.at(a.command).help.c_str());
-      return 0;
+    const Args a = cli::parse_command_line(argc, argv);
+    switch (a.request) {
+      case cli::Request::Usage:  // with no arguments, the whole usage as a usage error
+        std::fputs(cli::usage_text().c_str(), argc < 2 ? stderr : stdout);
+        return argc < 2 ? kExitUsage : 0;
+      case cli::Request::Version:
+        std::printf("domainsearch %s\n", version_string());
+        return 0;
+      case cli::Request::CommandHelp:
+        std::fputs(cli::command_help(a.command).c_str(), stdout);
+        return 0;
+      case cli::Request::Run:
+        break;
     }
     if (a.command == "index" || a.command == "add" || a.command == "remove" || a.command == "train")
       for (const int signal : {SIGTERM, SIGHUP}) std::signal(signal, on_interrupt);  // stop cleanly: save, or leave the file as it was
-    return it->second(a);
+    return kCommands.at(a.command)(a);
   } catch (const UsageError& e) {
     std::fprintf(stderr, "domainsearch: %s\n", e.what());
     print_usage_hint(argc, argv);

@@ -116,10 +116,10 @@ contains "allowed options listed" "$WORK/err" "--label L"
 check "unknown query option" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --kk 3 "$QUERY"
 contains "unknown query option named" "$WORK/err" "unknown option --kk"
 check "negative --k" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k -1 "$QUERY"
-contains "negative --k named" "$WORK/err" '--k must be an integer in 1..100000, got "-1"'
+contains "negative --k named" "$WORK/err" '--k: must be an integer in 1..100000, got "-1"'
 check "--k with a suffix" 2 "$CLI" query --config "$CONFIG" --catalogue "$CAT" --k 12abc "$QUERY"
 check "negative --key" 2 "$CLI" remove --config "$CONFIG" --catalogue "$CAT" --key -1
-contains "negative --key named" "$WORK/err" "--key must be an integer"
+contains "negative --key named" "$WORK/err" "--key: must be an integer"
 check "index without a source" 2 "$CLI" index --config "$CONFIG" --catalogue "$WORK/none.dscat"
 contains "index names its sources" "$WORK/err" "index needs --csv FILE or --folder DIR"
 check "index with two sources" 2 "$CLI" index --config "$CONFIG" --catalogue "$WORK/none.dscat" --csv "$WORK/items.csv" --folder "$WORK"
