@@ -1,6 +1,7 @@
 """domainsearch.dask on a real cluster (a `dask scheduler` and two `dask worker` processes, started
 here): sharded indexing equals one catalogue, sharded search equals one catalogue's, a worker killed mid-build loses no row, bad rows are
-reported, fine-tuning runs once. Needs python3-distributed, the built package and DS_TEST_MODEL_DIR."""
+reported, fine-tuning runs once, an interrupted job resumes. Needs python3-distributed, the built package and DS_TEST_MODEL_DIR."""
+import collections
 import json
 import os
 import signal
@@ -128,6 +129,58 @@ def test_sharded_indexing_equals_one_catalogue_and_reports_bad_rows(client, tmp_
     assert not list((tmp_path / "shards").glob(".*.building"))  # only complete shards were published
     with pytest.raises(FileExistsError):
         dsd.index_catalogue(client, rows, config, tmp_path / "shards", shards=3)
+
+
+def test_an_interrupted_index_job_resumes_where_it_stopped(client, tmp_path):
+    rows = write_images(tmp_path, 24) + [(str(tmp_path / "missing.png"), "missing", "bar")]
+    config, out = write_config(tmp_path), tmp_path / "shards"
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_one_shard(stage, done, total, future):
+        if stage == "shards" and done == 1:
+            raise Stopped()  # as if the client died: the job ends before it publishes
+
+    with pytest.raises(Stopped):
+        dsd.index_catalogue(client, rows, config, out, shards=3, chunk_rows=4, progress=stop_after_one_shard)
+    assert not (out / "shards.json").exists() and (out / dsd.JOB_RECORD).exists()
+    with pytest.raises(FileExistsError, match="another rows"):  # another job's rows would mix with this one's: refused
+        dsd.index_catalogue(client, rows[:-2], config, out, shards=3)
+    with pytest.raises(FileExistsError, match="another shard count"):
+        dsd.index_catalogue(client, rows, config, out, shards=2)
+
+    stages = collections.Counter()
+    resumed = dsd.index_catalogue(client, rows, config, out, shards=3, chunk_rows=8, progress=lambda stage, *_: stages.update([stage]))
+    assert stages["template"] == 0, "the finished template was made again"
+    assert stages["shards"] == 2, "only the two unfinished shards are written"
+    published = {"shards.json", "shards.json.lock", "template.dscat", "template.dscat.lock"} | {os.path.basename(p) for p in resumed.shard_paths}
+    assert set(os.listdir(out)) == published, "the job's record, markers and temporary shards are gone once it publishes"
+
+    fresh = dsd.index_catalogue(client, rows, config, tmp_path / "fresh", shards=3, chunk_rows=4)
+    for field_name in ("rows", "added", "duplicates", "failures", "model_fingerprint"):
+        assert getattr(resumed, field_name) == getattr(fresh, field_name), field_name
+    assert {**resumed.training, "seconds": 0} == {**fresh.training, "seconds": 0}
+    resumed_items, fresh_items = items_of(resumed.shard_paths, config), items_of(fresh.shard_paths, config)
+    assert resumed_items.keys() == fresh_items.keys()
+    for key, (label, category, embedding) in fresh_items.items():
+        assert resumed_items[key][:2] == (label, category)
+        np.testing.assert_array_equal(resumed_items[key][2], embedding)
+
+
+def test_an_unfinished_index_job_can_be_started_over(client, tmp_path):
+    rows, config, out = write_images(tmp_path, 12), write_config(tmp_path), tmp_path / "shards"
+
+    def stop(stage, *_):
+        if stage == "shards":
+            raise RuntimeError("stopped")
+
+    with pytest.raises(RuntimeError):
+        dsd.index_catalogue(client, rows, config, out, shards=2, progress=stop)
+    report = dsd.index_catalogue(client, rows[:6], config, out, shards=2, resume=False)  # other rows: the old parts go
+    assert report.added == 6
+    assert sorted(items_of(report.shard_paths, config)) == sorted(ds.Pipeline.key_for_path(path) for path, _, _ in rows[:6])
+    assert not [name for name in os.listdir(out) if name.startswith(".")]
 
 
 def test_sharded_search_equals_one_catalogue_and_routes_writes(client, tmp_path):

@@ -24,7 +24,15 @@ How the work is split:
   name, then published by an atomic rename once complete; shards.json is written last.
 A worker that dies mid-build loses only the analyses it held: Dask recomputes them from their task (the
 client keeps the futures), so no row is lost; `retries` re-runs a task that raised.
+
+A job that stops before it publishes (the client killed, Ctrl-C, a task that failed every retry) resumes
+when index_catalogue is called again with the same rows, configuration file and shard count: out_dir keeps
+a record of the job (.index-job.json) and of each finished part (the template, each written shard, with
+what it reported), and only the rest is redone; the report is the one an uninterrupted job gives. Other
+rows or settings for an unfinished job are refused, naming what differs (resume=False starts over).
 """
+import hashlib
+import json
 import os
 import threading
 import time
@@ -37,6 +45,7 @@ from . import _domainsearch as _ds
 from . import _process_tuning_opted_out, tune_process_for_inference
 
 TEMPLATE = "template.dscat"
+JOB_RECORD = ".index-job.json"  # an unfinished index_catalogue job in its out_dir; removed when it publishes
 
 # One Pipeline per (configuration, catalogue file, modification time) in each worker process: the analyse
 # tasks share it (Pipeline.analyze is thread-safe), so models load once per worker, not per task.
@@ -139,6 +148,76 @@ def _install_category_model(config_path, template_path, shard_path):
     return shard.model_fingerprint
 
 
+# ---------------------------------------------------------------- the job's record, for resuming
+
+def _job_settings(config, rows, shards, train):
+    """What makes one job's parts reusable by another: the configuration file's bytes, the rows (after
+    duplicates are dropped), the shard count and whether it trains. (chunk_rows and retries change only how
+    the work is cut.)"""
+    with open(config, "rb") as f:
+        config_digest = hashlib.sha256(f.read()).hexdigest()
+    rows_digest = hashlib.sha256()
+    for row in rows:
+        rows_digest.update(json.dumps([str(value) for value in row]).encode("utf-8", "surrogateescape") + b"\n")
+    return {"format": 1, "configuration": config_digest, "rows": rows_digest.hexdigest(), "shard count": shards, "train": train}
+
+
+def _write_json(path, value):
+    """Writes JSON to path atomically (a reader sees the old file or the whole new one)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+
+
+class _JobRecord:
+    """The record of an index job in out_dir: its settings, and a marker per finished part (".NAME.done.json"
+    holding what the part reported) written after the part's file is complete."""
+
+    def __init__(self, out_dir, settings, resume):
+        self._out_dir = out_dir
+        path = os.path.join(out_dir, JOB_RECORD)
+        if os.path.exists(path):
+            earlier = self._read(path)
+            if earlier != settings and resume:
+                differ = sorted(k for k in settings if earlier.get(k) != settings[k]) if earlier else ["record (unreadable)"]
+                raise FileExistsError(f"{out_dir} holds an unfinished index job with another {', '.join(differ)}; call index_catalogue "
+                                      f"with the same rows, configuration file and shard count to resume it, or with resume=False to start over")
+            if not resume:
+                self._discard_parts()
+        _write_json(path, settings)
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def _marker(self, part):
+        return os.path.join(self._out_dir, f".{part}.done.json")
+
+    def _discard_parts(self):
+        """Removes the markers and the unpublished shards (and their save locks, which nothing else uses)."""
+        for name in os.listdir(self._out_dir):
+            if name.startswith(".") and name.endswith((".done.json", ".building", ".building.lock")):
+                os.remove(os.path.join(self._out_dir, name))
+
+    def finished(self, part):
+        """What `part` reported when it finished in an earlier run of this job, or None."""
+        return self._read(self._marker(part))
+
+    def finish(self, part, report):
+        _write_json(self._marker(part), report)
+
+    def close(self):
+        """The job published: its record goes."""
+        self._discard_parts()
+        os.remove(os.path.join(self._out_dir, JOB_RECORD))
+
+
 # ---------------------------------------------------------------- indexing
 
 @dataclass
@@ -156,7 +235,7 @@ class ShardedIndexReport:
 
 
 def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, shards: int, *, train: bool = True,
-                    chunk_rows: int = 32, retries: int = 2,
+                    chunk_rows: int = 32, retries: int = 2, resume: bool = True,
                     progress: Optional[Callable[[str, int, int, object], None]] = None) -> ShardedIndexReport:
     """Builds the shard set `out_dir` from rows (path, label, category[, key]) on the client's workers.
 
@@ -164,6 +243,7 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     configuration asks for (fine-tuning, or else the category head when there are 2+ categories), once.
     progress(stage, done, total, future) is called as tasks finish (stages "template", "analyze", "shards",
     "train", "install"); Dask's dashboard shows the same tasks. out_dir must not hold a shard set already.
+    An unfinished job in out_dir is resumed (see the module's docstring); resume=False starts it over.
     Raises domainsearch.Error (InvalidArgument) when no row can be indexed; a row that cannot be read is
     reported in the report's failures.
     """
@@ -186,31 +266,27 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     trains_head = train and not settings.fine_tuning.enabled and len(categories) >= 2
     fine_tunes = train and settings.fine_tuning.enabled and len(categories) >= 1
 
+    job = _JobRecord(out_dir, _job_settings(config, rows, shards, train), resume)
     _tune_workers(client)
     template = os.path.join(out_dir, TEMPLATE)
-    built = client.submit(_build_template, config, categories, rows, template, fine_tunes, retries=retries, pure=False,
-                          key=f"domainsearch-template-{os.getpid()}-{time.time_ns()}")
-    fine_tuning = _gather(built, "template", progress)[0]
-
-    chunks = [[] for _ in range(shards)]
-    for row in rows:
-        part = chunks[_ds.shard_of_key(_row_key(row), shards)]
-        if not part or len(part[-1]) == chunk_rows:
-            part.append([])
-        part[-1].append(row)
-    analysed = [[client.submit(_analyze_chunk, config, template, chunk, retries=retries, pure=False) for chunk in part] for part in chunks]
-    _wait([f for part in analysed for f in part], "analyze", progress)  # the analyses stay on the workers
-    failures += [failure for part in client.gather([client.submit(_failures_of, f, pure=False) for part in analysed for f in part])
-                 for failure in part]
+    made = job.finished(TEMPLATE) if os.path.exists(template) else None
+    if made is None:
+        built = client.submit(_build_template, config, categories, rows, template, fine_tunes, retries=retries, pure=False,
+                              key=f"domainsearch-template-{os.getpid()}-{time.time_ns()}")
+        made = {"fine_tuning": _gather(built, "template", progress)[0]}
+        job.finish(TEMPLATE, made)
 
     names = [_ds.ShardSetManifest.shard_file_name(i, shards) for i in range(shards)]
     building = [os.path.join(out_dir, f".{name}.building") for name in names]
-    written = [client.submit(_write_shard, config, template, building[i], *analysed[i], retries=retries, pure=False) for i in range(shards)]
-    added = sum(_gather(written, "shards", progress))
+    written = {i: job.finished(names[i]) for i in range(shards) if _shard_kept(building[i], os.path.join(out_dir, names[i]))}
+    written = {i: report for i, report in written.items() if report is not None}
+    _write_shards(client, [i for i in range(shards) if i not in written], rows, shards, chunk_rows, config, template,
+                  building, retries, progress, lambda i, report: (written.__setitem__(i, report), job.finish(names[i], report)))
+    added = sum(written[i]["added"] for i in range(shards))
+    failures += [tuple(failure) for i in range(shards) for failure in written[i]["failures"]]
     if added == 0:
         raise _error("InvalidArgument", f"none of the {len(rows)} rows could be indexed (first failure: {failures[:1]}); "
                                         f"no shard set was published in {out_dir}")
-    del analysed  # the analyses are in the shard files now: let the workers free them
 
     training = None
     if trains_head:
@@ -224,8 +300,36 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     manifest.template_file = TEMPLATE
     manifest.model_fingerprint = _ds.Pipeline.inspect(template)["model_fingerprint"]
     manifest.save(out_dir)
+    job.close()
     return ShardedIndexReport(out_dir, manifest.shard_paths(out_dir), given, added, duplicates, failures,
-                              manifest.model_fingerprint, fine_tuning, training, time.monotonic() - start)
+                              manifest.model_fingerprint, made["fine_tuning"], training, time.monotonic() - start)
+
+
+def _shard_kept(building, published):
+    """Whether a shard an earlier run wrote is still there, under its temporary name (a run stopped while
+    publishing has renamed it: it is put back, to be published with the others)."""
+    if not os.path.exists(building) and os.path.exists(published):
+        os.replace(published, building)
+    return os.path.exists(building)
+
+
+def _write_shards(client, todo, rows, shards, chunk_rows, config, template, building, retries, progress, on_written):
+    """Analyses the rows of the shards `todo` in chunks and writes each shard to building[i];
+    on_written(i, {"added": n, "failures": [(path, reason)]}) as each shard's file is complete."""
+    chunks = {i: [] for i in todo}
+    for row in rows:
+        part = chunks.get(_ds.shard_of_key(_row_key(row), shards))
+        if part is None:
+            continue
+        if not part or len(part[-1]) == chunk_rows:
+            part.append([])
+        part[-1].append(row)
+    analysed = {i: [client.submit(_analyze_chunk, config, template, chunk, retries=retries, pure=False) for chunk in chunks[i]] for i in todo}
+    _wait([f for i in todo for f in analysed[i]], "analyze", progress)  # the analyses stay on the workers
+    failures = {i: [failure for part in client.gather([client.submit(_failures_of, f, pure=False) for f in analysed[i]]) for failure in part]
+                for i in todo}
+    writes = {client.submit(_write_shard, config, template, building[i], *analysed[i], retries=retries, pure=False): i for i in todo}
+    _wait(list(writes), "shards", progress, lambda future, added: on_written(writes[future], {"added": added, "failures": failures[writes[future]]}))
 
 
 def _unique_rows(rows):
@@ -243,16 +347,18 @@ def _unique_rows(rows):
     return unique, len(rows) - len(unique)
 
 
-def _wait(futures, stage, progress):
-    """Waits for futures, reporting each as it completes (progress(stage, done, total, future)); raises
-    the first task error."""
+def _wait(futures, stage, progress, on_result=None):
+    """Waits for futures; as each completes, on_result(future, result) (when given), then
+    progress(stage, done, total, future); raises the first task error."""
     done = 0
     for future in as_completed(futures):
         done += 1
-        if progress is not None:
-            progress(stage, done, len(futures), future)
         if future.status == "error":
             future.result()
+        if on_result is not None:
+            on_result(future, future.result())
+        if progress is not None:
+            progress(stage, done, len(futures), future)
 
 
 def _gather(futures, stage, progress):
