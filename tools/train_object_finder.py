@@ -7,14 +7,16 @@ learned, so the finder knows "a product" rather than any one product.
 
   /usr/bin/python3 tools/train_object_finder.py --scenes DIR/scenes.json [--scenes DIR2/scenes.json ...]
       --backbone ../shared/models/mobilenet_v2_1.0_224_trainable.pt --out OUT_DIR
-      [--input 1024x768] [--epochs 40] [--seed 0] [--threads 2]
+      [--input 1024x768] [--epochs 40] [--seed 0] [--threads 2] [--flip-average]
+  /usr/bin/python3 tools/train_object_finder.py --head OUT_DIR/head.pt --backbone ... --out OUT2 --flip-average
 
 Writes OUT_DIR/object_finder.pt (TorchScript: the backbone's stages 0-18 and the head, traced at --input) and
-OUT_DIR/object_finder.json, its model manifest (format torchscript, RGB 0..255 input of --input pixels, output
+OUT_DIR/head.pt (the trained head, to export again with --head) and OUT_DIR/object_finder.json, its model manifest (format torchscript, RGB 0..255 input of --input pixels, output
 "objects" [1, 5, H/16, W/16]: channel 0 the centre probability, 1-2 the centre's offset inside its cell in
 cells (0..1, x then y), 3-4 log(width / 16) and log(height / 16) of the box in input pixels). Point a
 configuration's "object_finder" at the manifest. A photo of any size is resized to --input (aspect not kept);
-the boxes scale back with it.
+the boxes scale back with it. --flip-average exports a finder that also runs on the mirrored photo and
+averages the two outputs (mirrored back), for twice the time.
 
 Training: each scene is resized to --input, its frozen maps (stage 13, 96 channels at stride 16; stage 18,
 1280 channels at stride 32) computed once; the head is trained with the focal loss on Gaussian centre targets
@@ -57,13 +59,15 @@ class BoxHead(nn.Module):
 class ObjectFinder(nn.Module):
     """RGB 0..255 [B, 3, H, W] -> [B, 5, H/16, W/16]: centre probability, offsets, log sizes (see the docstring)."""
 
-    def __init__(self, backbone, head):
+    def __init__(self, backbone, head, flip_average=False):
         super().__init__()
-        self.backbone, self.head = backbone, head
+        self.backbone, self.head, self.flip_average = backbone, head, flip_average
 
     def forward(self, x):
-        y13, y18 = frozen_maps(self.backbone, x)
-        raw = self.head(y13, y18)
+        raw = self.head(*frozen_maps(self.backbone, x))
+        if self.flip_average:  # the mirrored photo's output mirrored back: a cell's x offset o becomes 1 - o
+            mirrored = torch.flip(self.head(*frozen_maps(self.backbone, torch.flip(x, [3]))), [3])
+            raw = (raw + torch.cat([mirrored[:, :1], 1 - mirrored[:, 1:2], mirrored[:, 2:]], 1)) / 2
         return torch.cat([torch.sigmoid(raw[:, :1]), raw[:, 1:]], 1)  # offsets and log sizes as trained: raw
 
 
@@ -155,14 +159,15 @@ def train(head, cache, epochs, rng):
 
 
 
-def export(backbone, head, size, out):
-    finder = ObjectFinder(backbone, head).eval()
+def export(backbone, head, size, out, flip_average=False):
+    finder = ObjectFinder(backbone, head, flip_average).eval()
     example = torch.zeros(1, 3, size[1], size[0])
     with torch.no_grad():
         traced = torch.jit.trace(finder, example, check_trace=False)
     model = os.path.join(out, "object_finder.pt")
     traced.save(model)
-    manifest = {"name": f"object finder (MobileNetV2 maps + box head) @{size[0]}x{size[1]}", "format": "torchscript",
+    name = f"object finder (MobileNetV2 maps + box head{', flip-averaged' if flip_average else ''}) @{size[0]}x{size[1]}"
+    manifest = {"name": name, "format": "torchscript",
                 "file": "object_finder.pt", "sha256": sha256(model),
                 "input": {"width": size[0], "height": size[1], "channels": "rgb", "normalization": "scale_mean_std",
                           "scale": 1.0, "mean": [0, 0, 0], "std": [1, 1, 1]},
@@ -175,7 +180,10 @@ def export(backbone, head, size, out):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", action="append", required=True, help="scenes.json of tools/make_scenes.py (repeatable)")
+    parser.add_argument("--scenes", action="append", default=[], help="scenes.json of tools/make_scenes.py (repeatable)")
+    parser.add_argument("--head", help="export this trained head (head.pt of an earlier run) instead of training one")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="export a finder that averages its output with the mirrored photo's (twice the time)")
     parser.add_argument("--backbone", required=True, help="the fine-tunable MobileNetV2 (TorchScript with normalize/stages)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--input", default="1024x768", help="WIDTHxHEIGHT, multiples of 32 (default 1024x768)")
@@ -187,6 +195,8 @@ def parse_args(argv=None):
     args.size = (int(width), int(height))
     if args.size[0] % 32 or args.size[1] % 32 or min(args.size) < 64:
         parser.error(f"--input must be multiples of 32 of at least 64, got {args.input}")
+    if not args.scenes and not args.head:
+        parser.error("give --scenes to train on, or --head to export")
     return args
 
 
@@ -199,15 +209,19 @@ def main(argv=None):
     backbone = torch.jit.load(args.backbone).eval()
     for p in backbone.parameters():
         p.requires_grad_(False)
-    scenes = load_scenes(args.scenes)
-    start = time.time()
-    cache = cache_maps(backbone, scenes, args.size)
-    print(f"feature maps of {len(cache)} scenes: {time.time() - start:.1f} s", flush=True)
     head = BoxHead()
-    start = time.time()
-    train(head, cache, args.epochs, rng)
-    print(f"training: {time.time() - start:.1f} s", flush=True)
-    print(f"wrote {export(backbone, head.eval(), args.size, args.out)} and its manifest object_finder.json")
+    if args.head:
+        head.load_state_dict(torch.load(args.head))
+    else:
+        scenes = load_scenes(args.scenes)
+        start = time.time()
+        cache = cache_maps(backbone, scenes, args.size)
+        print(f"feature maps of {len(cache)} scenes: {time.time() - start:.1f} s", flush=True)
+        start = time.time()
+        train(head, cache, args.epochs, rng)
+        print(f"training: {time.time() - start:.1f} s", flush=True)
+        torch.save(head.state_dict(), os.path.join(args.out, "head.pt"))
+    print(f"wrote {export(backbone, head.eval(), args.size, args.out, args.flip_average)} and its manifest object_finder.json")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,21 @@ def test_the_export_keeps_offsets_and_sizes_as_trained(tmp_path):
     assert torch.allclose(out[:, 0], torch.sigmoid(raw[:, 0]), atol=1e-5)
     assert torch.allclose(out[:, 1:], raw[:, 1:], atol=1e-5)
     assert '"objects": 0' in (tmp_path / "object_finder.json").read_text()
+
+
+@pytest.mark.skipif(not os.path.exists(BACKBONE), reason="no shared MobileNetV2")
+def test_a_flip_averaged_finder_answers_a_mirrored_photo_with_the_mirrored_answer(tmp_path):
+    torch.manual_seed(1)
+    backbone = torch.jit.load(BACKBONE).eval()
+    head = finder.BoxHead().eval()
+    finder.export(backbone, head, (128, 96), str(tmp_path), flip_average=True)
+    exported = torch.jit.load(str(tmp_path / "object_finder.pt"))
+    x = torch.rand(1, 3, 96, 128) * 255
+    with torch.no_grad():
+        out, out_of_mirror = exported(x), exported(torch.flip(x, [3]))
+        plain = head(*finder.frozen_maps(backbone, x))
+    mirrored_back = torch.flip(out_of_mirror, [3])
+    mirrored_back[:, 1] = 1 - mirrored_back[:, 1]  # a centre's x offset inside its cell, seen from the other side
+    assert torch.allclose(out, mirrored_back, atol=1e-4)
+    assert not torch.allclose(torch.logit(out[:, 0]), plain[:, 0], atol=1e-3)  # it is not the plain finder
+    assert "flip-averaged" in (tmp_path / "object_finder.json").read_text()
