@@ -435,6 +435,7 @@ void visit_fields(C& c, const std::string& at, V& v, PipelineConfig*) {
   v(at + "confidence.distance", c.confidence.distance);
   v(at + "confidence.margin", c.confidence.margin);
   v(at + "min_confidence", c.min_confidence);
+  v(at + "object_rules", c.object_rules);
   visit_fields(c.fine_tuning, at + "fine_tuning.", v, static_cast<FineTuningOptions*>(nullptr));
 }
 
@@ -610,6 +611,22 @@ void bind_config_parts(py::module_& m) {
                         if (t.size() != 4) throw Error(Status::InvalidArgument, "ConfidenceModel: malformed pickled state");
                         return ConfidenceModel{t[0].cast<float>(), t[1].cast<float>(), t[2].cast<float>(), t[3].cast<float>()};
                       }));
+  py::class_<NoMatchRules>(m, "NoMatchRules", "The \"not in the catalogue\" rules of a query (0 turns a rule off); PipelineConfig.object_rules\n"
+                                              "holds those of an object query's products.")
+      .def(py::init([](float match_threshold, float match_distance, float min_confidence) { return NoMatchRules{match_threshold, match_distance, min_confidence}; }),
+           py::arg("match_threshold") = 0.0f, py::arg("match_distance") = 0.0f, py::arg("min_confidence") = 0.0f)
+      .def_readwrite("match_threshold", &NoMatchRules::match_threshold)
+      .def_readwrite("match_distance", &NoMatchRules::match_distance)
+      .def_readwrite("min_confidence", &NoMatchRules::min_confidence)
+      .def("__repr__", [](const NoMatchRules& r) {
+        return "NoMatchRules(match_threshold=" + number(r.match_threshold) + ", match_distance=" + number(r.match_distance) +
+               ", min_confidence=" + number(r.min_confidence) + ")";
+      })
+      .def(py::pickle([](const NoMatchRules& r) { return py::make_tuple(r.match_threshold, r.match_distance, r.min_confidence); },
+                      [](const py::tuple& t) {
+                        if (t.size() != 3) throw Error(Status::InvalidArgument, "NoMatchRules: malformed pickled state");
+                        return NoMatchRules{t[0].cast<float>(), t[1].cast<float>(), t[2].cast<float>()};
+                      }));
 
 }
 
@@ -638,6 +655,7 @@ void bind_config(py::module_& m) {
       .def_readwrite("match_distance", &PipelineConfig::match_distance, "no match when the nearest result's distance is above (0: off)")
       .def_readwrite("confidence", &PipelineConfig::confidence, "the ConfidenceModel of QueryResponse.confidence (all zero: none)")
       .def_readwrite("min_confidence", &PipelineConfig::min_confidence, "no match when the confidence is below (0: off; needs a confidence model)")
+      .def_readwrite("object_rules", &PipelineConfig::object_rules, "the NoMatchRules of an object query's products (the JSON's \"objects\" section); None: the photo rules")
       .def_property("device", [](const PipelineConfig& c) { return c.runtime.device; },
                     [](PipelineConfig& c, const std::string& d) { c.runtime.device = d; })
       .def_property("threads", [](const PipelineConfig& c) { return c.runtime.threads; },

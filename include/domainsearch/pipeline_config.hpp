@@ -5,6 +5,7 @@
 // A plain value; thread-safety as for any struct.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "domainsearch/category_predictor.hpp"
@@ -16,6 +17,14 @@
 #include "domainsearch/model.hpp"
 
 namespace domainsearch {
+
+/// The "not in the catalogue" rules of a query, as one value (PipelineConfig::match_threshold,
+/// match_distance and min_confidence; 0 turns a rule off).
+struct NoMatchRules {
+  float match_threshold = 0.0f;
+  float match_distance = 0.0f;
+  float min_confidence = 0.0f;
+};
 
 /// How a query's categories are chosen.
 enum class CategoryMode {
@@ -106,6 +115,16 @@ struct DS_API PipelineConfig {
   /// An item answer is no_match when its confidence is below this (0: never; needs a confidence model;
   /// never fires where the confidence is -1: see QueryResponse::confidence).
   float min_confidence = 0.0f;
+  /// The rules for the products of an object query (Pipeline::query_objects), in place of the three
+  /// above; unset: the three above. A product cut out of a shelf photo is not a shop photo, so its
+  /// distances and confidences fall elsewhere. A configuration file sets them in its "objects" section
+  /// ({"match_threshold", "match_distance", "min_confidence"}; a rule left out there is the photo rule).
+  /// On synthetic grocery shelves the confidence rule alone (0.4) beat match_distance 0.51 for products
+  /// (README "Several products in one photo").
+  std::optional<NoMatchRules> object_rules;
+  /// The three photo rules above as one value, and the rules of an object query's products.
+  NoMatchRules photo_rules() const { return {match_threshold, match_distance, min_confidence}; }
+  NoMatchRules product_rules() const { return object_rules.value_or(photo_rules()); }
   /// Fine-tuning the backbone on the catalogue (fine_tuning.hpp). When enabled, train_categories()
   /// fine-tunes: the item classifier then predicts categories and the head/adaptation are not used.
   FineTuningOptions fine_tuning;

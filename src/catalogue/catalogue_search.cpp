@@ -83,9 +83,10 @@ void Catalogue::search(const float* embedding, const std::optional<ContourMask>&
   rerank(rerank_mode, config_.rerank_depth, config_.iou_weight, response.results);
   if (response.results.size() > k) response.results.resize(k);
   if (one_per_label) response.confidence = confidence_of(config_.confidence, evidence);
-  response.no_match = is_no_match(response.results, evidence.distance, config_.match_threshold, config_.match_distance,
-                                      categoriser_ && categoriser_->is_fine_tuned()) ||
-                      is_unconfident(response.confidence, config_.min_confidence);
+  const NoMatchRules rules = options.no_match_rules.value_or(config_.photo_rules());
+  response.no_match = is_no_match(response.results, evidence.distance, rules.match_threshold, rules.match_distance,
+                                  categoriser_ && categoriser_->is_fine_tuned()) ||
+                      is_unconfident(response.confidence, rules.min_confidence);
   response.timings.rerank_ms = ms_since(t);
 }
 

@@ -422,12 +422,12 @@ int cmd_train(const Args& a) {
   return 0;
 }
 
-void print_table(const std::string& path, const QueryResponse& r, const PipelineConfig& config) {
+void print_table(const std::string& path, const QueryResponse& r, const NoMatchRules& rules) {
   std::printf("\n%s\n", path.c_str());
   if (!r.predicted.empty()) std::printf("  predicted: %s (%.2f)\n", r.predicted[0].category.c_str(), r.predicted[0].probability);
   if (r.localization) std::printf("  localisation confidence %.2f%s\n", r.localization->confidence, r.localization->fallback ? " (fallback)" : "");
   if (r.confidence >= 0) std::printf("  confidence %.3f (that the first item is right)\n", static_cast<double>(r.confidence));
-  if (r.no_match) std::printf("  NO MATCH: %s\n", no_match_reason(r, config).c_str());
+  if (r.no_match) std::printf("  NO MATCH: %s\n", no_match_reason(r, rules).c_str());
   std::printf("  %-4s %-28s %-16s %10s %6s %8s %6s %6s\n", "rank", "label", "category", "distance", "IoU", "score", "match", "photos");
   for (std::size_t i = 0; i < r.results.size(); ++i) {
     const QueryResult& h = r.results[i];
@@ -442,8 +442,8 @@ void print_table(const std::string& path, const QueryResponse& r, const Pipeline
               t.localize_ms, t.embed_ms, t.categorize_ms, t.search_ms, t.rerank_ms);
 }
 
-// One query's answer as JSON; keys as strings (exact above 2^53), "no_match_reason" null when it matched.
-Json response_json(const std::string& path, const QueryResponse& r, const PipelineConfig& config) {
+// One query's answer as JSON (answered under `rules`); keys as strings (exact above 2^53), "no_match_reason" null when it matched.
+Json response_json(const std::string& path, const QueryResponse& r, const NoMatchRules& rules) {
   Json predicted = Json::array(), results = Json::array();
   for (const NamedCategoryScore& p : r.predicted) predicted.push_back(Json{{"category", p.category}, {"probability", decimal(p.probability)}});
   for (const QueryResult& h : r.results) {
@@ -454,7 +454,7 @@ Json response_json(const std::string& path, const QueryResponse& r, const Pipeli
                            {"match_probability", decimal(h.match_probability)}, {"photos", photos}});
   }
   const StageTimings& t = r.timings;
-  const std::string reason = no_match_reason(r, config);
+  const std::string reason = no_match_reason(r, rules);
   return Json{{"query", path}, {"no_match", r.no_match}, {"no_match_reason", reason.empty() ? Json() : Json(reason)},
               {"confidence", r.confidence >= 0 ? Json(decimal(r.confidence)) : Json()}, {"predicted", predicted},
               {"results", results},
@@ -495,7 +495,7 @@ void print_objects_table(const std::string& path, const ObjectsResponse& r, cons
     std::snprintf(box, sizeof box, "%d,%d,%d,%d", o.box.x, o.box.y, o.box.width, o.box.height);
     if (a.confidence >= 0) std::snprintf(confidence, sizeof confidence, "%.3f", static_cast<double>(a.confidence));
     const std::string item = a.results.empty() ? "-" : a.results.front().label;
-    const std::string verdict = a.no_match ? "NO MATCH: " + no_match_reason(a, config) : "match";
+    const std::string verdict = a.no_match ? "NO MATCH: " + no_match_reason(a, config.product_rules()) : "match";
     std::printf("  %-4zu %-22s %-28.28s %10.4f %10s  %s\n", i + 1, box, item.c_str(), a.results.empty() ? 0.0 : static_cast<double>(a.results.front().distance),
                 confidence, verdict.c_str());
   }
@@ -508,7 +508,7 @@ void print_objects_table(const std::string& path, const ObjectsResponse& r, cons
 Json objects_json(const std::string& path, const ObjectsResponse& r, const PipelineConfig& config) {
   Json objects = Json::array(), items = Json::array();
   for (const FoundObject& o : r.objects)
-    objects.push_back(Json{{"box", Json::array({o.box.x, o.box.y, o.box.width, o.box.height})}, {"answer", response_json(path, o.answer, config)}});
+    objects.push_back(Json{{"box", Json::array({o.box.x, o.box.y, o.box.width, o.box.height})}, {"answer", response_json(path, o.answer, config.product_rules())}});
   for (const ItemCount& c : r.items) items.push_back(Json{{"label", c.label}, {"category", c.category}, {"count", c.count}});
   const ObjectTimings& t = r.timings;
   return Json{{"query", path}, {"width", r.width}, {"height", r.height}, {"objects", objects}, {"items", items}, {"unmatched", r.unmatched},
@@ -581,8 +581,8 @@ int cmd_query(const Args& a) {
       QueryResponse r = search.query(image, o);
       r.timings.decode_ms = decode_ms;
       r.timings.total_ms += decode_ms;
-      if (a.has("json")) std::printf("%s%s\n", first ? "" : ",", json_line(response_json(path, r, config)).c_str());
-      else print_table(path, r, config);
+      if (a.has("json")) std::printf("%s%s\n", first ? "" : ",", json_line(response_json(path, r, config.photo_rules())).c_str());
+      else print_table(path, r, config.photo_rules());
       first = false;
       if (a.options.count("html")) report.push_back({path, std::move(image), std::move(r)});
     } catch (const Error& e) {

@@ -67,7 +67,7 @@ std::string thumbnail_of(const QueryResult& r) {
 // nothing; then the confidence, when the configuration has a model.
 std::string verdict(const QueryResponse& r, const PipelineConfig& config) {
   std::string out;
-  if (r.no_match) out = "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + html_escape(no_match_reason(r, config)) + "</div>";
+  if (r.no_match) out = "<div class=\"verdict nomatch\"><b>NO MATCH</b>: " + html_escape(no_match_reason(r, config.photo_rules())) + "</div>";
   else if (config.match_distance > 0 || config.match_threshold > 0 || config.min_confidence > 0) out = "<div class=\"verdict match\"><b>MATCH</b></div>";
   if (r.confidence >= 0) {
     char text[96];

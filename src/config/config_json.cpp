@@ -118,6 +118,11 @@ void visit_numbers(Config& c, Visit&& visit) {
   visit("match_threshold", c.match_threshold, closed(0, 1), 1);
   visit("match_distance", c.match_distance, closed(0, kUnbounded), 1);
   visit("min_confidence", c.min_confidence, closed(0, 1), 1);
+  if (c.object_rules) {
+    visit("objects.match_threshold", c.object_rules->match_threshold, closed(0, 1), 1);
+    visit("objects.match_distance", c.object_rules->match_distance, closed(0, kUnbounded), 1);
+    visit("objects.min_confidence", c.object_rules->min_confidence, closed(0, 1), 1);
+  }
   visit("confidence.bias", c.confidence.bias, closed(-1e4, 1e4), 1);
   visit("confidence.probability", c.confidence.probability, closed(-1e4, 1e4), 1);
   visit("confidence.distance", c.confidence.distance, closed(-1e4, 1e4), 1);
@@ -293,8 +298,9 @@ void validate(const PipelineConfig& c) {
   };
   layers(c.training, "training.hidden1", "training.hidden2");
   layers(c.adaptation_training, "adaptation_training.hidden1", "adapted_dimension");
-  if (c.min_confidence > 0 && c.confidence.empty())
-    refuse("\"min_confidence\" (" + number_text(c.min_confidence) + ") needs a \"confidence\" model (fitted by domainsearch eval --holdout-items)");
+  for (const auto& [key, value] : {std::pair{"min_confidence", c.min_confidence}, std::pair{"objects.min_confidence", c.product_rules().min_confidence}})
+    if (value > 0 && c.confidence.empty())
+      refuse("\"" + std::string(key) + "\" (" + number_text(value) + ") needs a \"confidence\" model (fitted by domainsearch eval --holdout-items)");
 }
 
 json embedding_settings(const PipelineConfig& c) {
@@ -320,8 +326,9 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
   check_keys(j, "the configuration", {"backbone", "segmenter", "object_finder", "device", "threads", "embedding", "category_mode", "soft_threshold",
                                       "max_categories", "k", "rerank", "iou_weight", "rerank_depth", "batch_size", "training",
                                       "max_pixels", "min_side", "max_decode_mb", "max_jpeg_scans", "training_views", "adapt_embedding", "adapted_dimension", "one_result_per_label",
-                                      "match_threshold", "match_distance", "confidence", "min_confidence", "fine_tuning"});
+                                      "match_threshold", "match_distance", "confidence", "min_confidence", "objects", "fine_tuning"});
   if (j.contains("confidence")) check_keys(j["confidence"], "confidence", {"bias", "probability", "distance", "margin"});
+  if (j.contains("objects")) check_keys(j["objects"], "objects", {"match_threshold", "match_distance", "min_confidence"});
   c.backbone_manifest = resolve(read_text(j, "backbone", ""), base_dir);
   c.segmenter_manifest = resolve(read_text(j, "segmenter", ""), base_dir);
   c.object_finder_manifest = resolve(read_text(j, "object_finder", ""), base_dir);
@@ -345,6 +352,10 @@ PipelineConfig config_from_json(const json& j, const std::string& base_dir) {
     read_flag(f, "enabled", "fine_tuning.", c.fine_tuning.enabled);
   }
   read_numbers(j, "", c);
+  if (j.contains("objects")) {  // the products' rules: those it leaves out are the photo rules
+    c.object_rules = c.photo_rules();
+    read_numbers(j["objects"], "objects.", c);
+  }
   validate(c);
   return c;
 }

@@ -254,8 +254,10 @@ const Localizer& ObjectSearch::segmenter() const {
   return *segmenter_;
 }
 
-ObjectsResponse ObjectSearch::query(const Catalogue& catalogue, const Image& image, const ObjectQueryOptions& o) const {
-  validate(o);
+ObjectsResponse ObjectSearch::query(const Catalogue& catalogue, const Image& image, const ObjectQueryOptions& options) const {
+  validate(options);
+  ObjectQueryOptions o = options;  // the products are answered under the configuration's object rules unless told otherwise
+  if (!o.query.no_match_rules) o.query.no_match_rules = catalogue.config().product_rules();
   if (finder_manifest_.empty() && segmenter_manifest_.empty())
     throw Error(Status::InvalidArgument, "object queries need an object finder or a segmenter: set \"object_finder\" "
                                          "(tools/object_finder.sh trains one) or \"segmenter\" in the configuration");

@@ -86,8 +86,9 @@ QueryResponse merge_shard_responses(std::vector<QueryResponse> responses, const 
   // Without results no shard shows whether it is calibrated; a calibrated one said so by its verdict.
   const bool calibrated_shards = out.results.empty() ? any_no_match : any_calibrated;
   if (items) out.confidence = detail::confidence_of(config.confidence, evidence);
-  out.no_match = detail::is_no_match(out.results, evidence.distance, config.match_threshold, config.match_distance, calibrated_shards) ||
-                 detail::is_unconfident(out.confidence, config.min_confidence);
+  const NoMatchRules rules = options.no_match_rules.value_or(config.photo_rules());
+  out.no_match = detail::is_no_match(out.results, evidence.distance, rules.match_threshold, rules.match_distance, calibrated_shards) ||
+                 detail::is_unconfident(out.confidence, rules.min_confidence);
   return out;
 }
 

@@ -183,6 +183,11 @@ def test_configurations_pickle_with_every_field():
         assert settings(again.fine_tuning) == settings(config.fine_tuning)
         assert settings(again.confidence) == settings(config.confidence) == dict(bias=1.5, probability=0.25, distance=-2.0, margin=0.75,
                                                                                  empty=False)
+    assert config.object_rules is None  # the products of an object query take the photo rules
+    config.object_rules = ds.NoMatchRules(match_distance=0.75, min_confidence=0.25)
+    again = pickle.loads(pickle.dumps(config))
+    assert settings(again.object_rules) == dict(match_threshold=0.0, match_distance=0.75, min_confidence=0.25)
+    assert repr(again.object_rules) == "NoMatchRules(match_threshold=0, match_distance=0.75, min_confidence=0.25)"
     options = pickle.loads(pickle.dumps(config.fine_tuning))
     assert isinstance(options, ds.FineTuningOptions) and settings(options) == settings(config.fine_tuning)
 

@@ -441,6 +441,22 @@ TEST_CASE("query_objects: a product absent from the catalogue is no match under 
   REQUIRE(r.items.size() == 1);  // the unmatched product is not counted as an item
   CHECK(r.items[0].label == "A");
   CHECK(r.items[0].count == 1);
+
+  PipelineConfig products_own = m.config;  // photo rule off, the products' rule strict
+  products_own.object_rules = NoMatchRules{0, (a + c) / 2, 0};
+  const Pipeline own = catalogue_of(products_own, catalogue);
+  const ObjectsResponse by_object_rules = own.query_objects(to_image(photo));
+  REQUIRE(by_object_rules.objects.size() == 2);
+  CHECK_FALSE(by_object_rules.objects[0].answer.no_match);
+  CHECK(by_object_rules.objects[1].answer.no_match);
+  CHECK_FALSE(own.query(to_image(photo)).no_match);  // a photo query keeps the photo rules
+  ObjectQueryOptions lenient;
+  lenient.query.no_match_rules = NoMatchRules{};  // a query's own rules come first
+  CHECK(own.query_objects(to_image(photo), lenient).unmatched == 0);
+
+  PipelineConfig photo_strict = strict;  // photo rule strict, the products' rule off
+  photo_strict.object_rules = NoMatchRules{};
+  CHECK(catalogue_of(photo_strict, catalogue).query_objects(to_image(photo)).unmatched == 0);
 }
 
 TEST_CASE("query_objects refuses options out of range, an empty catalogue, and a configuration that cannot find products", "[objects]") {

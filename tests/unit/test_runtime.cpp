@@ -353,6 +353,24 @@ TEST_CASE("configurations accept the ends of every range / read values exactly",
   CHECK(load_config(R"("threads": 0)").runtime.threads == 0);
 }
 
+TEST_CASE("configurations: an object query's products have their own no-match rules, the photo rules by default", "[config]") {
+  const PipelineConfig photo_only = load_config(R"("match_distance": 0.5)");
+  CHECK_FALSE(photo_only.object_rules.has_value());
+  CHECK(photo_only.product_rules().match_distance == 0.5f);
+  const std::string model = R"("confidence": {"bias": 1, "distance": -2}, )";
+  const PipelineConfig own = load_config(model + R"("match_distance": 0.5, "match_threshold": 0.3, "objects": {"match_distance": 0, "min_confidence": 0.4})");
+  REQUIRE(own.object_rules.has_value());
+  CHECK(own.object_rules->match_distance == 0.0f);         // set: off for products
+  CHECK(own.object_rules->min_confidence == 0.4f);
+  CHECK(own.object_rules->match_threshold == 0.3f);        // left out: the photo rule
+  CHECK(own.photo_rules().match_distance == 0.5f);         // the photo rules are untouched
+  CHECK(own.photo_rules().min_confidence == 0.0f);
+  CHECK(contains(config_error(R"("objects": {"match_distance": -1})"), R"("objects.match_distance" must be >= 0, got -1)"));
+  CHECK(contains(config_error(R"("objects": {"min_confidence": 1.5})"), R"("objects.min_confidence" must be in [0, 1], got 1.5)"));
+  CHECK(contains(config_error(R"("objects": {"distance": 1})"), R"(unknown key "distance" in objects)"));
+  CHECK(contains(config_error(R"("objects": {"min_confidence": 0.4})"), R"("objects.min_confidence" (0.4) needs a "confidence" model)"));
+}
+
 TEST_CASE("the example configurations load / the fast grocery one differs only in its views", "[config]") {
   const std::string dir = std::string(DS_TEST_DATA_DIR) + "/../../examples/configs/";
   for (const char* name : {"grocery.json", "grocery_fast.json", "grocery_288.json", "grocery_paper.json", "grocery_paper_int8.json"}) {

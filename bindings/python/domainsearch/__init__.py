@@ -36,14 +36,14 @@ from . import _domainsearch
 from ._domainsearch import (AlreadyExistsError, CancelledError, ConfidenceModel, ConflictError, CorruptError, DeviceUnavailableError, Error,
                             FineTuningOptions, FormatVersionError, FoundObject, ImageAnalysis, ImageDecodeError, ImageTooLargeError,
                             ImageTooSmallError, Index, InternalError, InvalidArgumentError, IoError, Localization,
-                            ModelMismatchError, NotFoundError, ObjectsResponse, OutOfMemoryError, Pipeline, PipelineConfig, QueryResponse,
+                            ModelMismatchError, NoMatchRules, NotFoundError, ObjectsResponse, OutOfMemoryError, Pipeline, PipelineConfig, QueryResponse,
                             QueryResult, ShardSetManifest, __version__, merge_shard_responses, shard_of_key,
                             train_category_model_on_shards)
 
 __all__ = ["AlreadyExistsError", "CancelledError", "ConfidenceModel", "ConflictError", "CorruptError", "DeviceUnavailableError", "Error",
            "FineTuningOptions", "FormatVersionError", "FoundObject", "ImageAnalysis", "ImageDecodeError", "ImageTooLargeError",
            "ImageTooSmallError", "Index", "InternalError", "InvalidArgumentError", "IoError", "Localization",
-           "ModelMismatchError", "NotFoundError", "ObjectsResponse", "OutOfMemoryError", "Pipeline", "PipelineConfig", "QueryResponse",
+           "ModelMismatchError", "NoMatchRules", "NotFoundError", "ObjectsResponse", "OutOfMemoryError", "Pipeline", "PipelineConfig", "QueryResponse",
            "QueryResult", "ShardSetManifest", "__version__", "merge_shard_responses", "process_tuned", "shard_of_key",
            "train_category_model_on_shards", "tune_process_for_inference"]
 

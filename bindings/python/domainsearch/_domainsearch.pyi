@@ -57,6 +57,15 @@ class FineTuningOptions:
     def __getstate__(self) -> Dict[str, Any]: ...
     def __setstate__(self, state: Dict[str, Any]) -> None: ...
 
+class NoMatchRules:
+    match_threshold: float
+    match_distance: float
+    min_confidence: float
+    def __init__(self, match_threshold: float = 0.0, match_distance: float = 0.0, min_confidence: float = 0.0) -> None: ...
+    def __repr__(self) -> str: ...
+    def __getstate__(self) -> Tuple[float, float, float]: ...
+    def __setstate__(self, state: Tuple[float, float, float]) -> None: ...
+
 class ConfidenceModel:
     bias: float
     probability: float
@@ -87,6 +96,7 @@ class PipelineConfig:
     match_distance: float
     confidence: ConfidenceModel
     min_confidence: float
+    object_rules: Optional[NoMatchRules]
     device: str
     threads: int
     grayscale: bool
