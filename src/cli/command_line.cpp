@@ -64,7 +64,7 @@ const std::map<std::string, CommandSpec> kCommandSpecs = {
                "  (tools/object_finder.sh) or a \"segmenter\" in the configuration): each product's box, item, confidence and NO MATCH verdict, and the photo's items with their\n"
                "  counts; --html draws the boxes with their items on each photo. --crop: how a product is shown to the backbone\n"
                "  (cutout on white, default; box with its background). --min-score: the object finder's centre probability a\n"
-               "  product needs (0..1, default 0.1).",
+               "  product needs (0..1, default 0.05).",
                {{"config", "C.json"}, {"catalogue", "CAT"}, {"k", "N"}, {"category", "NAME"}, {"html", "FILE"}, {"crop", "cutout|box"}, {"min-score", "P"}},
                {"json", "photos", "objects"}, "IMAGE", {}, {"catalogue"}}},
     {"inspect", {"domainsearch inspect --catalogue CAT [--json]\n  Says what a catalogue file holds, without loading models.",
