@@ -3,9 +3,10 @@ and the wheel carries both beside the package's Python files (the module finds t
 $ORIGIN run path). Metadata is in pyproject.toml; the version is CMakeLists.txt's.
 
 Environment:
-  DOMAINSEARCH_CMAKE_BUILD_DIR  CMake build folder to configure (when it has no CMakeCache.txt) and build;
-                                default build/python-wheel in the source tree. An existing build folder
-                                (e.g. `build`) is reused as configured: only its module and library are built.
+  DOMAINSEARCH_CMAKE_BUILD_DIR  a CMake build folder of yours to reuse as configured (e.g. `build`; configured
+                                here only when it has no build system yet): only its module and library are
+                                built. Default: build/python-wheel in the source tree, configured on every
+                                build (cheap once cached), so CMAKE_ARGS and the Python always apply.
   CMAKE_ARGS                    extra configure arguments, e.g. "-DTorch_DIR=/opt/libtorch/share/cmake/Torch".
   DOMAINSEARCH_BUILD_JOBS       parallel build jobs (default: the CPU count).
 """
@@ -37,6 +38,16 @@ def cmake_build_dir() -> pathlib.Path:
     return pathlib.Path(configured).resolve() if configured else ROOT / "build" / "python-wheel"
 
 
+def torch_requirement() -> str:
+    """The torch the module is built against, exactly: the module links that LibTorch, and `import
+    domainsearch` imports torch first, so another torch would load a second, mismatched LibTorch."""
+    try:
+        import torch
+    except ImportError:  # building without torch importable (e.g. in an isolated build environment)
+        return "torch"
+    return f"torch=={torch.__version__}"
+
+
 def run(command: list) -> None:
     print("+", shlex.join(str(part) for part in command), flush=True)
     subprocess.run(command, check=True)
@@ -52,7 +63,8 @@ class CMakeExtension(Extension):
 class CMakeBuild(build_ext):
     def build_extension(self, ext: Extension) -> None:
         build_dir = cmake_build_dir()
-        if not (build_dir / "CMakeCache.txt").exists():
+        has_build_system = (build_dir / "build.ninja").exists() or (build_dir / "Makefile").exists()
+        if "DOMAINSEARCH_CMAKE_BUILD_DIR" not in os.environ or not has_build_system:
             self.configure(build_dir)
         jobs = os.environ.get("DOMAINSEARCH_BUILD_JOBS", str(os.cpu_count() or 1))
         run(["cmake", "--build", build_dir, "--target", "_domainsearch", "-j", jobs])
@@ -94,6 +106,7 @@ class CMakeBuild(build_ext):
 
 
 setup(version=project_version(),
+      install_requires=["numpy>=1.19", torch_requirement()],
       ext_modules=[CMakeExtension("domainsearch._domainsearch")],
       cmdclass={"build_ext": CMakeBuild},
       # setuptools' own scratch folders stay out of the CMake build folders and the source tree.

@@ -118,7 +118,8 @@ struct DS_API PipelineConfig {
   /// The rules for the products of an object query (Pipeline::query_objects), in place of the three
   /// above; unset: the three above. A product cut out of a shelf photo is not a shop photo, so its
   /// distances and confidences fall elsewhere. A configuration file sets them in its "objects" section
-  /// ({"match_threshold", "match_distance", "min_confidence"}; a rule left out there is the photo rule).
+  /// ({"match_threshold", "match_distance", "min_confidence"}; a rule left out there takes the photo
+  /// rule's value when the file is read).
   /// On synthetic grocery shelves the confidence rule alone (0.4) beat match_distance 0.51 for products
   /// (README "Several products in one photo").
   std::optional<NoMatchRules> object_rules;

@@ -25,7 +25,8 @@ struct QueryOptions {
   std::optional<float> soft_threshold;        ///< overrides PipelineConfig::soft_threshold for this query
   std::optional<bool> one_result_per_label;   ///< overrides PipelineConfig::one_result_per_label for this query
   /// Overrides PipelineConfig's match_threshold, match_distance and min_confidence for this query
-  /// (an object query's products take PipelineConfig::object_rules unless this is set).
+  /// (an object query's products take PipelineConfig::object_rules unless this is set). Checked as the
+  /// configuration's are (InvalidArgument).
   std::optional<NoMatchRules> no_match_rules;
 };
 

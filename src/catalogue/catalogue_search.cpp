@@ -48,6 +48,7 @@ std::vector<std::int32_t> Catalogue::categories_to_search(const float* embedding
 void Catalogue::search(const float* embedding, const std::optional<ContourMask>& contour, const QueryOptions& options,
             std::optional<std::uint64_t> exclude, std::optional<std::int32_t> own_category, QueryResponse& response) const {
   if (options.k && *options.k == 0) throw Error(Status::InvalidArgument, "k must be at least 1");
+  if (options.no_match_rules) check_query_rules(*options.no_match_rules, !config_.confidence.empty());
   const Index& index = space_.index();
   if (index.size() == 0) throw Error(Status::NotFound, "the catalogue is empty: index some images first");
   const std::size_t k = std::min(options.k.value_or(config_.k), index.size());  // a larger k lists the whole catalogue

@@ -244,16 +244,24 @@ Args parse_command_line(int argc, char** argv) {
   }
   if (first[0] == '-') throw UsageError("the command comes first, got \"" + first + "\"");
   const CommandSpec& spec = spec_of(first);
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h") {  // the help, whatever else the line holds
+      a.request = Request::CommandHelp;
+      a.command = first;
+      return a;
+    }
+    // CLI11 would take the next argument as the value of "--name=" (an empty value reads as none given).
+    if (arg.size() > 3 && arg.compare(0, 2, "--") == 0 && arg.back() == '=')
+      throw UsageError(arg + " has no value (write " + arg.substr(0, arg.size() - 1) + " VALUE)");
+  }
   CLI::App app("domainsearch");
   app.require_subcommand(1, 1);
   ParsedValues values;
   add_command(app, first, spec, values);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    a.request = Request::CommandHelp;
-    a.command = first;
-    return a;
   } catch (const CLI::ParseError& e) {
     throw UsageError(e.what());
   }
@@ -300,14 +308,16 @@ std::string bash_completion_script() {
   return "# bash completion for domainsearch " + std::string(version_string()) + " (from `domainsearch completion bash`)\n"
          "_domainsearch() {\n"
          "  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} options files folders values positional\n"
+         "  if [ \"$cur\" = = ]; then prev=${COMP_WORDS[COMP_CWORD-1]}; cur=; fi  # --opt=<Tab>: bash splits at '='\n"
+         "  if [ \"$prev\" = = ]; then prev=${COMP_WORDS[COMP_CWORD-2]}; fi\n"
          "  if [ \"$COMP_CWORD\" -eq 1 ]; then COMPREPLY=($(compgen -W \"" + commands + "--help --version\" -- \"$cur\")); return; fi\n"
          "  case ${COMP_WORDS[1]} in\n" + arms + "    *) return ;;\n  esac\n"
-         "  if [[ \" $folders \" == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
-         "  if [[ \" $files \" == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\")); return; fi\n"
+         "  if [[ \" $folders \" == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
+         "  if [[ \" $files \" == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -f -- \"$cur\")); return; fi\n"
          "  if [[ \" $values \" == *\" $prev \"* ]]; then COMPREPLY=(); return; fi  # a number or a name: nothing to offer\n"
          "  if [[ $cur == -* || -z $positional ]]; then COMPREPLY=($(compgen -W \"$options\" -- \"$cur\")); return; fi\n"
          "  if [ \"$positional\" = SHELL ]; then COMPREPLY=($(compgen -W bash -- \"$cur\")); return; fi\n"
-         "  compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+         "  compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -f -- \"$cur\"))  # one name a line: spaces kept\n"
          "}\n"
          "complete -F _domainsearch domainsearch\n";
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "domainsearch/error.hpp"
+
 namespace domainsearch::detail {
 
 std::vector<std::int32_t> choose_categories(const std::vector<CategoryScore>& ranked, float soft_threshold) {
@@ -131,6 +133,17 @@ bool is_no_match(const std::vector<QueryResult>& results, float nearest, float t
   if (!by_probability && !by_distance) return false;
   if (results.empty()) return true;
   return (by_probability && results.front().match_probability < threshold) || (by_distance && nearest > max_distance);
+}
+
+void check_query_rules(const NoMatchRules& rules, bool has_confidence_model) {
+  const auto refuse = [](const char* name, float value, const char* range) {
+    throw Error(Status::InvalidArgument, std::string("no_match_rules.") + name + " must be " + range + ", got " + std::to_string(value));
+  };
+  if (!(rules.match_threshold >= 0 && rules.match_threshold <= 1)) refuse("match_threshold", rules.match_threshold, "in [0, 1]");
+  if (!(rules.match_distance >= 0) || std::isinf(rules.match_distance)) refuse("match_distance", rules.match_distance, "a finite number >= 0");
+  if (!(rules.min_confidence >= 0 && rules.min_confidence <= 1)) refuse("min_confidence", rules.min_confidence, "in [0, 1]");
+  if (rules.min_confidence > 0 && !has_confidence_model)
+    throw Error(Status::InvalidArgument, "no_match_rules.min_confidence needs a confidence model in the configuration (\"confidence\")");
 }
 
 bool is_unconfident(float confidence, float min_confidence) noexcept { return min_confidence > 0 && confidence >= 0 && confidence < min_confidence; }

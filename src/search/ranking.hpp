@@ -84,4 +84,9 @@ bool is_no_match(const std::vector<QueryResult>& results, float nearest, float t
 /// The confidence rule (PipelineConfig::min_confidence): on (> 0) and the confidence (>= 0) below it.
 bool is_unconfident(float confidence, float min_confidence) noexcept;
 
+/// Throws InvalidArgument naming the rule when a query's own rules (QueryOptions::no_match_rules) lie
+/// outside the configuration's ranges (match_threshold and min_confidence in [0, 1], match_distance >= 0),
+/// or ask for a confidence rule without a confidence model (it could never fire).
+void check_query_rules(const NoMatchRules& rules, bool has_confidence_model);
+
 }  // namespace domainsearch::detail

@@ -35,7 +35,8 @@ loaded = {line.split()[-1] for line in open("/proc/self/maps") if "libdomainsear
 assert loaded and all(path.startswith(package) for path in loaded), f"libdomainsearch loaded from {loaded}"
 assert metadata.version("domainsearch") == domainsearch.__version__, (metadata.version("domainsearch"), domainsearch.__version__)
 requires = {r.translate(str.maketrans("'", '"', " ()")) for r in metadata.requires("domainsearch")}
-expected = {"numpy>=1.19", "torch", 'dask>=2022.1;extra=="dask"', 'distributed>=2022.1;extra=="dask"'}
+import torch
+expected = {"numpy>=1.19", f"torch=={torch.__version__}", 'dask>=2022.1;extra=="dask"', 'distributed>=2022.1;extra=="dask"'}
 assert requires == expected, requires
 files = {str(f) for f in metadata.files("domainsearch")}
 assert {"domainsearch/__init__.py", "domainsearch/dask.py", "domainsearch/_domainsearch.pyi", "domainsearch/py.typed",

@@ -453,6 +453,11 @@ TEST_CASE("query_objects: a product absent from the catalogue is no match under 
   ObjectQueryOptions lenient;
   lenient.query.no_match_rules = NoMatchRules{};  // a query's own rules come first
   CHECK(own.query_objects(to_image(photo), lenient).unmatched == 0);
+  ObjectQueryOptions wrong;
+  wrong.query.no_match_rules = NoMatchRules{0, -1, 0};
+  CHECK_THROWS_WITH(own.query_objects(to_image(photo), wrong), Catch::Contains("no_match_rules.match_distance must be a finite number >= 0"));
+  wrong.query.no_match_rules = NoMatchRules{0, 0, 0.5f};  // the tiny configuration has no confidence model
+  CHECK_THROWS_WITH(own.query_objects(to_image(photo), wrong), Catch::Contains("needs a confidence model"));
 
   PipelineConfig photo_strict = strict;  // photo rule strict, the products' rule off
   photo_strict.object_rules = NoMatchRules{};

@@ -200,10 +200,9 @@ class _JobRecord:
         return os.path.join(self._out_dir, f".{part}.done.json")
 
     def _discard_parts(self):
-        """Removes the markers and the unpublished shards (and their save locks, which nothing else uses)."""
-        for name in os.listdir(self._out_dir):
-            if name.startswith(".") and name.endswith((".done.json", ".building", ".building.lock")):
-                os.remove(os.path.join(self._out_dir, name))
+        """Removes the markers, the unpublished shards and what tasks wrote under their run's name (with
+        the save locks of both, which nothing else uses)."""
+        _discard_job_files(self._out_dir)
 
     def finished(self, part):
         """What `part` reported when it finished in an earlier run of this job, or None."""
@@ -214,8 +213,21 @@ class _JobRecord:
 
     def close(self):
         """The job published: its record goes."""
-        self._discard_parts()
-        os.remove(os.path.join(self._out_dir, JOB_RECORD))
+        _discard_job_files(self._out_dir)
+
+
+def _discard_job_files(out_dir):
+    """Removes a job's record and parts from out_dir (never a published file)."""
+    for name in os.listdir(out_dir):
+        ours = name.startswith(".") and name.endswith((".done.json", ".building", ".building.lock"))
+        if ours or ".part-" in name or name == JOB_RECORD:
+            os.remove(os.path.join(out_dir, name))
+
+
+def _put_in_place(part, path):
+    """A task's file, written under its run's name, moved to where the job keeps it: a task left running
+    by an interrupted run writes only under that run's name, never over the files of the run resuming it."""
+    os.replace(part, path)
 
 
 # ---------------------------------------------------------------- indexing
@@ -255,6 +267,8 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     config = os.path.abspath(config)
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(os.path.join(out_dir, "shards.json")):
+        if os.path.exists(os.path.join(out_dir, JOB_RECORD)):  # a job that published but stopped before its clean-up
+            _discard_job_files(out_dir)
         raise FileExistsError(f"{out_dir} already holds a shard set; build a new one in another folder")
     os.makedirs(out_dir, exist_ok=True)
     rows, duplicates = _unique_rows(rows)
@@ -267,21 +281,26 @@ def index_catalogue(client, rows: Sequence[tuple], config: str, out_dir: str, sh
     fine_tunes = train and settings.fine_tuning.enabled and len(categories) >= 1
 
     job = _JobRecord(out_dir, _job_settings(config, rows, shards, train), resume)
+    run = f"{os.getpid()}-{time.time_ns()}"  # this run's name for the files its tasks write
     _tune_workers(client)
     template = os.path.join(out_dir, TEMPLATE)
     made = job.finished(TEMPLATE) if os.path.exists(template) else None
     if made is None:
-        built = client.submit(_build_template, config, categories, rows, template, fine_tunes, retries=retries, pure=False,
-                              key=f"domainsearch-template-{os.getpid()}-{time.time_ns()}")
+        part = f"{template}.part-{run}"
+        built = client.submit(_build_template, config, categories, rows, part, fine_tunes, retries=retries, pure=False,
+                              key=f"domainsearch-template-{run}")
         made = {"fine_tuning": _gather(built, "template", progress)[0]}
+        _put_in_place(part, template)
         job.finish(TEMPLATE, made)
+    elif made["fine_tuning"] is not None:  # as the report was: (path, reason) pairs, not JSON's lists
+        made["fine_tuning"]["dropped"] = [tuple(d) for d in made["fine_tuning"].get("dropped", [])]
 
     names = [_ds.ShardSetManifest.shard_file_name(i, shards) for i in range(shards)]
     building = [os.path.join(out_dir, f".{name}.building") for name in names]
     written = {i: job.finished(names[i]) for i in range(shards) if _shard_kept(building[i], os.path.join(out_dir, names[i]))}
     written = {i: report for i, report in written.items() if report is not None}
     _write_shards(client, [i for i in range(shards) if i not in written], rows, shards, chunk_rows, config, template,
-                  building, retries, progress, lambda i, report: (written.__setitem__(i, report), job.finish(names[i], report)))
+                  building, run, retries, progress, lambda i, report: (written.__setitem__(i, report), job.finish(names[i], report)))
     added = sum(written[i]["added"] for i in range(shards))
     failures += [tuple(failure) for i in range(shards) for failure in written[i]["failures"]]
     if added == 0:
@@ -313,9 +332,9 @@ def _shard_kept(building, published):
     return os.path.exists(building)
 
 
-def _write_shards(client, todo, rows, shards, chunk_rows, config, template, building, retries, progress, on_written):
-    """Analyses the rows of the shards `todo` in chunks and writes each shard to building[i];
-    on_written(i, {"added": n, "failures": [(path, reason)]}) as each shard's file is complete."""
+def _write_shards(client, todo, rows, shards, chunk_rows, config, template, building, run, retries, progress, on_written):
+    """Analyses the rows of the shards `todo` in chunks and writes each shard to building[i] (through a
+    file of this run's name); on_written(i, {"added": n, "failures": [(path, reason)]}) once it is there."""
     chunks = {i: [] for i in todo}
     for row in rows:
         part = chunks.get(_ds.shard_of_key(_row_key(row), shards))
@@ -328,8 +347,15 @@ def _write_shards(client, todo, rows, shards, chunk_rows, config, template, buil
     _wait([f for i in todo for f in analysed[i]], "analyze", progress)  # the analyses stay on the workers
     failures = {i: [failure for part in client.gather([client.submit(_failures_of, f, pure=False) for f in analysed[i]]) for failure in part]
                 for i in todo}
-    writes = {client.submit(_write_shard, config, template, building[i], *analysed[i], retries=retries, pure=False): i for i in todo}
-    _wait(list(writes), "shards", progress, lambda future, added: on_written(writes[future], {"added": added, "failures": failures[writes[future]]}))
+    writes = {client.submit(_write_shard, config, template, f"{building[i]}.part-{run}", *analysed[i], retries=retries, pure=False): i
+              for i in todo}
+
+    def written(future, added):
+        i = writes[future]
+        _put_in_place(f"{building[i]}.part-{run}", building[i])
+        on_written(i, {"added": added, "failures": failures[i]})
+
+    _wait(list(writes), "shards", progress, written)
 
 
 def _unique_rows(rows):
