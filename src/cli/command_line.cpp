@@ -218,6 +218,34 @@ const CommandSpec& spec_of(const std::string& command) {
   return it->second;
 }
 
+// Whether an option's value, as the command table names it, is a file: CAT, FILE, PATH, PREFIX or a
+// name with an extension (C.json, Q.csv, ...); numbers and names (N, K, P, L, NAME, C) are not.
+bool names_a_file(const std::string& value) {
+  return value == "CAT" || value == "FILE" || value == "PATH" || value == "PREFIX" || value.find('.') != std::string::npos;
+}
+
+// The completion script's case arm of one command: its options, which of them take files or folders, and
+// the choices of those that take one of a list.
+std::string completion_arm(const std::string& name, const CommandSpec& spec) {
+  std::string options, values, files, folders, choices;
+  for (const auto& [option, value] : spec.options) {
+    options += "--" + option + " ";
+    values += "--" + option + " ";
+    if (const std::vector<std::string> list = choices_of(value); !list.empty()) {
+      choices += "      --" + option + ") COMPREPLY=($(compgen -W \"";
+      for (const std::string& c : list) choices += c + " ";
+      choices += "\" -- \"$cur\")); return ;;\n";
+    } else if (value == "DIR") {
+      folders += "--" + option + " ";
+    } else if (names_a_file(value)) {
+      files += "--" + option + " ";
+    }
+  }
+  for (const std::string& flag : spec.flags) options += "--" + flag + " ";
+  return "    " + name + ")\n      options=\"" + options + "--help\" files=\"" + files + "\" folders=\"" + folders + "\" values=\"" + values +
+         "\" positional=\"" + spec.positional + "\"\n      case $prev in\n" + choices + "      esac ;;\n";
+}
+
 }  // namespace
 
 const std::string& Args::need(const std::string& name) const {
@@ -285,25 +313,7 @@ std::string bash_completion_script() {
   std::string commands, arms;
   for (const auto& [name, spec] : kCommandSpecs) {
     commands += name + " ";
-    std::string options, files, folders, choices;
-    for (const auto& [option, value] : spec.options) {
-      options += "--" + option + " ";
-      if (const std::vector<std::string> list = choices_of(value); !list.empty()) {
-        choices += "      --" + option + ") COMPREPLY=($(compgen -W \"";
-        for (const std::string& c : list) choices += c + " ";
-        choices += "\" -- \"$cur\")); return ;;\n";
-      } else if (value == "DIR") {
-        folders += "--" + option + " ";
-      } else if (!kIntegerOptions.count(option) && !kProbabilityOptions.count(option) && value.find_first_of("./") != std::string::npos) {
-        files += "--" + option + " ";
-      } else if (value == "CAT" || value == "FILE" || value == "PATH" || value == "PREFIX") {
-        files += "--" + option + " ";
-      }
-    }
-    for (const std::string& flag : spec.flags) options += "--" + flag + " ";
-    arms += "    " + name + ")\n      options=\"" + options + "--help\" files=\"" + files + "\" folders=\"" + folders + "\" values=\"";
-    for (const auto& [option, value] : spec.options) arms += "--" + option + " ";
-    arms += "\" positional=\"" + spec.positional + "\"\n      case $prev in\n" + choices + "      esac ;;\n";
+    arms += completion_arm(name, spec);
   }
   return "# bash completion for domainsearch " + std::string(version_string()) + " (from `domainsearch completion bash`)\n"
          "_domainsearch() {\n"

@@ -145,7 +145,10 @@ def test_an_interrupted_index_job_resumes_where_it_stopped(client, tmp_path):
     with pytest.raises(Stopped):
         dsd.index_catalogue(client, rows, config, out, shards=3, chunk_rows=4, progress=stop_after_one_shard)
     assert not (out / "shards.json").exists() and (out / dsd.JOB_RECORD).exists()
-    time.sleep(1)  # the other shards' tasks, still running, end; they write under the stopped run's name only
+    deadline = time.monotonic() + 120  # the other shards' tasks, still running, end; they write under the stopped run's name only
+    while any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(client.processing().values()), "the stopped run's tasks did not end"
     assert len(list(out.glob(".shard-*.building"))) == 1, "only the shard the client took is where the job keeps it"
     with pytest.raises(FileExistsError, match="another rows"):  # another job's rows would mix with this one's: refused
         dsd.index_catalogue(client, rows[:-2], config, out, shards=3)
